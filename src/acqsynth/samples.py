@@ -1,0 +1,196 @@
+"""The Sample record shared by every task, and its lossless I/O through datasets, JSONL and Parquet.
+
+A Sample is one problem: a question, an optional worked reasoning, a reference answer, and the
+task-specific parts (choices for multiple choice, tests and an entry point for code). Between stages
+samples travel as a `datasets.Dataset` whose columns are `SAMPLE_COLUMNS` plus any extra columns a
+stage adds (scores, predictions, verdicts); those extra columns are kept by every reader and writer.
+
+In Arrow-backed forms (Dataset, Parquet) `metadata` is stored as a JSON string so that rows with
+different metadata keys keep exactly their own keys; in JSONL it is a plain object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow.parquet as pq
+
+from acqsynth.errors import AcqsynthError
+
+SAMPLE_FEATURES = datasets.Features(
+    {
+        "id": datasets.Value("string"),
+        "question": datasets.Value("string"),
+        "answer": datasets.Value("string"),
+        "reasoning": datasets.Value("string"),
+        "choices": datasets.List(datasets.Value("string")),
+        "tests": datasets.Value("string"),
+        "entry_point": datasets.Value("string"),
+        "source": datasets.Value("string"),
+        "metadata": datasets.Value("string"),
+    }
+)
+SAMPLE_COLUMNS: tuple[str, ...] = tuple(SAMPLE_FEATURES)
+REQUIRED_COLUMNS: tuple[str, ...] = ("id", "question", "answer")
+
+
+@dataclass
+class Sample:
+    """One problem in the form every task, acquisition function and generator shares."""
+
+    id: str
+    """Stable identifier, unique within a dataset (e.g. `gsm8k/test/17`)."""
+    question: str
+    """The problem statement shown to the student (without the choices of an MCQ)."""
+    answer: str
+    """Reference answer: a number or expression (math), a letter (MCQ), a reference solution (code)."""
+    reasoning: str | None = None
+    """Worked solution leading to the answer, if known."""
+    choices: list[str] | None = None
+    """Option texts of a multiple-choice question, in letter order A, B, C, ..."""
+    tests: str | None = None
+    """Python test code for a code problem; it calls `check(candidate)` or asserts on `entry_point`."""
+    entry_point: str | None = None
+    """Name of the function a code solution must define."""
+    source: str = ""
+    """Where the sample came from: a dataset name, a generator, a file."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Anything else worth keeping (original fields, difficulty, labeller agreement, ...)."""
+
+    def to_row(self) -> dict[str, Any]:
+        """The Arrow row form: metadata as a JSON string."""
+        row = asdict(self)
+        row["metadata"] = json.dumps(self.metadata, ensure_ascii=False, sort_keys=True)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], where: str = "row") -> Sample:
+        """Build a Sample from a row in either form (metadata as dict or JSON string); extra keys are ignored."""
+        missing = [c for c in REQUIRED_COLUMNS if row.get(c) is None]
+        if missing:
+            raise AcqsynthError(f"{where}: missing required field(s) {', '.join(missing)}")
+        meta = row.get("metadata")
+        if meta is None or meta == "":
+            meta = {}
+        elif isinstance(meta, str):
+            try:
+                meta = json.loads(meta)
+            except json.JSONDecodeError as e:
+                raise AcqsynthError(f"{where}: field 'metadata' is not valid JSON ({e})") from None
+        if not isinstance(meta, dict):
+            raise AcqsynthError(f"{where}: field 'metadata' must be an object, got {type(meta).__name__}")
+        choices = row.get("choices")
+        if choices is not None and not isinstance(choices, list | tuple):
+            raise AcqsynthError(f"{where}: field 'choices' must be a list of strings")
+        kwargs = {f.name: row.get(f.name) for f in fields(cls) if f.name not in ("metadata", "choices")}
+        for name in ("id", "question", "answer"):
+            kwargs[name] = str(kwargs[name])
+        kwargs["source"] = kwargs.get("source") or ""
+        return cls(**kwargs, choices=[str(c) for c in choices] if choices is not None else None, metadata=meta)
+
+
+def to_dataset(samples: Iterable[Sample]) -> datasets.Dataset:
+    """A Dataset with the Sample schema (an empty iterable gives an empty Dataset with that schema)."""
+    rows = [s.to_row() for s in samples]
+    return datasets.Dataset.from_list(rows, features=SAMPLE_FEATURES)
+
+
+def iter_samples(ds: datasets.Dataset) -> Iterator[Sample]:
+    """The rows of a Sample-schema Dataset as Samples (extra columns are not part of a Sample)."""
+    for i, row in enumerate(ds):
+        yield Sample.from_row(row, where=f"row {i}")
+
+
+def _normalise_row(row: dict[str, Any], where: str) -> dict[str, Any]:
+    """A row from a file in Arrow form, validated, with extra columns kept as they are."""
+    sample = Sample.from_row(row, where=where)
+    out = sample.to_row()
+    out.update({k: v for k, v in row.items() if k not in SAMPLE_FEATURES})
+    return out
+
+
+def read_jsonl_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """Parse a JSONL file into (line number, object) pairs; a malformed line raises an error naming file and line."""
+    path = Path(path)
+    if not path.exists():
+        raise AcqsynthError(f"{path}: no such file")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise AcqsynthError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(obj, dict):
+                raise AcqsynthError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            rows.append((lineno, obj))
+    return rows
+
+
+def read_samples(path: str | Path, allow_empty: bool = False) -> datasets.Dataset:
+    """Read Samples (plus any extra columns) from a `.jsonl`/`.json` or `.parquet` file, validated row by row."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        rows = [_normalise_row(r, where=f"{path}:{n}") for n, r in read_jsonl_rows(path)]
+    elif suffix == ".parquet":
+        if not path.exists():
+            raise AcqsynthError(f"{path}: no such file")
+        try:
+            table = pq.read_table(path)
+        except Exception as e:  # pyarrow raises many types for a corrupt file
+            raise AcqsynthError(f"{path}: cannot read Parquet ({e})") from None
+        rows = [_normalise_row(r, where=f"{path}: row {i}") for i, r in enumerate(table.to_pylist())]
+    else:
+        raise AcqsynthError(f"{path}: unsupported file type {suffix!r}; use .jsonl or .parquet")
+    if not rows and not allow_empty:
+        raise AcqsynthError(f"{path}: the file holds no samples")
+    return rows_to_dataset(rows)
+
+
+def rows_to_dataset(rows: list[dict[str, Any]]) -> datasets.Dataset:
+    """A Dataset from Arrow-form rows: Sample columns keep their declared types, extra columns are inferred."""
+    if not rows:
+        return datasets.Dataset.from_list([], features=SAMPLE_FEATURES)
+    extra = [k for k in rows[0] if k not in SAMPLE_FEATURES]
+    ds = datasets.Dataset.from_list([{k: r.get(k) for k in SAMPLE_COLUMNS} for r in rows], features=SAMPLE_FEATURES)
+    for k in extra:
+        ds = ds.add_column(k, [r.get(k) for r in rows])
+    return ds
+
+
+def write_samples(ds: datasets.Dataset, path: str | Path) -> Path:
+    """Write a Dataset (Sample columns plus extras) to `.jsonl` or `.parquet`, atomically: a crash leaves no partial file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".json", ".parquet"):
+        raise AcqsynthError(f"{path}: unsupported file type {suffix!r}; use .jsonl or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        if suffix == ".parquet":
+            os.close(fd)
+            pq.write_table(ds.with_format("arrow")[:], tmp)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                for row in ds:
+                    out = dict(row)
+                    if "metadata" in out and isinstance(out["metadata"], str):
+                        out["metadata"] = json.loads(out["metadata"]) if out["metadata"] else {}
+                    f.write(json.dumps(out, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,47 @@
+"""The interface every verifiable task implements: prompt the student, extract an answer, grade it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from acqsynth.samples import Sample
+
+Messages = list[dict[str, str]]
+"""A chat conversation: [{"role": "system"|"user"|"assistant", "content": ...}, ...]."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The result of grading one prediction against one Sample."""
+
+    correct: bool
+    """Whether the prediction is right."""
+    extracted: str | None
+    """The answer pulled out of the prediction text (None if none could be found)."""
+    reason: str
+    """Why: 'match', 'mismatch', 'no answer found', 'timeout', 'failed: AssertionError ...', ..."""
+
+
+@runtime_checkable
+class Task(Protocol):
+    """A verifiable task. Implementations are plain classes; no inheritance is required."""
+
+    name: str
+    """Short name used in configs and the CLI (`math`, `mcqa`, `code`, or a user's own)."""
+
+    def prompt(self, sample: Sample) -> Messages:
+        """Chat messages that ask the student to solve `sample` (no assistant turn)."""
+        ...
+
+    def target(self, sample: Sample) -> str:
+        """The assistant text a perfect student would write: what SFT trains on and reference loss scores."""
+        ...
+
+    def extract(self, text: str, sample: Sample) -> str | None:
+        """The final answer in a free-text completion, normalised for comparison; None if there is none."""
+        ...
+
+    def grade(self, prediction: str, sample: Sample) -> Verdict:
+        """Grade a free-text prediction (the student's whole completion) against the sample's reference."""
+        ...
