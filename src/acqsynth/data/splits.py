@@ -1,0 +1,72 @@
+"""Deterministic, disjoint `seed` / `pool` / `eval` splits carved from one set of samples.
+
+Why: the built-in sources have no train splits (GSM8K, MedMCQA, ... ship only test or validation),
+and user data rarely comes split at all. Every split is made here by one rule, so the same ids
+always land in the same split whatever the file order, machine or Python hash seed:
+
+1. sort the samples of a *split unit* by `sha256(id)` (ties, impossible in practice, by id);
+2. the first `eval_size(n)` ids are `eval`, the next `seed_size(n)` are `seed`, the rest `pool`.
+
+A split unit is a whole dataset, except where a dataset names a `unit_key` (MMLU: one unit per
+subject, so `mmlu:anatomy` splits exactly like the anatomy rows of `mmlu`). Rows of a split come
+back in hash order, so the first `n` rows of any split are an unbiased sample of it; `all` keeps
+the source order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+
+from acqsynth.errors import unknown_name
+
+SPLITS: tuple[str, ...] = ("seed", "pool", "eval", "all")
+EVAL_FRACTION, EVAL_MAX = 0.4, 500
+SEED_FRACTION, SEED_MAX = 0.1, 300
+
+
+def check_split(split: str) -> str:
+    """`split` itself if it is a known split name, else an error listing the valid ones."""
+    if split not in SPLITS:
+        raise unknown_name("split", split, SPLITS)
+    return split
+
+
+def eval_size(n: int) -> int:
+    """Rows of a unit of `n` samples that go to `eval`: 40 %, at most 500."""
+    return min(EVAL_MAX, math.floor(n * EVAL_FRACTION + 0.5))
+
+
+def seed_size(n: int) -> int:
+    """Rows of a unit of `n` samples that go to `seed`: 10 %, at most 300."""
+    return min(SEED_MAX, math.floor(n * SEED_FRACTION + 0.5))
+
+
+def id_hash(sample_id: str) -> str:
+    """The sort key of one sample id: its sha256 hex digest (stable across runs and machines)."""
+    return hashlib.sha256(sample_id.encode("utf-8")).hexdigest()
+
+
+def assign_splits(ids: Sequence[str], units: Sequence[str] | None = None) -> dict[str, list[int]]:
+    """Row indices of each split (`seed`, `pool`, `eval` in hash order; `all` in source order).
+
+    `units` gives each row's split unit (e.g. its MMLU subject); None means one unit for all rows.
+    """
+    if units is None:
+        units = [""] * len(ids)
+    by_unit: dict[str, list[int]] = {}
+    for i, unit in enumerate(units):
+        by_unit.setdefault(unit, []).append(i)
+    keys = [id_hash(i) for i in ids]
+    out: dict[str, list[int]] = {"seed": [], "pool": [], "eval": []}
+    for rows in by_unit.values():
+        rows = sorted(rows, key=lambda r: (keys[r], ids[r]))
+        n_eval, n_seed = eval_size(len(rows)), seed_size(len(rows))
+        out["eval"] += rows[:n_eval]
+        out["seed"] += rows[n_eval : n_eval + n_seed]
+        out["pool"] += rows[n_eval + n_seed :]
+    for name in out:
+        out[name].sort(key=lambda r: (keys[r], ids[r]))
+    out["all"] = list(range(len(ids)))
+    return out

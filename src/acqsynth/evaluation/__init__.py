@@ -1,0 +1,1 @@
+"""Evaluation: accuracy per task with intervals, and the statistics behind them."""

@@ -1,0 +1,1 @@
+"""Model backends (student, generator, embedder) and model aliases."""

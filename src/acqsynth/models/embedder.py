@@ -1,0 +1,41 @@
+"""Sentence embedder (sentence-transformers) for proximity, diversity, clustering and hygiene."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+
+class Embedder(Protocol):
+    """Maps texts to unit-norm vectors, so a dot product is a cosine similarity."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of `texts`, shape [N, dim], float32, L2-normalised."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model (the `minilm-l6` alias, a local directory or a hub id)."""
+
+    def __init__(self, spec: str = "minilm-l6", device: str | None = None, batch_size: int = 64) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        from acqsynth.models.aliases import hf_model_path
+
+        self.model = SentenceTransformer(hf_model_path(spec), device=device or "cpu")
+        self.batch_size = batch_size
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        emb = self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return emb.astype(np.float32)

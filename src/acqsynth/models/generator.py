@@ -1,0 +1,139 @@
+"""The Generator protocol: chat prompts in, n sampled completions per prompt out, from any backend.
+
+Three backends implement it: transformers (`HFGenerator`), llama.cpp in-process (`LlamaCppGenerator`)
+and any OpenAI-compatible HTTP server such as vLLM, llama.cpp server or Ollama (`OpenAIGenerator`).
+`load_generator(spec)` picks one from a string.
+
+Seeding is the same idea everywhere: sample j of prompt i is drawn with `sample_seed(seed, i, j)`,
+so a sample does not depend on how prompts were batched, sorted or sent concurrently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from acqsynth.errors import AcqsynthError
+from acqsynth.tasks.base import Messages
+
+FINISH_REASONS = ("stop", "length", "error")
+OPENAI_PREFIX = "openai:"
+
+
+@dataclass
+class GenerationParams:
+    """How to sample completions. The same fields mean the same thing on every backend."""
+
+    max_new_tokens: int = 256
+    """Most tokens to generate per completion."""
+    temperature: float = 0.7
+    """Softmax temperature; 0 means greedy decoding (then all n completions of a prompt are identical)."""
+    top_p: float = 1.0
+    """Nucleus sampling: sample from the smallest set of tokens whose probability mass reaches top_p."""
+    n: int = 1
+    """Completions per prompt."""
+    seed: int = 0
+    """Root seed; sample j of prompt i uses `sample_seed(seed, i, j)`."""
+    stop: list[str] | None = None
+    """Strings that end a completion; the text is cut before the first one and finish_reason is 'stop'."""
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise AcqsynthError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise AcqsynthError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise AcqsynthError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.n < 1:
+            raise AcqsynthError(f"n must be >= 1, got {self.n}")
+        if self.stop is not None and (isinstance(self.stop, str) or not all(self.stop)):
+            raise AcqsynthError(f"stop must be a list of non-empty strings, got {self.stop!r}")
+
+
+@dataclass
+class Completion:
+    """One generated completion and what it cost."""
+
+    text: str
+    """The generated text, cut before the first stop string; special tokens removed."""
+    prompt_tokens: int
+    """Tokens in the chat-formatted prompt."""
+    completion_tokens: int
+    """Tokens generated for this completion (see each backend for whether a final EOS token counts)."""
+    finish_reason: str
+    """'stop' (EOS or a stop string), 'length' (max_new_tokens reached) or 'error'."""
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Anything that writes completions for chat prompts."""
+
+    name: str
+    """A short description of the backend and model, for logs and run directories."""
+
+    def generate(self, prompts: list[Messages], params: GenerationParams) -> list[list[Completion]]:
+        """One list of `params.n` completions per prompt, in prompt order."""
+        ...
+
+
+def sample_seed(seed: int, prompt_index: int, sample_index: int) -> int:
+    """A 31-bit seed for sample `sample_index` of prompt `prompt_index` under root `seed`.
+
+    Hashed rather than added, so that (seed=0, prompt 1) and (seed=1, prompt 0) do not share samples.
+    """
+    digest = hashlib.blake2b(f"{seed}:{prompt_index}:{sample_index}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little") & 0x7FFFFFFF
+
+
+def cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
+    """`text` cut before the earliest stop string, and whether one was found."""
+    if not stop:
+        return text, False
+    cuts = [i for s in stop if (i := text.find(s)) >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def check_not_all_failed(name: str, results: list[list[Completion]], last_error: str | None) -> None:
+    """Raise if every completion failed: per-prompt errors are tolerated, a broken setup is not."""
+    if results and all(c.finish_reason == "error" for cs in results for c in cs):
+        raise AcqsynthError(f"{name}: every prompt failed; last error: {last_error}")
+
+
+def parse_openai_spec(spec: str) -> tuple[str, str]:
+    """Split `openai:<base_url>@<model>` into (base_url, model); the model is after the last '@'."""
+    rest = spec[len(OPENAI_PREFIX) :]
+    url, sep, model = rest.rpartition("@")
+    if not sep or not url or not model:
+        raise AcqsynthError(
+            f"bad OpenAI-compatible generator spec {spec!r}: expected 'openai:<base_url>@<model>', "
+            "e.g. 'openai:http://127.0.0.1:8000/v1@Qwen/Qwen2.5-0.5B-Instruct'"
+        )
+    if not url.startswith(("http://", "https://")):
+        raise AcqsynthError(f"bad base URL {url!r} in {spec!r}: it must start with http:// or https://")
+    return url, model
+
+
+def load_generator(spec: str, **kwargs: Any) -> Generator:
+    """A Generator for `spec`; `kwargs` go to the backend's constructor.
+
+    Spec syntax:
+    - `openai:<base_url>@<model>` → OpenAIGenerator, e.g. `openai:http://127.0.0.1:8000/v1@my-model`
+      (the model name is everything after the last '@');
+    - a path ending in `.gguf` → LlamaCppGenerator (in-process llama.cpp);
+    - anything else (a transformers checkpoint directory or a hub id) → HFGenerator.
+    """
+    if spec.startswith(OPENAI_PREFIX):
+        from acqsynth.models.openai_generator import OpenAIGenerator
+
+        url, model = parse_openai_spec(spec)
+        return OpenAIGenerator(url, model, **kwargs)
+    target = spec  # ALIAS HOOK: resolve_model(spec) -> .gguf_path or .hf_dir goes here (models/aliases.py)
+    if str(target).lower().endswith(".gguf"):
+        from acqsynth.models.llamacpp_generator import LlamaCppGenerator
+
+        return LlamaCppGenerator(Path(target).expanduser(), **kwargs)
+    from acqsynth.models.hf_generator import HFGenerator
+
+    return HFGenerator(target, **kwargs)

@@ -1,0 +1,205 @@
+"""A Generator for any OpenAI-compatible chat server: vLLM, llama.cpp server, Ollama, SGLang, ...
+
+Prompts are sent concurrently from a thread pool of `max_concurrency` workers, one request per
+prompt asking for `n` choices. Connection errors, timeouts, 429 and 5xx answers are retried with
+exponential backoff and jitter (a server's Retry-After is honoured); after `max_retries` retries
+the run stops with an error naming the URL, the status and the attempts. Requests go to the given
+`base_url` only (the client's own retries are off, and its base URL is never taken from the
+environment).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from acqsynth.errors import AcqsynthError
+from acqsynth.models.generator import (
+    Completion,
+    GenerationParams,
+    check_not_all_failed,
+    cut_at_stop,
+    sample_seed,
+)
+from acqsynth.tasks.base import Messages
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+PROMPT_ERROR_STATUSES = frozenset({400, 413, 422})  # this prompt is bad (e.g. too long); others may be fine
+MAX_RETRY_AFTER_S = 60.0
+LLAMA_CPP_SERVER_PLAIN_SAMPLING = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
+"""`extra_body` for llama.cpp server: switch off its default top_k=40, min_p=0.05 and repeat_penalty=1.1, so it
+samples as the other backends do (and exactly as LlamaCppGenerator does, for the same GGUF and seeds)."""
+
+
+def import_openai() -> Any:
+    """The `openai` module, or a clear error saying how to install it."""
+    try:
+        import openai
+    except ImportError as e:
+        raise AcqsynthError(
+            f"the OpenAI-compatible backend needs the openai client ({e}): pip install 'acqsynth[openai]'"
+        ) from None
+    return openai
+
+
+def _finish_reason(reason: str | None) -> str:
+    if reason in ("stop", "eos", "stop_sequence"):
+        return "stop"
+    if reason in ("length", "max_tokens"):
+        return "length"
+    return "error"
+
+
+def _retry_after(error: Any) -> float | None:
+    """Seconds from a Retry-After header in seconds (HTTP-date forms are ignored)."""
+    response = getattr(error, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return min(float(value), MAX_RETRY_AFTER_S) if value is not None else None
+    except ValueError:
+        return None
+
+
+class OpenAIGenerator:
+    """A model behind an OpenAI-compatible `/v1/chat/completions` endpoint, as a Generator.
+
+    Sends `model`, `messages`, `n`, `seed` (= `sample_seed(seed, prompt_index, 0)`), `stop`,
+    `temperature`, `top_p` and `max_tokens`, plus `extra_body` if given (server-specific sampling
+    fields, e.g. `LLAMA_CPP_SERVER_PLAIN_SAMPLING` to switch off llama.cpp server's extra samplers
+    and repetition penalty, which are on by default). A server that returns fewer than `n` choices (llama.cpp server ignores `n`) is asked
+    again with n=1 and seeds `sample_seed(seed, prompt_index, j)` until there are `n`.
+
+    Token counts come from the response's `usage`; they are 0 when a server sends no usage. Usage
+    covers a whole response, so with several choices per response `prompt_tokens` is the prompt's
+    count and `completion_tokens` the response's total split evenly (exact per completion only
+    when each response holds one choice, as with llama.cpp server).
+
+    A 400/413/422 answer (a bad prompt, e.g. too long) gives 'error' completions for that prompt and
+    a logged warning; if every prompt fails, or on 401/403/404, the run stops with an AcqsynthError.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str = "EMPTY",
+        timeout_s: float = 60,
+        max_retries: int = 4,
+        backoff_s: float = 0.5,
+        max_concurrency: int = 4,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        if max_concurrency < 1 or max_retries < 0:
+            raise AcqsynthError(
+                f"need max_concurrency >= 1 and max_retries >= 0, got {max_concurrency}, {max_retries}"
+            )
+        self.openai = import_openai()
+        self.base_url, self.model = base_url.rstrip("/"), model
+        self.max_retries, self.backoff_s, self.max_concurrency = max_retries, backoff_s, max_concurrency
+        self.extra_body = extra_body
+        self.client = self.openai.OpenAI(
+            base_url=self.base_url, api_key=api_key, timeout=timeout_s, max_retries=0
+        )
+        self.name = f"openai:{self.base_url}@{model}"
+        self._rng = random.Random()  # jitter only; never affects samples
+        self._rng_lock = threading.Lock()
+
+    def generate(self, prompts: list[Messages], params: GenerationParams) -> list[list[Completion]]:
+        errors: list[str] = []
+        with ThreadPoolExecutor(
+            max_workers=self.max_concurrency, thread_name_prefix="acqsynth-openai"
+        ) as pool:
+            futures = [pool.submit(self._prompt, i, p, params, errors) for i, p in enumerate(prompts)]
+            try:
+                results = [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+        check_not_all_failed(self.name, results, errors[-1] if errors else None)
+        return results
+
+    def _prompt(
+        self, index: int, messages: Messages, params: GenerationParams, errors: list[str]
+    ) -> list[Completion]:
+        """All n completions of one prompt, topping up when the server returned fewer choices."""
+        completions: list[Completion] = []
+        while len(completions) < params.n:
+            n = params.n - len(completions) if not completions else 1
+            seed = sample_seed(params.seed, index, len(completions))
+            got = self._request(messages, params, n, seed, errors)
+            if got is None:  # this prompt was rejected: mark all its completions failed
+                return [Completion("", 0, 0, "error") for _ in range(params.n)]
+            if not got:
+                raise AcqsynthError(
+                    f"OpenAI-compatible server {self.base_url} returned a response with no choices"
+                )
+            completions.extend(got)
+        return completions[: params.n]
+
+    def _request(
+        self, messages: Messages, params: GenerationParams, n: int, seed: int, errors: list[str]
+    ) -> list[Completion] | None:
+        """One chat request with retries; None if the server rejected this prompt (a 400-class answer)."""
+        openai = self.openai
+        last = "no attempt made"
+        attempts = self.max_retries + 1
+        for attempt in range(attempts):
+            wait = None
+            try:
+                response = self.client.chat.completions.create(
+                    model=self.model,
+                    messages=list(messages),
+                    n=n,
+                    seed=seed,
+                    stop=list(params.stop) if params.stop else openai.omit,
+                    temperature=params.temperature,
+                    top_p=params.top_p,
+                    max_tokens=params.max_new_tokens,
+                    extra_body=self.extra_body,
+                )
+                return self._completions(response, params.stop)
+            except openai.APIStatusError as e:
+                last = f"HTTP {e.status_code}: {e.message}"
+                if e.status_code in PROMPT_ERROR_STATUSES:
+                    log.warning("%s rejected a prompt (%s)", self.base_url, last)
+                    errors.append(last)
+                    return None
+                if e.status_code not in RETRY_STATUSES:
+                    raise AcqsynthError(
+                        f"OpenAI-compatible server {self.base_url} answered {last} (not retried)"
+                    ) from None
+                wait = _retry_after(e)
+            except openai.APIConnectionError as e:  # includes timeouts
+                last = f"{type(e).__name__}: {e}"
+            if attempt + 1 < attempts:
+                time.sleep(max(wait or 0.0, self._backoff(attempt)))
+        raise AcqsynthError(
+            f"OpenAI-compatible server {self.base_url} failed after {attempts} attempts "
+            f"(max_retries={self.max_retries}); last error: {last}"
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: backoff_s * 2^attempt * U(0.5, 1.5)."""
+        with self._rng_lock:
+            return self.backoff_s * (2**attempt) * self._rng.uniform(0.5, 1.5)
+
+    @staticmethod
+    def _completions(response: Any, stop: list[str] | None) -> list[Completion]:
+        usage = getattr(response, "usage", None)
+        prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
+        total = getattr(usage, "completion_tokens", 0) or 0
+        choices = sorted(response.choices, key=lambda c: c.index or 0)
+        out = []
+        for k, choice in enumerate(choices):
+            share = total // len(choices) + (1 if k < total % len(choices) else 0)
+            text, stopped = cut_at_stop(choice.message.content or "", stop)
+            reason = "stop" if stopped else _finish_reason(choice.finish_reason)
+            out.append(Completion(text, prompt_tokens, share, reason))
+        return out

@@ -1,0 +1,457 @@
+"""Run untrusted Python (a student's code answer) in a separate, resource-limited, network-less process.
+
+Why: grading code means executing text a model wrote. It may loop forever, allocate 10 GB, print
+forever, fork children that outlive it, or try the network. `run_python` executes it in a fresh
+`python -I` subprocess and always returns a `SandboxResult`; it never executes the code in the host
+process and never raises because of what the code did.
+
+Layers of protection (see docs/tasks.md for the threat model):
+- a new session / process group, killed as a whole (SIGKILL) on timeout, output overflow and exit;
+- where `unshare` works (root, or unprivileged user namespaces): new network namespace (no
+  interfaces but a down loopback, so nothing is reachable), new PID namespace (everything the code
+  started dies with it, even processes that called setsid) and a private /proc (host processes and
+  their environments are invisible). Otherwise a socket-blocking audit hook is installed instead;
+- rlimits set in the child before exec: CPU seconds, address space, file size, open files, no core
+  files, and the process count where the kernel enforces it (not for root);
+- a scrubbed environment (no inherited variables, so no secrets) and a throw-away working directory
+  removed afterwards;
+- stdout/stderr read with a byte cap; the process group is killed as soon as the cap is exceeded.
+
+What it does not do: it is not a filesystem jail. The code runs with the caller's uid and can read or
+write, by absolute path, whatever that uid can. For hostile code at scale run the whole grader in a
+container or VM. `network_isolation()` and `process_isolation()` report which mode is in use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import re
+import resource
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
+
+ISOLATION_ENV = "ACQSYNTH_SANDBOX_NETWORK"
+"""Set to `socket-block` to force the fallback isolation even where network namespaces work."""
+
+_NS_FLAGS = ("--pid", "--fork", "--kill-child", "--mount-proc")
+_READ_CHUNK = 65536
+_DRAIN_GRACE_S = 0.5
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """What happened when a piece of code ran in the sandbox."""
+
+    status: Status
+    """ok (exit 0), error (non-zero exit), timeout (wall or CPU limit), memory (MemoryError / address
+    space limit), output_limit (stdout or stderr exceeded the cap; process killed), killed (died from
+    a signal the sandbox did not send, e.g. SIGSEGV)."""
+    returncode: int | None
+    """Exit code of the code's process; -N when it died from signal N; None if unknown."""
+    stdout: str
+    """Standard output, decoded as UTF-8 (invalid bytes replaced), at most the byte cap."""
+    stderr: str
+    """Standard error, decoded likewise and capped likewise."""
+    wall_s: float
+    """Wall-clock seconds from start to the end of the process."""
+    detail: str = ""
+    """A human-readable note on limits hit or the signal received."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the code exited normally with status 0."""
+        return self.status == "ok"
+
+
+# ------------------------------------------------------------------------------------------------
+# Isolation mode detection
+
+
+@functools.lru_cache(maxsize=1)
+def _unshare_prefix() -> tuple[str, ...] | None:
+    """The `unshare` command prefix that works on this machine (net+pid+mount namespaces), or None."""
+    exe = shutil.which("unshare") or shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if exe is None:
+        return None
+    for user in ((), ("--map-root-user",)):
+        prefix = (exe, *user, "--net", *_NS_FLAGS)
+        try:
+            done = subprocess.run(
+                [*prefix, "--", sys.executable, "-I", "-c", "pass"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=10,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if done.returncode == 0:
+            return prefix
+    return None
+
+
+def network_isolation() -> Literal["netns", "socket-block"]:
+    """How `network=False` is enforced here: a fresh network namespace, or a socket-blocking audit hook.
+
+    `netns` needs `unshare` (util-linux) and either root or unprivileged user namespaces. The
+    fallback blocks Python-level sockets (creation of non-Unix sockets, connect, bind, DNS) with an
+    audit hook that the code cannot remove, but it does not stop ctypes or non-Python child programs.
+    Setting the environment variable ACQSYNTH_SANDBOX_NETWORK=socket-block forces the fallback.
+    """
+    if os.environ.get(ISOLATION_ENV, "").strip().lower() == "socket-block":
+        return "socket-block"
+    return "netns" if _unshare_prefix() is not None else "socket-block"
+
+
+def process_isolation() -> Literal["pidns", "pgroup"]:
+    """How leftover processes are cleaned up: a PID namespace (all die with the code) or a process group."""
+    return "pidns" if network_isolation() == "netns" else "pgroup"
+
+
+# ------------------------------------------------------------------------------------------------
+# The boot script: runs inside the sandboxed interpreter before the user's code.
+
+_SOCKET_HOOK = r"""
+def _acq_install_net_block():
+    import socket as _so
+    _unix = getattr(_so, "AF_UNIX", 1)
+    _lookup = ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex",
+               "socket.gethostbyaddr", "socket.getnameinfo")
+    def _hook(event, args):
+        if not event.startswith("socket."):
+            return
+        if event == "socket.__new__":
+            if args[1] != _unix:
+                raise PermissionError("network access is disabled in the acqsynth sandbox")
+        elif event in ("socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"):
+            if getattr(args[0], "family", None) != _unix:
+                raise PermissionError("network access is disabled in the acqsynth sandbox")
+        elif event in _lookup:
+            raise PermissionError("network access is disabled in the acqsynth sandbox")
+    sys.addaudithook(_hook)
+_acq_install_net_block()
+del _acq_install_net_block
+"""
+
+_BOOT = r"""
+import os, sys
+_acq_fd = int(sys.argv[1])
+_acq_pid = os.fork()
+if _acq_pid:
+    # Monitor: wait for the code's process, report its wait status and CPU time, exit like it.
+    while True:
+        try:
+            _, _st, _ru = os.wait4(_acq_pid, 0)
+            break
+        except InterruptedError:
+            continue
+    try:
+        os.write(_acq_fd, ("%d %.6f\n" % (_st, _ru.ru_utime + _ru.ru_stime)).encode())
+    except OSError:
+        pass
+    os._exit(os.WEXITSTATUS(_st) if os.WIFEXITED(_st) else 128 + os.WTERMSIG(_st))
+os.close(_acq_fd)
+del _acq_fd, _acq_pid
+__SOCKET_HOOK__
+sys.argv = ["main.py"]
+with open("main.py", encoding="utf-8") as _acq_f:
+    _acq_src = _acq_f.read()
+del _acq_f
+exec(compile(_acq_src, "main.py", "exec"),
+     {"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__})
+"""
+
+
+def _boot_script(block_sockets: bool) -> str:
+    return _BOOT.replace("__SOCKET_HOOK__", _SOCKET_HOOK if block_sockets else "")
+
+
+# ------------------------------------------------------------------------------------------------
+# Limits
+
+
+def _user_task_count(uid: int) -> int:
+    """Processes+threads owned by `uid` now (RLIMIT_NPROC counts these for the whole user)."""
+    n = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid == uid:
+                n += len(os.listdir(f"/proc/{entry}/task"))
+        except OSError:
+            continue
+    return n
+
+
+def _make_preexec(cpu_s: int, memory_mb: int, max_file_mb: int, nproc: int | None):
+    """A preexec_fn that only calls setrlimit (safe enough to run between fork and exec)."""
+
+    def preexec() -> None:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+        mem = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        fsize = max_file_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        if nproc is not None:
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+
+    return preexec
+
+
+def _clean_env(workdir: str) -> dict[str, str]:
+    """A minimal environment: nothing inherited from the caller, so no tokens or keys leak in."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HOME": workdir,
+        "TMPDIR": workdir,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+
+def _killpg(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _rmtree(path: str) -> None:
+    """Remove the working directory even if the code made parts of it read-only."""
+
+    def onerror(func, p, _exc):
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+            func(p)
+
+    shutil.rmtree(path, onerror=onerror)
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Running
+
+
+def run_python(
+    code: str,
+    *,
+    timeout_s: float = 10,
+    cpu_s: float | None = None,
+    memory_mb: int = 1024,
+    max_output_bytes: int = 1_000_000,
+    max_processes: int = 64,
+    max_file_mb: int = 16,
+    network: bool = False,
+) -> SandboxResult:
+    """Execute `code` as `__main__` in a fresh, limited `python -I` process and report what happened.
+
+    `timeout_s` bounds wall-clock time; `cpu_s` (default: timeout + 1) bounds CPU seconds of each
+    process; `memory_mb` is the address-space limit; `max_output_bytes` caps stdout and stderr each;
+    `max_processes` is added to the user's current task count for RLIMIT_NPROC (not enforced by the
+    kernel for root); `max_file_mb` caps the size of any file written; `network=False` isolates.
+    Stdin is empty. The working directory is a fresh temp dir, removed afterwards.
+    """
+    cpu_limit = max(1, math.ceil(cpu_s if cpu_s is not None else timeout_s + 1))
+    isolation = network_isolation()
+    prefix: tuple[str, ...] = ()
+    if isolation == "netns":
+        full = _unshare_prefix() or ()
+        prefix = full if not network else tuple(f for f in full if f != "--net")
+    block_sockets = not network and isolation == "socket-block"
+    uid = os.getuid()
+    nproc = None if uid == 0 else _user_task_count(uid) + max_processes
+
+    workdir = tempfile.mkdtemp(prefix="acqsynth-sandbox-")
+    status_r, status_w = os.pipe()
+    start = time.monotonic()
+    try:
+        os.chmod(workdir, 0o700)
+        with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as f:
+            f.write(code)
+        argv = [*prefix, "--", sys.executable, "-I", "-B", "-X", "utf8", "-c", _boot_script(block_sockets)]
+        if not prefix:
+            argv = argv[1:]
+        argv.append(str(status_w))
+        proc = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            env=_clean_env(workdir),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            pass_fds=(status_w,),
+            preexec_fn=_make_preexec(cpu_limit, memory_mb, max_file_mb, nproc),
+        )
+        os.close(status_w)
+        status_w = -1
+        outcome = _supervise(proc, timeout_s, max_output_bytes)
+        wall = time.monotonic() - start
+        child_status = _read_status(status_r)
+    finally:
+        if status_w >= 0:
+            os.close(status_w)
+        os.close(status_r)
+        _rmtree(workdir)
+    return _classify(outcome, child_status, wall, cpu_limit, max_output_bytes)
+
+
+@dataclass
+class _Outcome:
+    returncode: int | None
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool
+    overflow: str | None
+
+
+def _supervise(proc: subprocess.Popen, timeout_s: float, cap: int) -> _Outcome:
+    """Read both pipes with a cap until the process ends; kill its group on timeout or overflow."""
+    assert proc.stdout is not None and proc.stderr is not None
+    bufs: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
+    sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
+    deadline = time.monotonic() + timeout_s
+    drain_until: float | None = None
+    timed_out = False
+    overflow: str | None = None
+    try:
+        while True:
+            now = time.monotonic()
+            if drain_until is None:
+                if proc.poll() is not None:
+                    # The code's process is gone: kill whatever it left behind, then drain the pipes.
+                    _killpg(proc.pid)
+                    drain_until = now + _DRAIN_GRACE_S
+                elif now >= deadline:
+                    timed_out = True
+                    _killpg(proc.pid)
+                    drain_until = now + _DRAIN_GRACE_S
+            if drain_until is not None and (now >= drain_until or not sel.get_map()):
+                break
+            wait = min(0.05, max(0.0, (drain_until or deadline) - now))
+            if not sel.get_map():  # both pipes closed by the code, which may still be running
+                time.sleep(min(wait, 0.005))
+                continue
+            for key, _ in sel.select(timeout=wait):
+                name = key.data
+                chunk = os.read(key.fd, _READ_CHUNK)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                buf = bufs[name]
+                room = cap - len(buf)
+                buf += chunk[: max(0, room)]
+                if len(chunk) > room and overflow is None:
+                    overflow = name
+                    _killpg(proc.pid)
+                    if drain_until is None:
+                        drain_until = time.monotonic() + _DRAIN_GRACE_S
+    finally:
+        sel.close()
+        _killpg(proc.pid)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    return _Outcome(proc.returncode, bytes(bufs["stdout"]), bytes(bufs["stderr"]), timed_out, overflow)
+
+
+def _read_status(fd: int) -> tuple[int, float] | None:
+    """The monitor's report: (wait status, CPU seconds) of the code's process, if it got to write one."""
+    os.set_blocking(fd, False)
+    try:
+        data = os.read(fd, 256).decode()
+    except (BlockingIOError, OSError):
+        return None
+    m = re.match(r"(\d+) ([\d.]+)", data)
+    return (int(m.group(1)), float(m.group(2))) if m else None
+
+
+_MEMORY_ERROR = re.compile(r"^MemoryError\b", re.MULTILINE)
+
+
+def _classify(
+    out: _Outcome, child: tuple[int, float] | None, wall: float, cpu_limit: int, cap: int
+) -> SandboxResult:
+    stdout = out.stdout.decode("utf-8", errors="replace")
+    stderr = out.stderr.decode("utf-8", errors="replace")
+    rc: int | None = out.returncode
+    signum: int | None = None
+    cpu = None
+    if child is not None:
+        st, cpu = child
+        rc = os.waitstatus_to_exitcode(st)
+        signum = -rc if rc < 0 else None
+    elif rc is not None and rc < 0:
+        signum = -rc
+
+    def result(status: Status, detail: str = "") -> SandboxResult:
+        return SandboxResult(status, rc, stdout, stderr, round(wall, 4), detail)
+
+    if out.overflow is not None:
+        return result("output_limit", f"{out.overflow} exceeded {cap} bytes; process group killed")
+    if out.timed_out:
+        return result("timeout", f"wall-clock limit of {wall:.1f}s reached; process group killed")
+    if signum == signal.SIGXCPU or (cpu is not None and signum is not None and cpu >= cpu_limit - 0.05):
+        return result("timeout", f"CPU limit of {cpu_limit}s reached")
+    if rc == 0:
+        return result("ok")
+    if _MEMORY_ERROR.search(stderr):
+        return result("memory", "MemoryError (address-space limit)")
+    if signum is not None:
+        return result("killed", f"died from {_signal_name(signum)}")
+    if child is None and rc is not None and rc != 0:
+        return result("killed", "the sandbox monitor did not report (killed from outside?)")
+    return result("error", f"exit code {rc}")
+
+
+def run_many(codes: Sequence[str], max_workers: int = 2, **limits: object) -> list[SandboxResult]:
+    """Run several programs concurrently (threads, each driving one sandboxed process); results in order.
+
+    `limits` are `run_python`'s keyword arguments, applied to every program.
+    """
+    if not codes:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+        return list(pool.map(lambda c: run_python(c, **limits), codes))  # type: ignore[arg-type]
+
+
+def new_token() -> str:
+    """A random marker a grader can print after its tests, to tell 'tests ran to the end' from an early exit."""
+    return "ACQSYNTH-" + secrets.token_hex(12)

