@@ -130,9 +130,8 @@ def run_eval(
     from acqsynth.samples import write_samples
     from acqsynth.tasks import get_task
 
-    task_name = task or _builtin_task(data, BUILTINS)
-    task_obj = get_task(task_name)
-    ds = load_data(data, split=split, mapping=mapping, task=task_name)
+    ds = load_data(data, split=split, mapping=mapping, task=task)
+    task_obj = get_task(task or _builtin_task(data, BUILTINS))
     if n is not None:
         ds = ds.select(range(min(n, len(ds))))
     out_path = Path(output) if output else Path("runs") / "eval" / f"{_slug(student)}_{_slug(data)}_{split}_n{len(ds)}_s{seed}.jsonl"

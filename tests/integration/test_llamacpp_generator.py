@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,11 @@ def smollm2_gguf() -> Path:
 
 
 @pytest.fixture(scope="module")
-def gen() -> LlamaCppGenerator:
+def gen() -> Iterator[LlamaCppGenerator]:
     g = load_generator(str(smollm2_gguf()), n_ctx=1024)
     assert isinstance(g, LlamaCppGenerator)
-    return g
+    yield g
+    g.close()
 
 
 def test_samples_are_valid_and_seeded(gen):
@@ -51,6 +53,7 @@ def test_samples_are_valid_and_seeded(gen):
     assert [[c.text for c in cs] for cs in gen.generate(PROMPTS, params)] == texts
     fresh = LlamaCppGenerator(smollm2_gguf(), n_ctx=1024)
     assert [[c.text for c in cs] for cs in fresh.generate(PROMPTS, params)] == texts
+    fresh.close()
     other = gen.generate(PROMPTS, GenerationParams(max_new_tokens=16, temperature=0.8, n=2, seed=1))
     assert [[c.text for c in cs] for cs in other] != texts
 
@@ -72,3 +75,11 @@ def test_a_prompt_longer_than_the_context_is_an_error_completion():
     assert results[1][0].finish_reason in FINISH
     with pytest.raises(AcqsynthError, match="every prompt failed"):
         small.generate([long], GenerationParams(max_new_tokens=8))
+    small.close()
+
+
+def test_a_broken_gguf_is_a_clear_error(tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + bytes(1000))
+    with pytest.raises(AcqsynthError, match="cannot load this model"):
+        LlamaCppGenerator(bad)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from acqsynth.errors import AcqsynthError
@@ -17,7 +19,15 @@ from acqsynth.models.generator import (
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_new_tokens": 0}, {"temperature": -0.1}, {"top_p": 0.0}, {"top_p": 1.5}, {"n": 0}, {"stop": "x"}, {"stop": [""]}],
+    [
+        {"max_new_tokens": 0},
+        {"temperature": -0.1},
+        {"top_p": 0.0},
+        {"top_p": 1.5},
+        {"n": 0},
+        {"stop": "x"},
+        {"stop": [""]},
+    ],
 )
 def test_bad_params_are_rejected(kwargs):
     with pytest.raises(AcqsynthError):
@@ -39,7 +49,10 @@ def test_cut_at_stop_takes_the_earliest_stop_string():
 
 
 def test_openai_spec_parsing():
-    assert parse_openai_spec("openai:http://127.0.0.1:8000/v1@Qwen/Qwen2.5-0.5B") == ("http://127.0.0.1:8000/v1", "Qwen/Qwen2.5-0.5B")
+    assert parse_openai_spec("openai:http://127.0.0.1:8000/v1@Qwen/Qwen2.5-0.5B") == (
+        "http://127.0.0.1:8000/v1",
+        "Qwen/Qwen2.5-0.5B",
+    )
     assert parse_openai_spec("openai:http://u:p@host/v1@m") == ("http://u:p@host/v1", "m")
     for bad in ("openai:http://127.0.0.1:8000/v1", "openai:@m", "openai:127.0.0.1:8000@m"):
         with pytest.raises(AcqsynthError):
@@ -57,3 +70,17 @@ def test_load_generator_routes_specs(tiny_model_dir, tmp_path):
     assert isinstance(local, Generator) and isinstance(remote, Generator)
     with pytest.raises(AcqsynthError, match="no such GGUF"):
         load_generator(str(tmp_path / "missing.gguf"))
+
+
+def test_missing_optional_backends_say_how_to_install(monkeypatch, tmp_path):
+    from acqsynth.models.llamacpp_generator import LlamaCppGenerator
+    from acqsynth.models.openai_generator import OpenAIGenerator
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
+    monkeypatch.setitem(sys.modules, "openai", None)
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    with pytest.raises(AcqsynthError, match=r"pip install 'acqsynth\[llamacpp\]'"):
+        LlamaCppGenerator(gguf)
+    with pytest.raises(AcqsynthError, match=r"pip install 'acqsynth\[openai\]'"):
+        OpenAIGenerator("http://127.0.0.1:9/v1", "m")

@@ -13,7 +13,10 @@ from acqsynth.models.hf_generator import HFGenerator, SeededSampler
 PROMPTS = [
     [{"role": "user", "content": "What is 12 + 7?"}],
     [{"role": "user", "content": "hi"}],
-    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Natalia sold clips to 48 of her friends in April"}],
+    [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Natalia sold clips to 48 of her friends in April"},
+    ],
     [{"role": "user", "content": "def add(a, b):"}],
     [{"role": "user", "content": "Which gas do plants absorb? A. oxygen B. carbon dioxide"}],
 ]
@@ -38,7 +41,9 @@ def gen(model_tok) -> HFGenerator:
     return HFGenerator(model_tok, batch_size=3)
 
 
-def reference(gen: HFGenerator, prompt, max_new: int, seed: int | None = None, temperature: float = 1.0) -> list[int]:
+def reference(
+    gen: HFGenerator, prompt, max_new: int, seed: int | None = None, temperature: float = 1.0
+) -> list[int]:
     """One sequence, no padding, no KV cache: the full forward pass at every step."""
     ids = gen.prompt_ids(prompt)
     rng = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -80,12 +85,16 @@ def test_greedy_batched_equals_unpadded_reference(gen, model_tok):
 def test_batch_size_does_not_change_greedy_or_sampled_texts(model_tok, batch_size):
     base = HFGenerator(model_tok, batch_size=3)
     other = HFGenerator(model_tok, batch_size=batch_size)
-    for params in (GenerationParams(max_new_tokens=MAX_NEW, temperature=0), GenerationParams(max_new_tokens=MAX_NEW, n=2, seed=5)):
+    for params in (
+        GenerationParams(max_new_tokens=MAX_NEW, temperature=0),
+        GenerationParams(max_new_tokens=MAX_NEW, n=2, seed=5),
+    ):
         assert texts(other.generate(PROMPTS, params)) == texts(base.generate(PROMPTS, params))
 
 
 def test_order_preserved_after_length_sorting(gen):
     params = GenerationParams(max_new_tokens=8, temperature=0)
+    assert gen.generate([], params) == []
     forward = texts(gen.generate(PROMPTS, params))
     backward = texts(gen.generate(PROMPTS[::-1], params))
     assert backward == forward[::-1]
@@ -127,15 +136,21 @@ def test_stop_string_truncates_and_reports_stop(gen, model_tok):
     full = gen.generate(PROMPTS, GenerationParams(max_new_tokens=MAX_NEW, temperature=0))
     # a stop string taken from the middle of one completion: an ASCII character pair seen there
     text = full[0][0].text
-    start = next(k for k in range(3, len(text) - 1) if text[k : k + 2].isascii() and text[k : k + 2].isprintable())
+    start = next(
+        k for k in range(3, len(text) - 1) if text[k : k + 2].isascii() and text[k : k + 2].isprintable()
+    )
     stop = text[start : start + 2]
-    results = gen.generate(PROMPTS, GenerationParams(max_new_tokens=MAX_NEW, temperature=0, stop=[stop, "no such text"]))
+    results = gen.generate(
+        PROMPTS, GenerationParams(max_new_tokens=MAX_NEW, temperature=0, stop=[stop, "no such text"])
+    )
     for prompt, (f,), (c,) in zip(PROMPTS, full, results, strict=True):
         ref = reference(gen, prompt, MAX_NEW)
         if stop in f.text:
             assert c.text == f.text[: f.text.find(stop)] and c.finish_reason == "stop"
             # generation ended at the first token that completed the stop string
-            k = next(k for k in range(1, len(ref) + 1) if stop in tok.decode(ref[:k], skip_special_tokens=True))
+            k = next(
+                k for k in range(1, len(ref) + 1) if stop in tok.decode(ref[:k], skip_special_tokens=True)
+            )
             assert c.completion_tokens == k
         else:
             assert c.text == f.text and c.finish_reason == "length"
@@ -182,7 +197,7 @@ def test_shares_a_students_model(tiny_model_dir):
     student = load_student(str(tiny_model_dir), device="cpu", batch_size=4)
     gen = HFGenerator.from_student(student)
     assert gen.model is student.model and gen.tokenizer is student.tokenizer
-    (c,), = gen.generate(PROMPTS[:1], GenerationParams(max_new_tokens=4, temperature=0))
+    ((c,),) = gen.generate(PROMPTS[:1], GenerationParams(max_new_tokens=4, temperature=0))
     assert c.completion_tokens == 4
 
 

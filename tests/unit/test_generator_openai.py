@@ -77,14 +77,27 @@ def make_handler(script: Script) -> type[BaseHTTPRequestHandler]:
                 choices = [
                     {
                         "index": k,
-                        "message": {"role": "assistant", "content": f"re: {content} seed={body.get('seed')} k={k} END tail"},
+                        "message": {
+                            "role": "assistant",
+                            "content": f"re: {content} seed={body.get('seed')} k={k} END tail",
+                        },
                         "finish_reason": "stop" if k % 2 == 0 else "length",
                     }
                     for k in range(n)
                 ]
-                answer = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": choices}
+                answer = {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": choices,
+                }
                 if script.usage:
-                    answer["usage"] = {"prompt_tokens": 7, "completion_tokens": 5 * n, "total_tokens": 7 + 5 * n}
+                    answer["usage"] = {
+                        "prompt_tokens": 7,
+                        "completion_tokens": 5 * n,
+                        "total_tokens": 7 + 5 * n,
+                    }
                 self.reply(200, answer)
             finally:
                 with script.lock:
@@ -114,19 +127,29 @@ def make(url: str, **kwargs) -> OpenAIGenerator:
 def test_sends_every_parameter_and_keeps_prompt_order(server):
     url, script = server
     params = GenerationParams(max_new_tokens=17, temperature=0.3, top_p=0.9, n=2, seed=5, stop=["END"])
+    assert make(url).generate([], params) == []
     results = make(url).generate(PROMPTS, params)
     assert len(script.requests) == len(PROMPTS)
     for i, cs in enumerate(results):
         seed = sample_seed(5, i, 0)
-        assert [c.text for c in cs] == [f"re: question {i} seed={seed} k={k} " for k in range(2)]  # cut at "END"
+        assert [c.text for c in cs] == [
+            f"re: question {i} seed={seed} k={k} " for k in range(2)
+        ]  # cut at "END"
         assert all(c.finish_reason == "stop" for c in cs)  # a stop string was found in the text
         assert all(c.prompt_tokens == 7 and c.completion_tokens == 5 for c in cs)
     request = script.requests[0]
     assert request["path"] == "/v1/chat/completions"
     assert {k: request[k] for k in ("model", "n", "max_tokens", "temperature", "top_p", "stop")} == {
-        "model": "fake-model", "n": 2, "max_tokens": 17, "temperature": 0.3, "top_p": 0.9, "stop": ["END"]
+        "model": "fake-model",
+        "n": 2,
+        "max_tokens": 17,
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "stop": ["END"],
     }
-    assert sorted(r["seed"] for r in script.requests) == sorted(sample_seed(5, i, 0) for i in range(len(PROMPTS)))
+    assert sorted(r["seed"] for r in script.requests) == sorted(
+        sample_seed(5, i, 0) for i in range(len(PROMPTS))
+    )
 
 
 def test_retries_500_and_429_then_succeeds(server):
@@ -194,7 +217,9 @@ def test_tops_up_when_the_server_ignores_n_and_counts_missing_usage_as_zero(serv
     results = make(url).generate(PROMPTS[:2], GenerationParams(max_new_tokens=4, n=3, seed=9))
     assert len(script.requests) == 6
     for i, cs in enumerate(results):
-        assert [c.text.split("seed=")[1].split()[0] for c in cs] == [str(sample_seed(9, i, j)) for j in range(3)]
+        assert [c.text.split("seed=")[1].split()[0] for c in cs] == [
+            str(sample_seed(9, i, j)) for j in range(3)
+        ]
         assert all(c.prompt_tokens == 0 and c.completion_tokens == 0 for c in cs)
     assert sorted(r["n"] for r in script.requests) == [1, 1, 1, 1, 3, 3]
 
@@ -202,7 +227,11 @@ def test_tops_up_when_the_server_ignores_n_and_counts_missing_usage_as_zero(serv
 def test_splits_usage_over_several_choices(server):
     url, _ = server
     (cs,) = make(url).generate(PROMPTS[:1], GenerationParams(max_new_tokens=4, n=3))
-    assert [c.completion_tokens for c in cs] == [5, 5, 5] and [c.finish_reason for c in cs] == ["stop", "length", "stop"]
+    assert [c.completion_tokens for c in cs] == [5, 5, 5] and [c.finish_reason for c in cs] == [
+        "stop",
+        "length",
+        "stop",
+    ]
 
 
 def test_unreachable_server_is_retried_then_reported():

@@ -87,3 +87,15 @@ def test_prefix_truncated_from_left_to_fit(tiny_model_dir):
     assert scores.logprobs.size == len(s.tokenizer(" 19", add_special_tokens=False)["input_ids"])
     with pytest.raises(ValueError, match="exceeds max_length"):
         s.score_texts(["x"], ["word " * 100])
+
+
+def test_sampled_answers_are_seeded_and_scored_consistently(student):
+    from acqsynth.models.generator import GenerationParams
+
+    params = GenerationParams(max_new_tokens=12, temperature=1.0, n=3, seed=7)
+    a = student.sample(PROMPTS[:2], params)
+    b = student.sample(PROMPTS[:2], params)
+    assert [[c.text for c in row] for row in a] == [[c.text for c in row] for row in b]
+    assert all(len(row) == 3 for row in a)
+    other = student.sample(PROMPTS[:2], GenerationParams(max_new_tokens=12, temperature=1.0, n=3, seed=8))
+    assert [[c.text for c in row] for row in a] != [[c.text for c in row] for row in other]

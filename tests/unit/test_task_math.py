@@ -72,6 +72,7 @@ def test_target() -> None:
         ("x-3 means 5-3", "3"),
         ("#### Step 1\nAdd them: 3 + 15 = 18. The answer is 18", "18"),
         ("#### Final Answer: 18", "18"),
+        ("3 + 15 = 18\n#### 18\n\nQuestion: Ann has 2 pens. How many?\nAnswer: ####", "18"),
         ("answer: 50%", "50"),
         ("nothing numeric here", None),
         ("", None),

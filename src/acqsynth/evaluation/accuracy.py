@@ -87,7 +87,9 @@ def evaluate(
     loglik_est = None
     if config.loglik and hasattr(task, "option_continuations") and all(s.choices for s in samples):
         picks = option_loglik_predictions(student, task, samples)
-        hits = np.array([p == s.answer.strip().upper() for p, s in zip(picks, samples, strict=True)], dtype=np.float64)
+        from acqsynth.tasks.mcqa import gold_letter
+
+        hits = np.array([p == gold_letter(s) for p, s in zip(picks, samples, strict=True)], dtype=np.float64)
         out = out.add_column("loglik_prediction", picks).add_column("loglik_correct", hits.astype(bool).tolist())
         loglik_est = bootstrap_mean(hits, seed=config.seed)
     wall = time.perf_counter() - start

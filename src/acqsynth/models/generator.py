@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from acqsynth.errors import AcqsynthError
@@ -20,6 +19,7 @@ from acqsynth.tasks.base import Messages
 
 FINISH_REASONS = ("stop", "length", "error")
 OPENAI_PREFIX = "openai:"
+LLAMACPP_PREFIX = "llamacpp:"
 
 
 @dataclass
@@ -121,19 +121,26 @@ def load_generator(spec: str, **kwargs: Any) -> Generator:
     Spec syntax:
     - `openai:<base_url>@<model>` → OpenAIGenerator, e.g. `openai:http://127.0.0.1:8000/v1@my-model`
       (the model name is everything after the last '@');
-    - a path ending in `.gguf` → LlamaCppGenerator (in-process llama.cpp);
-    - anything else (a transformers checkpoint directory or a hub id) → HFGenerator.
+    - `llamacpp:<alias or .gguf path>`, or any path ending in `.gguf` → LlamaCppGenerator (in-process);
+    - anything else (an alias, a transformers checkpoint directory, a hub id) → HFGenerator, with
+      GGUF aliases converted once to a cached transformers checkpoint.
     """
     if spec.startswith(OPENAI_PREFIX):
         from acqsynth.models.openai_generator import OpenAIGenerator
 
         url, model = parse_openai_spec(spec)
         return OpenAIGenerator(url, model, **kwargs)
-    target = spec  # ALIAS HOOK: resolve_model(spec) -> .gguf_path or .hf_dir goes here (models/aliases.py)
-    if str(target).lower().endswith(".gguf"):
+    from acqsynth.models.aliases import gguf_path, hf_model_path
+
+    llamacpp = spec.startswith(LLAMACPP_PREFIX)
+    name = spec[len(LLAMACPP_PREFIX) :] if llamacpp else spec
+    if llamacpp or name.lower().endswith(".gguf"):
         from acqsynth.models.llamacpp_generator import LlamaCppGenerator
 
-        return LlamaCppGenerator(Path(target).expanduser(), **kwargs)
+        gguf = gguf_path(name)
+        if gguf is None:
+            raise AcqsynthError(f"{name!r} has no GGUF form for llama.cpp; give a causal-LM alias or a .gguf file")
+        return LlamaCppGenerator(gguf, **kwargs)
     from acqsynth.models.hf_generator import HFGenerator
 
-    return HFGenerator(target, **kwargs)
+    return HFGenerator(hf_model_path(name), **kwargs)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,7 @@ class LlamaCppGenerator:
                 first = self._one(prompt, params, sample_seed(params.seed, i, 0))
                 # greedy samples are identical: decode once and copy
                 rest = [
-                    first if greedy else self._one(prompt, params, sample_seed(params.seed, i, j))
+                    replace(first) if greedy else self._one(prompt, params, sample_seed(params.seed, i, j))
                     for j in range(1, params.n)
                 ]
                 out.append([first, *rest])

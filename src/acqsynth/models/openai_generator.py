@@ -75,6 +75,10 @@ class OpenAIGenerator:
     and repetition penalty, which are on by default). A server that returns fewer than `n` choices (llama.cpp server ignores `n`) is asked
     again with n=1 and seeds `sample_seed(seed, prompt_index, j)` until there are `n`.
 
+    Reproducibility is the server's: the seeds are sent, and vLLM repeats a seeded sample up to the
+    float differences between batch compositions; llama.cpp server reuses its KV cache across
+    requests, so it repeats samples when requests arrive in the same order (`max_concurrency=1`).
+
     Token counts come from the response's `usage`; they are 0 when a server sends no usage. Usage
     covers a whole response, so with several choices per response `prompt_tokens` is the prompt's
     count and `completion_tokens` the response's total split evenly (exact per completion only

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from acqsynth.models.generator import Completion, GenerationParams
 from acqsynth.tasks.base import Messages
 
 
@@ -61,6 +62,10 @@ class Student(Protocol):
         """Mean-pooled final hidden states of the chat-formatted prompts, shape [N, hidden]."""
         ...
 
+    def sample(self, prompts: Sequence[Messages], params: GenerationParams) -> list[list[Completion]]:
+        """The student's own answers: `params.n` completions per prompt, reproducible under `params.seed`."""
+        ...
+
 
 def default_device() -> torch.device:
     """CUDA if present, else CPU."""
@@ -85,6 +90,7 @@ class TransformersStudent:
         if pad is None:
             raise ValueError("the tokenizer has neither a pad nor an eos token")
         self.pad_id = int(pad)
+        self._generator: Any = None
 
     @property
     def device(self) -> torch.device:
@@ -160,6 +166,13 @@ class TransformersStudent:
             results.append(scores)
         return results
 
+    def sample(self, prompts: Sequence[Messages], params: GenerationParams) -> list[list[Completion]]:
+        from acqsynth.models.hf_generator import HFGenerator
+
+        if self._generator is None:
+            self._generator = HFGenerator.from_student(self)
+        return self._generator.generate(list(prompts), params)
+
     def answer_loss(self, prompts: Sequence[Messages], completions: Sequence[str]) -> np.ndarray:
         return np.array([s.mean_nll for s in self.score(prompts, completions)], dtype=np.float64)
 
@@ -193,6 +206,22 @@ class TransformersStudent:
         return out
 
 
+def load_causal_lm(spec: str, device: str | None = None, dtype: str | torch.dtype | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer) for an alias, checkpoint directory, GGUF file or hub id; fp32 on CPU, bf16 on CUDA."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from acqsynth.models.aliases import hf_model_path
+
+    path = hf_model_path(spec)
+    dev = torch.device(device) if device else default_device()
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    dtype = dtype or (torch.bfloat16 if dev.type == "cuda" else torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(dev)
+    return model, tokenizer
+
+
 def load_student(
     spec: str,
     device: str | None = None,
@@ -201,13 +230,5 @@ def load_student(
     max_length: int = 1024,
 ) -> TransformersStudent:
     """Load a student from an alias, checkpoint directory, GGUF file or hub id (fp32 on CPU by default)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from acqsynth.models.aliases import hf_model_path
-
-    path = hf_model_path(spec)
-    dev = torch.device(device) if device else default_device()
-    torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if dev.type == "cuda" else torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(dev)
+    model, tokenizer = load_causal_lm(spec, device, dtype)
     return TransformersStudent(model, tokenizer, batch_size=batch_size, max_length=max_length)

@@ -83,19 +83,20 @@ def last_boxed(text: str) -> str | None:
 
 
 def _after_hashes(text: str) -> str | None:
-    """The answer written after the last `####` (first non-empty line), unless it is a markdown header."""
-    idx = text.rfind("####")
-    if idx < 0:
+    """The answer after the last `####` that has one (its first non-empty line).
+
+    Markdown headers (`#### Step 1`) and empty markers (a model that went on to write a new
+    problem ending in a bare `####`) are skipped in favour of an earlier marker.
+    """
+    if "####" not in text:
         return None
-    rest = text[idx + 4 :].lstrip("#")
-    for line in rest.splitlines():
-        line = line.strip()
-        if not line:
+    for segment in reversed(re.split(r"#{4,}", text)[1:]):
+        line = next((ln.strip() for ln in segment.splitlines() if ln.strip()), "")
+        if not line or _HASH_HEADER.match(line):
             continue
-        if _HASH_HEADER.match(line):  # "#### Step 1": a markdown header, not the answer marker
-            return None
         line = _ANSWER_PREFIX.sub("", line).strip()
-        return line or None
+        if line:
+            return line
     return None
 
 
