@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 venv="${ACQSYNTH_VENV:-.venv}"
 "$venv/bin/ruff" check src tests
-"$venv/bin/python" -m pytest -q -p no:cacheprovider --timeout=900 tests "$@"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider --timeout=900 --durations=10 tests "$@"

@@ -76,16 +76,7 @@ class Sample:
         missing = [c for c in REQUIRED_COLUMNS if row.get(c) is None]
         if missing:
             raise AcqsynthError(f"{where}: missing required field(s) {', '.join(missing)}")
-        meta = row.get("metadata")
-        if meta is None or meta == "":
-            meta = {}
-        elif isinstance(meta, str):
-            try:
-                meta = json.loads(meta)
-            except json.JSONDecodeError as e:
-                raise AcqsynthError(f"{where}: field 'metadata' is not valid JSON ({e})") from None
-        if not isinstance(meta, dict):
-            raise AcqsynthError(f"{where}: field 'metadata' must be an object, got {type(meta).__name__}")
+        meta = parse_metadata(row.get("metadata"), where)
         choices = row.get("choices")
         if choices is not None and not isinstance(choices, list | tuple):
             raise AcqsynthError(f"{where}: field 'choices' must be a list of strings")
@@ -94,6 +85,20 @@ class Sample:
             kwargs[name] = str(kwargs[name])
         kwargs["source"] = kwargs.get("source") or ""
         return cls(**kwargs, choices=[str(c) for c in choices] if choices is not None else None, metadata=meta)
+
+
+def parse_metadata(value: Any, where: str) -> dict[str, Any]:
+    """The metadata field as a dict: accepts a dict, a JSON object string, or nothing."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise AcqsynthError(f"{where}: field 'metadata' is not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise AcqsynthError(f"{where}: field 'metadata' must be an object, got {type(value).__name__}")
+    return dict(value)
 
 
 def to_dataset(samples: Iterable[Sample]) -> datasets.Dataset:

@@ -25,7 +25,7 @@ from typing import Any
 import datasets
 
 from acqsynth.errors import AcqsynthError, unknown_name
-from acqsynth.samples import SAMPLE_COLUMNS, Sample, rows_to_dataset
+from acqsynth.samples import SAMPLE_COLUMNS, Sample, parse_metadata, rows_to_dataset
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 KNOWN_TASKS = ("math", "mcqa", "code")
@@ -132,20 +132,6 @@ def mcq_letter(value: Any, choices: list[str], where: str) -> str:
     )
 
 
-def _metadata(value: Any, where: str) -> dict[str, Any]:
-    """The metadata field as a dict (accepts a dict, a JSON object string or nothing)."""
-    if value is None or value == "":
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise AcqsynthError(f"{where}: field 'metadata' is not valid JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise AcqsynthError(f"{where}: field 'metadata' must be an object, got {type(value).__name__}")
-    return dict(value)
-
-
 def _jsonable(value: Any) -> Any:
     """`value` if it survives JSON, else its string form (metadata must be JSON)."""
     try:
@@ -197,7 +183,7 @@ def map_row(
         return [row.get(c) for c in cols] if len(cols) > 1 else row.get(cols[0])
 
     choices = _choices(get("choices"), fields["choices"], where) if "choices" in fields else None
-    metadata = _metadata(get("metadata"), where)
+    metadata = parse_metadata(get("metadata"), where)
     used = {c for cols in fields.values() for c in cols}
     extras = {k: v for k, v in row.items() if k not in used}
     if fold:
