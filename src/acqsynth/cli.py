@@ -171,6 +171,7 @@ def _print_summary(s: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------- grade
 def cmd_grade(args: argparse.Namespace) -> int:
+    from acqsynth.evaluation.accuracy import grade_all
     from acqsynth.samples import iter_samples, read_samples, write_samples
     from acqsynth.tasks import get_task
 
@@ -179,11 +180,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.field not in ds.column_names:
         raise AcqsynthError(f"{args.input}: no {args.field!r} field to grade (columns: {', '.join(ds.column_names)})")
     preds = ds[args.field]
-    verdicts = []
-    for i, (p, s) in enumerate(zip(preds, iter_samples(ds), strict=True)):
-        if p is None:
-            raise AcqsynthError(f"{args.input}: row {i + 1} has no {args.field!r}")
-        verdicts.append(task.grade(str(p), s))
+    missing = [i + 1 for i, p in enumerate(preds) if p is None]
+    if missing:
+        raise AcqsynthError(f"{args.input}: row {missing[0]} has no {args.field!r} ({len(missing)} rows lack one)")
+    verdicts = grade_all(task, [str(p) for p in preds], list(iter_samples(ds)))
     out = (
         ds.add_column("extracted", [v.extracted for v in verdicts])
         .add_column("correct", [v.correct for v in verdicts])

@@ -14,7 +14,7 @@ from acqsynth.evaluation.stats import Estimate, bootstrap_mean
 from acqsynth.models.generator import GenerationParams, Generator
 from acqsynth.models.student import Student
 from acqsynth.samples import Sample, iter_samples
-from acqsynth.tasks.base import Task
+from acqsynth.tasks.base import Task, Verdict
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -76,7 +76,7 @@ def evaluate(
         predictions.extend(o[0].text for o in outs)
         bar.update(len(chunk))
     bar.close()
-    verdicts = [task.grade(p, s) for p, s in zip(predictions, samples, strict=True)]
+    verdicts = grade_all(task, predictions, samples)
     correct = np.array([v.correct for v in verdicts], dtype=np.float64)
     out = (
         data.add_column("prediction", predictions)
@@ -107,6 +107,13 @@ def evaluate(
         reasons=reasons,
     )
     return out, summary
+
+
+def grade_all(task: Task, predictions: list[str], samples: list[Sample]) -> list[Verdict]:
+    """Grade predictions in order, concurrently where the task can (code candidates run in parallel sandboxes)."""
+    if hasattr(task, "grade_many"):
+        return task.grade_many(predictions, samples)
+    return [task.grade(p, s) for p, s in zip(predictions, samples, strict=True)]
 
 
 def option_loglik_predictions(student: Student, task: Any, samples: list[Sample]) -> list[str]:
