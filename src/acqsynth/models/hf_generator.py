@@ -30,7 +30,7 @@ from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria,
 
 from acqsynth.errors import AcqsynthError
 from acqsynth.models.generator import Completion, GenerationParams, cut_at_stop, sample_seed
-from acqsynth.models.student import load_causal_lm
+from acqsynth.models.student import left_pad, load_causal_lm
 from acqsynth.tasks.base import Messages
 
 
@@ -178,12 +178,8 @@ class HFGenerator:
         self, batch: list[list[int]], seeds: list[int] | None, params: GenerationParams
     ) -> list[tuple[list[int], int]]:
         """Generate for left-padded rows; per row, the generated ids and how many of them count."""
-        width = max(len(x) for x in batch)
-        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, x in enumerate(batch):
-            input_ids[row, width - len(x) :] = torch.tensor(x, dtype=torch.long)
-            mask[row, width - len(x) :] = 1
+        input_ids, mask, _ = left_pad(batch, self.pad_id)
+        width = input_ids.shape[1]
         tracker = FinishTracker(self.tokenizer, width, self.eos_ids, params.stop, len(batch))
         processors = LogitsProcessorList()
         if seeds is not None:

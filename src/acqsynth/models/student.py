@@ -67,6 +67,17 @@ class Student(Protocol):
         ...
 
 
+def left_pad(seqs: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask, position_ids) of left-padded rows; positions count real tokens only."""
+    width = max(len(x) for x in seqs)
+    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, x in enumerate(seqs):
+        input_ids[row, width - len(x) :] = torch.tensor(x, dtype=torch.long)
+        mask[row, width - len(x) :] = 1
+    return input_ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
 def default_device() -> torch.device:
     """CUDA if present, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -130,16 +141,8 @@ class TransformersStudent:
 
     @torch.inference_mode()
     def _score_batch(self, batch: list[tuple[list[int], list[int]]], top_k: int) -> list[TokenScores]:
-        lengths = [len(p) + len(c) for p, c in batch]
-        width = max(lengths)
         max_cont = max(len(c) for _, c in batch)
-        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (p, c) in enumerate(batch):
-            seq = p + c
-            input_ids[row, width - len(seq) :] = torch.tensor(seq)
-            mask[row, width - len(seq) :] = 1
-        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        input_ids, mask, position_ids = left_pad([p + c for p, c in batch], self.pad_id)
         dev = self.device
         if max_cont == 0:
             return [TokenScores(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in batch]
@@ -148,7 +151,7 @@ class TransformersStudent:
             attention_mask=mask.to(dev),
             position_ids=position_ids.to(dev),
             logits_to_keep=max_cont + 1,
-        ).logits[:, :-1].float()  # position j predicts token width - max_cont + j
+        ).logits[:, :-1].float()  # the last max_cont positions, each predicting the next token
         logp = torch.log_softmax(logits, dim=-1)
         results = []
         for row, (_, c) in enumerate(batch):
@@ -185,13 +188,7 @@ class TransformersStudent:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            width = max(len(ids[i]) for i in idx)
-            input_ids = torch.full((len(idx), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                input_ids[row, width - len(ids[i]) :] = torch.tensor(ids[i])
-                mask[row, width - len(ids[i]) :] = 1
-            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+            input_ids, mask, position_ids = left_pad([ids[i] for i in idx], self.pad_id)
             dev = self.device
             h = self.model(
                 input_ids=input_ids.to(dev),
