@@ -195,6 +195,81 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- score
+class _LazyEmbedder:
+    """Loads the sentence embedder only when a function first asks for an embedding."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec, self._model = spec, None
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        if self._model is None:
+            from acqsynth.models.embedder import SentenceTransformerEmbedder
+
+            self._model = SentenceTransformerEmbedder(self.spec)
+        return self._model.encode(texts)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from acqsynth.acquisition import ScoringContext, parse_acquisitions
+    from acqsynth.acquisition.base import default_answer_params
+    from acqsynth.acquisition.scoring import score_dataset
+    from acqsynth.samples import read_samples, write_samples
+
+    acqs = parse_acquisitions(args.acquisition, normalize=args.normalize)
+    ds = read_samples(args.input)
+    ctx = ScoringContext(seed=args.seed, embedder=_LazyEmbedder(args.embedder))
+    ctx.answer_params = default_answer_params()
+    ctx.answer_params.max_new_tokens = args.max_new_tokens
+    ctx.answer_params.temperature = args.temperature
+    if args.student:
+        from acqsynth.models.student import load_student
+
+        ctx.student = load_student(args.student, batch_size=args.batch_size, max_length=args.max_length)
+    if args.task:
+        from acqsynth.tasks import get_task
+
+        ctx.task = get_task(args.task)
+    if args.reference:
+        from acqsynth.data import load_data
+
+        ref = load_data(args.reference, split=args.reference_split)
+        if len(ref) == 0:
+            raise AcqsynthError(f"reference set {args.reference!r} split {args.reference_split!r} is empty")
+        ctx.reference = list(ref["question"])
+    if args.judge:
+        from acqsynth.models.generator import load_generator
+
+        ctx.judge = load_generator(args.judge)
+    if args.reward_model:
+        ctx.reward_model = args.reward_model
+    start = time.perf_counter()
+    out, reports = score_dataset(ds, acqs, ctx, chunk_size=args.chunk_size, progress=not args.quiet)
+    wall = time.perf_counter() - start
+    path = write_samples(out, args.output)
+    record = {
+        "input": str(args.input),
+        "student": args.student,
+        "seed": args.seed,
+        "samples": len(ds),
+        "seconds": round(wall, 3),
+        "acquisitions": [
+            {"column": r.column, "params": r.params, "seconds": round(r.seconds, 3),
+             "samples_per_s": round(r.samples_per_s, 3), "nonfinite": r.nonfinite}
+            for r in reports
+        ],
+    }
+    Path(f"{path}.scores.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    rows = [("column", "mean", "min", "max", "non-finite", "samples/s")]
+    for r in reports:
+        col = [v for v in out[r.column] if v is not None and abs(v) != float("inf") and v == v]
+        stats = (f"{sum(col) / len(col):.4g}", f"{min(col):.4g}", f"{max(col):.4g}") if col else ("-", "-", "-")
+        rows.append((r.column, *stats, str(len(r.nonfinite)), f"{r.samples_per_s:.2f}"))
+    _print_table(rows)
+    print(f"scored {len(ds)} samples in {wall:.1f} s; wrote {path} and {path}.scores.json")
+    return 0
+
+
 # ---------------------------------------------------------------- run
 DEFAULT_RUN = {
     "student": DEFAULT_STUDENT,
@@ -274,6 +349,29 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", required=True, help="where to write rows with extracted/correct/reason")
     g.add_argument("--field", default="prediction", help="the field holding the candidate answer (default prediction)")
     g.set_defaults(func=cmd_grade)
+
+    sc = sub.add_parser("score", help="add acquisition-score columns to a file of samples")
+    sc.add_argument("--acquisition", "-a", required=True,
+                    help="NAME[,NAME…]: names with optional (key=value) parameters or weighted sums, "
+                         "e.g. 'loss,confidence' or '0.5*loss + 0.5*diversity'; FILE.py:NAME for your own")
+    sc.add_argument("--input", required=True, help=".jsonl/.parquet of samples")
+    sc.add_argument("--output", required=True, help="where to write the samples with score columns")
+    sc.add_argument("--student", default=DEFAULT_STUDENT, help=f"alias, checkpoint dir, .gguf or hub id (default {DEFAULT_STUDENT})")
+    sc.add_argument("--task", help="task whose prompt and reference format to use (default: the bare question)")
+    sc.add_argument("--reference", help="seed/target set for proximity and diversity: built-in name or file")
+    sc.add_argument("--reference-split", default="seed", help="split of --reference (default seed)")
+    sc.add_argument("--embedder", default="minilm-l6", help="sentence embedder (default minilm-l6)")
+    sc.add_argument("--judge", help="judge model for llm-judge (alias, openai:URL@model, llamacpp:…)")
+    sc.add_argument("--reward-model", help="sequence-classification reward model for reward-model")
+    sc.add_argument("--normalize", default="minmax", help="normalisation of weighted-sum terms: minmax, zscore, rank, none")
+    sc.add_argument("--batch-size", type=int, default=16, help="samples per forward/backward pass (default 16)")
+    sc.add_argument("--chunk-size", type=int, default=64, help="samples per progress step (default 64)")
+    sc.add_argument("--max-length", type=int, default=1024, help="longest prompt+answer in tokens; longer ones are cut with a warning")
+    sc.add_argument("--max-new-tokens", type=int, default=512, help="length limit of the student's sampled answers (default 512)")
+    sc.add_argument("--temperature", type=float, default=0.7, help="temperature of the student's sampled answers (default 0.7)")
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--quiet", action="store_true", help="no progress bar")
+    sc.set_defaults(func=cmd_score)
 
     r = sub.add_parser("run", help="the main job on the embedded default")
     r.add_argument("--student", default=DEFAULT_STUDENT)

@@ -83,10 +83,36 @@ def test_embed_shape_and_pooling(student, tiny_model_dir):
 
 def test_prefix_truncated_from_left_to_fit(tiny_model_dir):
     s = load_student(str(tiny_model_dir), device="cpu", max_length=16)
-    (scores,) = s.score_texts(["word " * 100], [" 19"])
-    assert scores.logprobs.size == len(s.tokenizer(" 19", add_special_tokens=False)["input_ids"])
-    with pytest.raises(ValueError, match="exceeds max_length"):
-        s.score_texts(["x"], ["word " * 100])
+    with pytest.warns(UserWarning, match="1 of 2 sequences exceed max_length=16"):
+        short, long = s.score_texts(["x", "word " * 100], [" 19", " 19"])
+    assert long.truncated and not short.truncated
+    assert long.logprobs.size == len(s.tokenizer(" 19", add_special_tokens=False)["input_ids"])
+    # Both sides too long: the answer keeps its first 15 tokens after one prompt token.
+    with pytest.warns(UserWarning, match="1 of 1 sequences"):
+        (cut,) = s.score_texts(["x"], ["word " * 100])
+    full = s.tokenizer("word " * 100, add_special_tokens=False)["input_ids"]
+    assert cut.truncated and cut.token_ids.tolist() == full[:15]
+
+
+def test_token_stats_equal_a_hand_computation(tiny_model_dir):
+    s = load_student(str(tiny_model_dir), device="cpu", batch_size=2)
+    prefixes, conts = ["What is 12 + 7?", "The quick", "Natalia sold"], [" 19", " brown fox jumps", " clips"]
+    got = s.score_texts(prefixes, conts, top_k=2, stats=True, hidden=True)
+    tok, model = s.tokenizer, s.model
+    for prefix, cont, sc in zip(prefixes, conts, got, strict=True):
+        p_ids = tok(prefix, add_special_tokens=False)["input_ids"]
+        c_ids = tok(cont, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            out = model(torch.tensor([p_ids + c_ids]), output_hidden_states=True)
+        logits = out.logits[0, len(p_ids) - 1 : -1]
+        logp = torch.log_softmax(logits, -1)
+        prob = logp.exp()
+        np.testing.assert_allclose(sc.entropy, -(prob * logp).sum(-1).numpy(), atol=1e-5)
+        np.testing.assert_allclose(sc.sum_sq, (prob**2).sum(-1).numpy(), atol=1e-5)
+        h = out.hidden_states[-1][0, len(p_ids) - 1 : -1]
+        np.testing.assert_allclose(sc.hidden, h.numpy(), atol=1e-5)
+        # The hidden state is the lm_head input: it reproduces the logits.
+        np.testing.assert_allclose(model.lm_head(torch.from_numpy(sc.hidden)).detach().numpy(), logits.numpy(), atol=1e-4)
 
 
 def test_sampled_answers_are_seeded_and_scored_consistently(student):

@@ -9,6 +9,7 @@ tokens are exactly what the student would have to produce after the prompt.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,6 +33,14 @@ class TokenScores:
     """The k largest next-token log-probs at each position (descending), shape [T, k]."""
     topk_ids: np.ndarray | None = None
     """Token ids of `topk_logprobs`, shape [T, k]."""
+    entropy: np.ndarray | None = None
+    """Entropy (nats) of the next-token distribution at each position, shape [T] (with `stats=True`)."""
+    sum_sq: np.ndarray | None = None
+    """Sum of squared next-token probabilities at each position, shape [T] (with `stats=True`)."""
+    hidden: np.ndarray | None = None
+    """Final hidden state that predicts each continuation token (the lm_head input), shape [T, d]."""
+    truncated: bool = False
+    """Whether the prefix or continuation was cut to fit `max_length`."""
 
     @property
     def mean_nll(self) -> float:
@@ -46,11 +55,26 @@ class Student(Protocol):
         """The chat-formatted text of a prompt, ending where the assistant's answer begins."""
         ...
 
-    def score(self, prompts: Sequence[Messages], completions: Sequence[str], top_k: int = 0) -> list[TokenScores]:
-        """Token log-probs (and optionally top-k log-probs) of each completion after its chat prompt."""
+    def score(
+        self,
+        prompts: Sequence[Messages],
+        completions: Sequence[str],
+        top_k: int = 0,
+        stats: bool = False,
+        hidden: bool = False,
+    ) -> list[TokenScores]:
+        """Token log-probs of each completion after its chat prompt; optionally top-k log-probs,
+        per-token entropy and sum of squares (`stats`) and lm_head inputs (`hidden`)."""
         ...
 
-    def score_texts(self, prefixes: Sequence[str], continuations: Sequence[str], top_k: int = 0) -> list[TokenScores]:
+    def score_texts(
+        self,
+        prefixes: Sequence[str],
+        continuations: Sequence[str],
+        top_k: int = 0,
+        stats: bool = False,
+        hidden: bool = False,
+    ) -> list[TokenScores]:
         """Like `score`, on raw text prefixes (no chat template)."""
         ...
 
@@ -113,59 +137,140 @@ class TransformersStudent:
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def score(self, prompts: Sequence[Messages], completions: Sequence[str], top_k: int = 0) -> list[TokenScores]:
-        return self.score_texts([self.format_prompt(p) for p in prompts], completions, top_k=top_k)
+    def score(
+        self,
+        prompts: Sequence[Messages],
+        completions: Sequence[str],
+        top_k: int = 0,
+        stats: bool = False,
+        hidden: bool = False,
+    ) -> list[TokenScores]:
+        formatted = [self.format_prompt(p) for p in prompts]
+        return self.score_texts(formatted, completions, top_k=top_k, stats=stats, hidden=hidden)
 
-    def score_texts(self, prefixes: Sequence[str], continuations: Sequence[str], top_k: int = 0) -> list[TokenScores]:
+    def score_texts(
+        self,
+        prefixes: Sequence[str],
+        continuations: Sequence[str],
+        top_k: int = 0,
+        stats: bool = False,
+        hidden: bool = False,
+    ) -> list[TokenScores]:
         if len(prefixes) != len(continuations):
             raise ValueError(f"{len(prefixes)} prefixes but {len(continuations)} continuations")
         pairs = [(self._ids(p), self._ids(c)) for p, c in zip(prefixes, continuations, strict=True)]
-        return self.score_ids(pairs, top_k=top_k)
+        return self.score_ids(pairs, top_k=top_k, stats=stats, hidden=hidden)
 
-    def score_ids(self, pairs: Sequence[tuple[list[int], list[int]]], top_k: int = 0) -> list[TokenScores]:
-        """Score pre-tokenised (prefix ids, continuation ids) pairs; the prefix is cut from the left to fit."""
-        out: list[TokenScores | None] = [None] * len(pairs)
-        seqs = []
+    def fit(self, pairs: Sequence[tuple[list[int], list[int]]]) -> tuple[list[tuple[list[int], list[int]]], list[bool]]:
+        """Pairs cut to `max_length`: the end of the prefix and the start of the continuation survive.
+
+        An empty prefix becomes one pad token (so the first continuation token has a context). One
+        warning counts the pairs that were cut; the flags say which.
+        """
+        seqs, cut = [], []
         for prefix, cont in pairs:
-            if len(cont) + 1 > self.max_length:
-                raise ValueError(f"a continuation of {len(cont)} tokens exceeds max_length={self.max_length}")
-            keep = self.max_length - len(cont)
-            prefix = prefix[-keep:] if prefix else [self.pad_id]  # an empty prefix is scored after one pad token
-            seqs.append((prefix, cont))
+            prefix = list(prefix) or [self.pad_id]
+            was_cut = len(prefix) + len(cont) > self.max_length
+            if was_cut:
+                cont = list(cont[: self.max_length - 1])
+                prefix = prefix[-(self.max_length - len(cont)) :]
+            cut.append(was_cut)
+            seqs.append((prefix, list(cont)))
+        if any(cut):
+            warnings.warn(
+                f"{sum(cut)} of {len(pairs)} sequences exceed max_length={self.max_length} tokens: "
+                "kept the end of the prompt and the start of the answer",
+                stacklevel=3,
+            )
+        return seqs, cut
+
+    def length_batches(self, seqs: Sequence[tuple[list[int], list[int]]]) -> list[list[int]]:
+        """Indices of `seqs` grouped into batches of similar total length (longest first)."""
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][0]) + len(seqs[i][1]), reverse=True)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            for i, scores in zip(idx, self._score_batch([seqs[i] for i in idx], top_k), strict=True):
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    def score_ids(
+        self,
+        pairs: Sequence[tuple[list[int], list[int]]],
+        top_k: int = 0,
+        stats: bool = False,
+        hidden: bool = False,
+    ) -> list[TokenScores]:
+        """Score pre-tokenised (prefix ids, continuation ids) pairs in length-sorted batches.
+
+        Over-long pairs are cut by `fit` and flagged `truncated`. `stats` adds per-token entropy and
+        sum of squared probabilities, `hidden` the lm_head inputs.
+        """
+        seqs, cut = self.fit(pairs)
+        out: list[TokenScores | None] = [None] * len(pairs)
+        for idx in self.length_batches(seqs):
+            batch = [seqs[i] for i in idx]
+            for i, scores in zip(idx, self._score_batch(batch, top_k, stats, hidden), strict=True):
+                scores.truncated = cut[i]
                 out[i] = scores
         return out  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def _score_batch(self, batch: list[tuple[list[int], list[int]]], top_k: int) -> list[TokenScores]:
+    def continuation_logits(
+        self, batch: Sequence[tuple[list[int], list[int]]], hidden: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One forward over a batch: fp32 logits at every continuation position, flattened.
+
+        Row b's continuation occupies `len(c_0) + … + len(c_{b-1})` onwards; position t's logits
+        predict continuation token t. With `hidden`, also the final hidden states there ([N, d]).
+        Pairs must already fit `max_length` (see `fit`).
+        """
         max_cont = max(len(c) for _, c in batch)
-        input_ids, mask, position_ids = left_pad([p + c for p, c in batch], self.pad_id)
         dev = self.device
         if max_cont == 0:
-            return [TokenScores(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in batch]
-        logits = self.model(
+            return torch.zeros(0, self.model.config.vocab_size, device=dev), (
+                torch.zeros(0, self.model.config.hidden_size, device=dev) if hidden else None
+            )
+        input_ids, mask, position_ids = left_pad([p + c for p, c in batch], self.pad_id)
+        out = self.model(
             input_ids=input_ids.to(dev),
             attention_mask=mask.to(dev),
             position_ids=position_ids.to(dev),
             logits_to_keep=max_cont + 1,
-        ).logits[:, :-1].float()  # the last max_cont positions, each predicting the next token
+            output_hidden_states=hidden,
+        )
+        # Only the real continuation positions of each row: no work on padding.
+        rows = [torch.arange(max_cont - len(c), max_cont, device=dev) for _, c in batch]
+        row_of = torch.cat([torch.full((len(r),), b, device=dev) for b, r in enumerate(rows)])
+        pos = torch.cat(rows)
+        logits = out.logits[row_of, pos].float()  # kept position j predicts the token after it
+        h = None
+        if hidden:
+            h = out.hidden_states[-1][row_of, pos + (input_ids.shape[1] - max_cont - 1)].float()
+        return logits, h
+
+    @torch.inference_mode()
+    def _score_batch(
+        self, batch: list[tuple[list[int], list[int]]], top_k: int, stats: bool = False, hidden: bool = False
+    ) -> list[TokenScores]:
+        logits, h = self.continuation_logits(batch, hidden=hidden)
         logp = torch.log_softmax(logits, dim=-1)
-        results = []
-        for row, (_, c) in enumerate(batch):
-            n = len(c)
-            if n == 0:
-                results.append(TokenScores(np.zeros(0, np.int64), np.zeros(0, np.float32)))
-                continue
-            lp = logp[row, max_cont - n :]
-            ids = torch.tensor(c, device=lp.device)
-            token_lp = lp.gather(-1, ids[:, None])[:, 0]
-            scores = TokenScores(np.asarray(c, dtype=np.int64), token_lp.cpu().numpy())
+        targets = torch.tensor([t for _, c in batch for t in c], device=logp.device, dtype=torch.long)
+        token_lp = logp.gather(-1, targets[:, None])[:, 0].cpu().numpy()
+        if top_k:
+            top_vals, top_ids = (t.cpu().numpy() for t in logp.topk(top_k, dim=-1))
+        if stats:
+            p = logp.exp()
+            entropy = (-(p * logp).sum(-1)).cpu().numpy()
+            sum_sq = (p * p).sum(-1).cpu().numpy()
+            del p
+        h_np = h.cpu().numpy() if h is not None else None
+        results, start = [], 0
+        for _, c in batch:
+            sl = slice(start, start + len(c))
+            start += len(c)
+            scores = TokenScores(np.asarray(c, dtype=np.int64), token_lp[sl])
             if top_k:
-                vals, tops = lp.topk(top_k, dim=-1)
-                scores.topk_logprobs, scores.topk_ids = vals.cpu().numpy(), tops.cpu().numpy()
+                scores.topk_logprobs, scores.topk_ids = top_vals[sl], top_ids[sl]
+            if stats:
+                scores.entropy, scores.sum_sq = entropy[sl], sum_sq[sl]
+            if h_np is not None:
+                scores.hidden = h_np[sl]
             results.append(scores)
         return results
 

@@ -1,0 +1,167 @@
+"""Acquisition functions: how valuable each sample is to one student (see docs/acquisition.md).
+
+`ACQUISITIONS` maps each config name to its dataclass; `parse_acquisition("answer-variance(k=8)")`
+builds one, `parse_acquisition("0.5*loss + 0.5*diversity")` a normalised weighted combination, and
+`parse_acquisition("my_scores.py:hardness")` loads a user's own function or class from a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import yaml
+
+from acqsynth.acquisition.badge import Badge
+from acqsynth.acquisition.base import Acquisition, ScoringContext, params_of, spec_of
+from acqsynth.acquisition.combine import Combination, normalize, parse_expression, split_top_level
+from acqsynth.acquisition.gradient import GradientNorm, coverage, per_sample_grad_norms
+from acqsynth.acquisition.random_score import RandomScore
+from acqsynth.acquisition.uncertainty import EL2N, Confidence, LeastConfidence, Loss, TokenEntropy
+from acqsynth.errors import AcqsynthError, unknown_name
+from acqsynth.samples import Sample
+
+ACQUISITIONS: dict[str, type] = {
+    cls.name: cls
+    for cls in (
+        Confidence,
+        Loss,
+        LeastConfidence,
+        TokenEntropy,
+        EL2N,
+        GradientNorm,
+        Badge,
+        RandomScore,
+    )
+}
+"""Built-in acquisition functions by config name."""
+
+
+@dataclass
+class FunctionAcquisition:
+    """A user's plain function `f(samples, ctx) -> array` used as an acquisition."""
+
+    name: ClassVar[str] = "function"
+    fn: Callable[[Sequence[Sample], ScoringContext], Any] = lambda samples, ctx: np.zeros(len(samples))
+    """The scoring function."""
+    label: str = "function"
+    """Column name for its scores."""
+
+    def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
+        return np.asarray(self.fn(samples, ctx), dtype=np.float64)
+
+
+def parse_acquisition(spec: str, normalize: str = "minmax") -> Any:
+    """An acquisition function from a config string: a name with optional `(key=value,…)` parameters,
+    a weighted sum of those, or `file.py:name` (a class, instance or function in a Python file)."""
+    return parse_expression(spec, _parse_one, normalize=normalize)
+
+
+def parse_acquisitions(specs: str | Sequence[str], normalize: str = "minmax") -> list[Any]:
+    """Several acquisitions from a list or a comma-separated string (commas inside `(...)` are parameters)."""
+    if isinstance(specs, str):
+        specs = [piece.strip() for _, piece in split_top_level(specs, ",")]
+    items = [s for s in specs if s.strip()]
+    if not items:
+        raise AcqsynthError(f"no acquisition given; valid names: {', '.join(sorted(ACQUISITIONS))}")
+    return [parse_acquisition(s, normalize) for s in items]
+
+
+def _parse_one(spec: str) -> Any:
+    spec = spec.strip()
+    name, params = spec, {}
+    if "(" in spec:
+        if not spec.endswith(")"):
+            raise AcqsynthError(f"acquisition {spec!r}: parameters go in parentheses at the end, e.g. loss(answer=own)")
+        name, inner = spec[: spec.index("(")].strip(), spec[spec.index("(") + 1 : -1]
+        for _, item in split_top_level(inner, ","):
+            if not item.strip():
+                continue
+            if "=" not in item:
+                raise AcqsynthError(f"acquisition {spec!r}: parameter {item.strip()!r} is not key=value")
+            key, value = item.split("=", 1)
+            params[key.strip()] = yaml.safe_load(value.strip())
+    if ".py:" in name:
+        return _load_user(name, params)
+    if name not in ACQUISITIONS:
+        raise unknown_name("acquisition", name, ACQUISITIONS)
+    return _build(ACQUISITIONS[name], params, name)
+
+
+def _build(cls: type, params: dict[str, Any], label: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init} if dataclasses.is_dataclass(cls) else {}
+    hints = typing.get_type_hints(cls) if fields else {}
+    for key, value in params.items():
+        if fields and key not in fields:
+            valid = ", ".join(fields) or "none"
+            raise AcqsynthError(f"acquisition {label!r} has no parameter {key!r}; its parameters: {valid}")
+        want = hints.get(key)
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            params[key] = float(value)
+        elif want in (int, float, str, bool) and not isinstance(params[key], want):
+            raise AcqsynthError(
+                f"acquisition {label!r}: parameter {key}={value!r} should be {want.__name__}"  # type: ignore[union-attr]
+            )
+    return cls(**params)
+
+
+def _load_user(target: str, params: dict[str, Any]) -> Any:
+    path, attr = target.rsplit(":", 1)
+    if not Path(path).is_file():
+        raise AcqsynthError(f"acquisition file {path!r} does not exist")
+    module_spec = importlib.util.spec_from_file_location(f"acqsynth_user_{Path(path).stem}", path)
+    assert module_spec and module_spec.loader
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, attr):
+        raise AcqsynthError(f"{path} defines no {attr!r}")
+    obj = getattr(module, attr)
+    if isinstance(obj, type):
+        return _build(obj, params, target)
+    if params:
+        raise AcqsynthError(f"{target} is a function: it takes no (key=value) parameters")
+    if hasattr(obj, "score") and hasattr(obj, "name"):
+        return obj
+    if callable(obj):
+        return FunctionAcquisition(fn=obj, label=attr)
+    raise AcqsynthError(f"{target} is neither an acquisition class, an object with .score, nor a function")
+
+
+def column_name(acq: Any) -> str:
+    """The Dataset column an acquisition's scores are written to: its name and non-default parameters."""
+    if isinstance(acq, Combination):
+        return acq.spec
+    if isinstance(acq, FunctionAcquisition):
+        return acq.label
+    return spec_of(acq)
+
+
+__all__ = [
+    "ACQUISITIONS",
+    "EL2N",
+    "Acquisition",
+    "Badge",
+    "Combination",
+    "Confidence",
+    "FunctionAcquisition",
+    "GradientNorm",
+    "LeastConfidence",
+    "Loss",
+    "RandomScore",
+    "ScoringContext",
+    "TokenEntropy",
+    "column_name",
+    "coverage",
+    "normalize",
+    "params_of",
+    "parse_acquisition",
+    "parse_acquisitions",
+    "per_sample_grad_norms",
+    "spec_of",
+]

@@ -1,0 +1,154 @@
+"""BADGE embeddings, normalisation and combination, and scoring a Dataset."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from acqsynth.acquisition import (
+    Badge,
+    Combination,
+    Loss,
+    RandomScore,
+    ScoringContext,
+    column_name,
+    normalize,
+    parse_acquisition,
+    parse_acquisitions,
+)
+from acqsynth.acquisition.badge import projections
+from acqsynth.acquisition.scoring import answers_needed, score_dataset
+from acqsynth.errors import AcqsynthError
+from acqsynth.models.generator import GenerationParams
+from acqsynth.models.student import load_student
+from acqsynth.samples import Sample, to_dataset
+
+SAMPLES = [
+    Sample(id="a", question="What is 12 + 7?", answer="19"),
+    Sample(id="b", question="Which gas do plants absorb?", answer="carbon dioxide"),
+    Sample(id="c", question="The quick brown fox", answer="jumps over the lazy dog"),
+]
+
+
+@pytest.fixture(scope="module")
+def student(tiny_model_dir):
+    return load_student(str(tiny_model_dir), device="cpu", batch_size=2)
+
+
+def naive_badge(student, question: str, answer: str) -> np.ndarray:
+    """(1/T) Σ_t (p_t − e_argmax) h_tᵀ for one sample, built token by token."""
+    tok, model = student.tokenizer, student.model
+    prompt = student.format_prompt([{"role": "user", "content": question}])
+    p_ids, a_ids = tok(prompt, add_special_tokens=False)["input_ids"], tok(answer, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        out = model(torch.tensor([p_ids + a_ids]), output_hidden_states=True)
+    total = np.zeros((model.config.vocab_size, model.config.hidden_size))
+    for t in range(len(a_ids)):
+        pos = len(p_ids) - 1 + t
+        p = torch.softmax(out.logits[0, pos].double(), -1).numpy()
+        a = p.copy()
+        a[int(np.argmax(p))] -= 1.0
+        total += np.outer(a, out.hidden_states[-1][0, pos].double().numpy())
+    return total / len(a_ids)
+
+
+def test_badge_equals_naive_exactly_and_sketched(student):
+    ctx = ScoringContext(student=student)
+    exact = Badge(answer="reference", dim_v=0, dim_h=0)
+    emb, norms = exact.embed(SAMPLES, ctx), exact.score(SAMPLES, ctx)
+    sketch = Badge(answer="reference", dim_v=8, dim_h=4)
+    s_emb, s_norms = sketch.embed(SAMPLES, ctx), sketch.score(SAMPLES, ctx)
+    cfg = student.model.config
+    r_v, r_h = projections(cfg.vocab_size, cfg.hidden_size, 8, 4, ctx.seed)
+    for i, s in enumerate(SAMPLES):
+        g = naive_badge(student, s.question, s.answer)
+        np.testing.assert_allclose(emb[i], g.flatten(), atol=1e-5)
+        assert norms[i] == pytest.approx(np.linalg.norm(g), rel=1e-5)
+        np.testing.assert_allclose(s_emb[i], (r_v.double().numpy().T @ g @ r_h.double().numpy()).flatten(), atol=1e-5)
+        assert s_norms[i] == pytest.approx(norms[i], rel=1e-9)  # the score is exact whatever the sketch
+
+
+def test_badge_of_a_certain_student_is_zero():
+    # if p is one-hot at the argmax, p − e_ŷ = 0: the student learns nothing from its own answer
+    from acqsynth.acquisition.badge import badge_batch
+
+    logits = torch.full((3, 5), -1e4)
+    logits[:, 2] = 0
+    emb, norms = badge_batch(logits, torch.randn(3, 4), [3], *projections(5, 4, 0, 0, 0))
+    assert norms[0] == pytest.approx(0, abs=1e-12) and np.abs(emb).max() < 1e-12
+
+
+def test_normalize():
+    x = np.array([3.0, 1.0, np.nan, 2.0, np.inf])
+    np.testing.assert_allclose(normalize(x, "minmax")[[0, 1, 3]], [1.0, 0.0, 0.5])
+    assert np.isnan(normalize(x, "minmax")[2]) and np.isinf(normalize(x, "minmax")[4])
+    z = normalize(x, "zscore")[[0, 1, 3]]
+    assert z.mean() == pytest.approx(0) and z.std() == pytest.approx(1)
+    np.testing.assert_allclose(normalize(np.array([5.0, 1.0, 5.0]), "rank"), [0.75, 0.0, 0.75])
+    np.testing.assert_array_equal(normalize(np.array([2.0, 2.0]), "minmax"), [0.0, 0.0])
+    with pytest.raises(AcqsynthError, match="valid: none, minmax"):
+        normalize(x, "softmax")
+
+
+def test_parse_and_combine_equal_hand_arithmetic(student):
+    combo = parse_acquisition("0.5*loss(answer=reference) + 0.25*random - 1e-1*el2n")
+    assert isinstance(combo, Combination) and [w for w, _ in combo.terms] == [0.5, 0.25, -0.1]
+    ctx = ScoringContext(student=student)
+    got = combo.score(SAMPLES, ctx)
+    parts = [normalize(a.score(SAMPLES, ctx), "minmax") for _, a in combo.terms]
+    want = [0.5 * parts[0][i] + 0.25 * parts[1][i] - 0.1 * parts[2][i] for i in range(3)]
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    assert parse_acquisition(column_name(combo)).terms == combo.terms  # the column name parses back
+    names = [column_name(a) for a in parse_acquisitions("loss, badge(dim_v=4,dim_h=2), 0.5*loss + 0.5*random")]
+    assert names == ["loss", "badge(dim_v=4,dim_h=2)", "0.5*loss + 0.5*random"]
+
+
+def test_parse_errors_are_clear():
+    with pytest.raises(AcqsynthError, match="Did you mean 'confidence'"):
+        parse_acquisition("confidense")
+    with pytest.raises(AcqsynthError, match="no parameter 'answr'; its parameters: answer"):
+        parse_acquisition("loss(answr=own)")
+    with pytest.raises(AcqsynthError, match="should be int"):
+        parse_acquisition("badge(dim_v=many)")
+    with pytest.raises(AcqsynthError, match="exactly one acquisition name"):
+        parse_acquisition("0.5*loss*random")
+    with pytest.raises(AcqsynthError, match="no acquisition given"):
+        parse_acquisitions(" , ")
+
+
+def test_user_function_from_a_file(tmp_path):
+    f = tmp_path / "mine.py"
+    f.write_text(
+        "import numpy as np\n"
+        "def length(samples, ctx):\n    return np.array([len(s.question) for s in samples])\n"
+    )
+    acq = parse_acquisition(f"{f}:length")
+    assert column_name(acq) == "length"
+    np.testing.assert_array_equal(acq.score(SAMPLES, ScoringContext()), [len(s.question) for s in SAMPLES])
+    with pytest.raises(AcqsynthError, match="defines no 'nope'"):
+        parse_acquisition(f"{f}:nope")
+
+
+def test_score_dataset_adds_columns_and_reports_nonfinite(student, tmp_path):
+    f = tmp_path / "odd.py"
+    f.write_text(
+        "import numpy as np\n"
+        "def odd(samples, ctx):\n    return np.array([np.nan if s.id == 'b' else 1.0 for s in samples])\n"
+    )
+    ds = to_dataset(SAMPLES).add_column("loss", [9.0, 9.0, 9.0])
+    acqs = parse_acquisitions(["loss(answer=reference)", "random", f"{f}:odd", "loss"])
+    ctx = ScoringContext(student=student, answer_params=GenerationParams(max_new_tokens=6, temperature=0.7))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out, reports = score_dataset(ds, acqs, ctx, chunk_size=2)
+    messages = [str(w.message) for w in caught]
+    assert any("'odd': 1 of 3 scores are NaN" in m and "'b'" in m for m in messages)
+    assert any("replacing the existing column 'loss'" in m for m in messages)
+    assert out.column_names[-4:] == ["loss(answer=reference)", "random", "odd", "loss"]
+    np.testing.assert_allclose(out["loss(answer=reference)"], Loss(answer="reference").score(SAMPLES, ctx))
+    np.testing.assert_allclose(out["random"], RandomScore().score(SAMPLES, ctx))
+    assert [r.nonfinite for r in reports] == [[], [], ["b"], []]
+    assert answers_needed(acqs[3]) == 1 and answers_needed(acqs[0]) == 0
