@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
+from tiny import make_tiny_model
 
 from acqsynth.acquisition import GradientNorm, ScoringContext, coverage, per_sample_grad_norms
 from acqsynth.errors import AcqsynthError
 from acqsynth.models.student import load_student
 from acqsynth.samples import Sample
-from tiny import make_tiny_model
 
 PAIRS = [
     ("What is 12 + 7?", " 19 #### 19"),

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from acqsynth.acquisition import EL2N, Confidence, LeastConfidence, Loss, RandomScore, ScoringContext, TokenEntropy
+from acqsynth.acquisition import (
+    EL2N,
+    Confidence,
+    LeastConfidence,
+    Loss,
+    RandomScore,
+    ScoringContext,
+    TokenEntropy,
+)
 from acqsynth.errors import AcqsynthError
 from acqsynth.models.generator import GenerationParams
 from acqsynth.models.student import load_student

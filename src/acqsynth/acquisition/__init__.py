@@ -21,9 +21,14 @@ import yaml
 from acqsynth.acquisition.badge import Badge
 from acqsynth.acquisition.base import Acquisition, ScoringContext, params_of, spec_of
 from acqsynth.acquisition.combine import Combination, normalize, parse_expression, split_top_level
+from acqsynth.acquisition.embedding import ArchiveDiversity, Diversity, Proximity, reference_centroids
 from acqsynth.acquisition.gradient import GradientNorm, coverage, per_sample_grad_norms
+from acqsynth.acquisition.judge import LLMJudge
 from acqsynth.acquisition.random_score import RandomScore
+from acqsynth.acquisition.reward_model import RewardModel
 from acqsynth.acquisition.uncertainty import EL2N, Confidence, LeastConfidence, Loss, TokenEntropy
+from acqsynth.acquisition.variance import AnswerVariance, SemanticEntropy, cluster_labels
+from acqsynth.acquisition.vendi import g_vendi, vendi_score
 from acqsynth.errors import AcqsynthError, unknown_name
 from acqsynth.samples import Sample
 
@@ -37,6 +42,13 @@ ACQUISITIONS: dict[str, type] = {
         EL2N,
         GradientNorm,
         Badge,
+        Proximity,
+        Diversity,
+        ArchiveDiversity,
+        AnswerVariance,
+        SemanticEntropy,
+        LLMJudge,
+        RewardModel,
         RandomScore,
     )
 }
@@ -146,22 +158,33 @@ __all__ = [
     "ACQUISITIONS",
     "EL2N",
     "Acquisition",
+    "AnswerVariance",
+    "ArchiveDiversity",
     "Badge",
     "Combination",
     "Confidence",
+    "Diversity",
     "FunctionAcquisition",
     "GradientNorm",
+    "LLMJudge",
     "LeastConfidence",
     "Loss",
+    "Proximity",
     "RandomScore",
+    "RewardModel",
     "ScoringContext",
+    "SemanticEntropy",
     "TokenEntropy",
+    "cluster_labels",
     "column_name",
     "coverage",
+    "g_vendi",
     "normalize",
     "params_of",
     "parse_acquisition",
     "parse_acquisitions",
     "per_sample_grad_norms",
+    "reference_centroids",
     "spec_of",
+    "vendi_score",
 ]

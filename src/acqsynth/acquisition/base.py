@@ -56,7 +56,8 @@ class ScoringContext:
     judge: Generator | None = None
     """Judge model for `llm-judge`."""
     reward_model: Any = None
-    """(model, tokenizer) of a sequence-classification reward model for `reward-model`."""
+    """A sequence-classification reward model for `reward-model`: a (model, tokenizer) pair, or a path /
+    hub id loaded on first use."""
     seed: int = 0
     """Root seed for sampled answers, k-means and random scores."""
     answer_params: GenerationParams = field(default_factory=default_answer_params)

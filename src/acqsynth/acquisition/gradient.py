@@ -292,13 +292,16 @@ def per_sample_grad_norms(
                     position_ids=position_ids.to(dev),
                     logits_to_keep=max_cont + 1,
                 ).logits[:, :-1].float()
-                logp = torch.log_softmax(logits, -1)
-                total = logits.new_zeros(())
+                # Right-aligned targets and weights 1/len: Σ_b mean-loss_b in one gather (indexing
+                # row by row would make every row's backward fill a batch-sized zero tensor).
+                targets = torch.zeros(len(batch), max_cont, dtype=torch.long)
+                weights = torch.zeros(len(batch), max_cont)
                 for b, (_, c) in enumerate(batch):
                     if c:
-                        tgt = torch.tensor(c, device=dev)
-                        total = total - logp[b, max_cont - len(c) :].gather(-1, tgt[:, None]).mean()
-                total.backward()
+                        targets[b, max_cont - len(c) :] = torch.tensor(c)
+                        weights[b, max_cont - len(c) :] = 1.0 / len(c)
+                token_lp = torch.log_softmax(logits, -1).gather(-1, targets.to(dev)[..., None])[..., 0]
+                (-(token_lp * weights.to(dev)).sum()).backward()
         finally:
             rec.close()
     model.train(was_training)
