@@ -38,8 +38,8 @@ def student(tiny_model_dir):
     return load_student(str(tiny_model_dir), device="cpu", batch_size=2)
 
 
-def naive_badge(student, question: str, answer: str) -> np.ndarray:
-    """(1/T) Σ_t (p_t − e_argmax) h_tᵀ for one sample, built token by token."""
+def naive_badge(student, question: str, answer: str, label: str = "argmax") -> np.ndarray:
+    """(1/T) Σ_t (p_t − e_y) h_tᵀ for one sample (y = argmax or the answer token), token by token."""
     tok, model = student.tokenizer, student.model
     prompt = student.format_prompt([{"role": "user", "content": question}])
     p_ids, a_ids = tok(prompt, add_special_tokens=False)["input_ids"], tok(answer, add_special_tokens=False)["input_ids"]
@@ -50,7 +50,7 @@ def naive_badge(student, question: str, answer: str) -> np.ndarray:
         pos = len(p_ids) - 1 + t
         p = torch.softmax(out.logits[0, pos].double(), -1).numpy()
         a = p.copy()
-        a[int(np.argmax(p))] -= 1.0
+        a[int(np.argmax(p)) if label == "argmax" else a_ids[t]] -= 1.0
         total += np.outer(a, out.hidden_states[-1][0, pos].double().numpy())
     return total / len(a_ids)
 
@@ -69,6 +69,19 @@ def test_badge_equals_naive_exactly_and_sketched(student):
         assert norms[i] == pytest.approx(np.linalg.norm(g), rel=1e-5)
         np.testing.assert_allclose(s_emb[i], (r_v.double().numpy().T @ g @ r_h.double().numpy()).flatten(), atol=1e-5)
         assert s_norms[i] == pytest.approx(norms[i], rel=1e-9)  # the score is exact whatever the sketch
+
+
+def test_target_label_gives_the_output_layer_loss_gradient(student):
+    ctx = ScoringContext(student=student)
+    acq = Badge(answer="reference", dim_v=0, dim_h=0, label="target")
+    emb, norms = acq.embed(SAMPLES, ctx), acq.score(SAMPLES, ctx)
+    for i, s in enumerate(SAMPLES):
+        g = naive_badge(student, s.question, s.answer, label="target")
+        np.testing.assert_allclose(emb[i], g.flatten(), atol=1e-5)
+        assert norms[i] == pytest.approx(np.linalg.norm(g), rel=1e-5)
+    assert not np.allclose(emb, Badge(answer="reference", dim_v=0, dim_h=0).embed(SAMPLES, ctx))
+    with pytest.raises(AcqsynthError, match="label='gold'"):
+        Badge(label="gold").score(SAMPLES, ctx)
 
 
 def test_badge_of_a_certain_student_is_zero():
@@ -152,3 +165,27 @@ def test_score_dataset_adds_columns_and_reports_nonfinite(student, tmp_path):
     np.testing.assert_allclose(out["random"], RandomScore().score(SAMPLES, ctx))
     assert [r.nonfinite for r in reports] == [[], [], ["b"], []]
     assert answers_needed(acqs[3]) == 1 and answers_needed(acqs[0]) == 0
+
+
+def test_sampled_answers_are_drawn_once_for_all_functions(student):
+    from embedders import HashingEmbedder
+
+    from acqsynth.acquisition.scoring import score_samples
+
+    ctx = ScoringContext(student=student, embedder=HashingEmbedder(),
+                         answer_params=GenerationParams(max_new_tokens=6, temperature=0.7))
+    calls = []
+    real = student.sample
+
+    def counting(prompts, params):
+        calls.append((len(prompts), params.n))
+        return real(prompts, params)
+
+    student.sample = counting
+    try:
+        acqs = parse_acquisitions("confidence,answer-variance(k=4),loss,semantic-entropy(k=3),entropy")
+        scores, _ = score_samples(SAMPLES, acqs, ctx)
+    finally:
+        del student.sample
+    assert calls == [(len(SAMPLES), 4)]  # one call, as many answers as the largest k
+    assert all(np.isfinite(v).all() for v in scores.values())

@@ -32,11 +32,20 @@ def projections(vocab: int, hidden: int, dim_v: int, dim_h: int, seed: int) -> t
 
 
 def badge_batch(
-    logits: torch.Tensor, hidden: torch.Tensor, lengths: Sequence[int], r_v: torch.Tensor, r_h: torch.Tensor
+    logits: torch.Tensor,
+    hidden: torch.Tensor,
+    lengths: Sequence[int],
+    r_v: torch.Tensor,
+    r_h: torch.Tensor,
+    targets: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(sketched embeddings [B, dim_v·dim_h], exact norms [B]) from flattened continuation logits/hidden."""
+    """(sketched embeddings [B, dim_v·dim_h], exact norms [B]) from flattened continuation logits/hidden.
+
+    The label of each position is the argmax (BADGE) or, if given, `targets` (the answer's own
+    tokens: then the embedding is the gradient of the mean answer loss w.r.t. the output layer).
+    """
     p = torch.softmax(logits.float(), -1)
-    y_hat = p.argmax(-1)
+    y_hat = p.argmax(-1) if targets is None else targets.to(p.device)
     u = p @ r_v.to(p) - r_v.to(p)[y_hat]  # R_vᵀ (p_t − e_ŷ)
     w = hidden.float() @ r_h.to(p)
     embs, norms, start = [], [], 0
@@ -68,6 +77,9 @@ class Badge:
     """Projection size on the vocabulary side (0 = exact, vocab-sized)."""
     dim_h: int = 16
     """Projection size on the hidden side (0 = exact, hidden-sized)."""
+    label: str = "argmax"
+    """'argmax' (BADGE's hypothetical label) or 'target' (the answer's tokens: the true last-layer loss
+    gradient, e.g. as input to G-Vendi)."""
 
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
         return self._compute(samples, ctx)[1]
@@ -85,7 +97,9 @@ class Badge:
         else:
             completions = [ctx.reference_answer(s, by=self.name) for s in samples]
         keys = [(student.format_prompt(ctx.prompt(s)), c) for s, c in zip(samples, completions, strict=True)]
-        cache = ctx.memo(f"badge:{self.dim_v}:{self.dim_h}:{ctx.seed}", dict)
+        if self.label not in ("argmax", "target"):
+            raise AcqsynthError(f"acquisition 'badge': label={self.label!r} is not 'argmax' or 'target'")
+        cache = ctx.memo(f"badge:{self.dim_v}:{self.dim_h}:{self.label}:{ctx.seed}", dict)
         todo = list(dict.fromkeys(k for k in keys if k not in cache))
         if todo:
             cfg = student.model.config
@@ -97,7 +111,10 @@ class Badge:
             for idx in student.length_batches(seqs):
                 batch = [seqs[i] for i in idx]
                 logits, hidden = student.continuation_logits(batch, hidden=True)
-                embs, norms = badge_batch(logits, hidden, [len(c) for _, c in batch], r_v, r_h)
+                targets = torch.tensor([t for _, c in batch for t in c], dtype=torch.long)
+                embs, norms = badge_batch(
+                    logits, hidden, [len(c) for _, c in batch], r_v, r_h, targets if self.label == "target" else None
+                )
                 for j, i in enumerate(idx):
                     cache[todo[i]] = (embs[j], norms[j])
         return np.stack([cache[k][0] for k in keys]), np.array([cache[k][1] for k in keys], dtype=np.float64)
