@@ -217,6 +217,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     from acqsynth.samples import read_samples, write_samples
 
     acqs = parse_acquisitions(args.acquisition, normalize=args.normalize)
+    out_path = Path(args.output)
+    if out_path.suffix.lower() not in (".jsonl", ".json", ".parquet"):
+        raise AcqsynthError(f"--output {args.output}: use a .jsonl or .parquet file name")
+    if not out_path.parent.exists():
+        raise AcqsynthError(f"--output {args.output}: directory {out_path.parent} does not exist")
+    if args.batch_size < 1 or args.chunk_size < 1 or args.max_length < 2:
+        raise AcqsynthError("--batch-size and --chunk-size must be >= 1 and --max-length >= 2")
     ds = read_samples(args.input)
     ctx = ScoringContext(seed=args.seed, embedder=_LazyEmbedder(args.embedder))
     ctx.answer_params = default_answer_params()
@@ -363,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--embedder", default="minilm-l6", help="sentence embedder (default minilm-l6)")
     sc.add_argument("--judge", help="judge model for llm-judge (alias, openai:URL@model, llamacpp:…)")
     sc.add_argument("--reward-model", help="sequence-classification reward model for reward-model")
-    sc.add_argument("--normalize", default="minmax", help="normalisation of weighted-sum terms: minmax, zscore, rank, none")
+    sc.add_argument("--normalize", default="minmax", choices=["minmax", "zscore", "rank", "none"],
+                    help="normalisation of weighted-sum terms over all input samples (default minmax)")
     sc.add_argument("--batch-size", type=int, default=16, help="samples per forward/backward pass (default 16)")
     sc.add_argument("--chunk-size", type=int, default=64, help="samples per progress step (default 64)")
     sc.add_argument("--max-length", type=int, default=1024, help="longest prompt+answer in tokens; longer ones are cut with a warning")

@@ -165,7 +165,7 @@ def rows_to_dataset(rows: list[dict[str, Any]]) -> datasets.Dataset:
     """A Dataset from Arrow-form rows: Sample columns keep their declared types, extra columns are inferred."""
     if not rows:
         return datasets.Dataset.from_dict({k: [] for k in SAMPLE_COLUMNS}, features=SAMPLE_FEATURES)
-    extra = [k for k in rows[0] if k not in SAMPLE_FEATURES]
+    extra = list(dict.fromkeys(k for r in rows for k in r if k not in SAMPLE_FEATURES))
     ds = datasets.Dataset.from_list([{k: r.get(k) for k in SAMPLE_COLUMNS} for r in rows], features=SAMPLE_FEATURES)
     for k in extra:
         ds = ds.add_column(k, [r.get(k) for r in rows])

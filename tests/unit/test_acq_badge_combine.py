@@ -177,9 +177,9 @@ def test_sampled_answers_are_drawn_once_for_all_functions(student):
     calls = []
     real = student.sample
 
-    def counting(prompts, params):
+    def counting(prompts, params, seed_index=None):
         calls.append((len(prompts), params.n))
-        return real(prompts, params)
+        return real(prompts, params, seed_index=seed_index)
 
     student.sample = counting
     try:
@@ -189,3 +189,64 @@ def test_sampled_answers_are_drawn_once_for_all_functions(student):
         del student.sample
     assert calls == [(len(SAMPLES), 4)]  # one call, as many answers as the largest k
     assert all(np.isfinite(v).all() for v in scores.values())
+
+
+def test_combination_is_normalised_over_all_samples_not_per_chunk(student):
+    from acqsynth.acquisition.scoring import score_samples
+
+    ctx = ScoringContext(student=student)
+    combo = parse_acquisitions("0.5*loss(answer=reference) + 0.5*random")
+    one, _ = score_samples(SAMPLES, combo, ctx, chunk_size=1)
+    all_, _ = score_samples(SAMPLES, combo, ctx, chunk_size=64)
+    np.testing.assert_allclose(one["0.5*loss(answer=reference) + 0.5*random"], all_["0.5*loss(answer=reference) + 0.5*random"])
+    parts = [normalize(a.score(SAMPLES, ctx), "minmax") for _, a in combo[0].terms]
+    np.testing.assert_allclose(one["0.5*loss(answer=reference) + 0.5*random"], 0.5 * parts[0] + 0.5 * parts[1])
+
+
+def test_user_dataclass_file_and_labels_in_combinations(tmp_path):
+    f = tmp_path / "styled.py"
+    f.write_text(
+        "from __future__ import annotations\n"
+        "from dataclasses import dataclass\nfrom typing import ClassVar\nimport numpy as np\n\n"
+        "@dataclass\nclass Longer:\n    name: ClassVar[str] = 'longer'\n    power: float = 1.0\n"
+        "    def score(self, samples, ctx):\n        return np.array([len(s.question) ** self.power for s in samples])\n\n"
+        "def hard(samples, ctx):\n    return np.ones(len(samples))\n"
+    )
+    acq = parse_acquisition(f"{f}:Longer(power=2)")
+    assert acq.score(SAMPLES[:1], ScoringContext())[0] == len(SAMPLES[0].question) ** 2
+    assert column_name(parse_acquisition(f"0.5*{f}:hard + 0.5*random")) == "0.5*hard + 0.5*random"
+    bad = tmp_path / "broken.py"
+    bad.write_text("raise RuntimeError('boom')\n")
+    with pytest.raises(AcqsynthError, match="cannot load acquisition file .*boom"):
+        parse_acquisition(f"{bad}:x")
+
+
+def test_scoring_refuses_duplicates_and_sample_field_names(student, tmp_path):
+    from acqsynth.acquisition.scoring import score_samples
+
+    with pytest.raises(AcqsynthError, match="'random' is requested twice"):
+        score_samples(SAMPLES, parse_acquisitions("random,random"), ScoringContext())
+    f = tmp_path / "clash.py"
+    f.write_text("import numpy as np\ndef answer(samples, ctx):\n    return np.ones(len(samples))\n")
+    with pytest.raises(AcqsynthError, match="would overwrite the sample field"):
+        score_dataset(to_dataset(SAMPLES), [parse_acquisition(f"{f}:answer")], ScoringContext())
+    g = tmp_path / "shape.py"
+    g.write_text("import numpy as np\ndef bad(samples, ctx):\n    return np.ones(2)\n")
+    with pytest.raises(AcqsynthError, match="'bad' returned shape \\(2,\\) for 3 samples"):
+        score_samples(SAMPLES, [parse_acquisition(f"{g}:bad")], ScoringContext())
+
+
+def test_exponents_and_subtraction_parse():
+    combo = parse_acquisition("1e+3*loss - 2*least-confidence + answer-variance(k=2)")
+    assert [w for w, _ in combo.terms] == [1000.0, -2.0, 1.0]
+    with pytest.raises(AcqsynthError, match="subtraction with a space"):
+        parse_acquisition("0.5*loss-0.5*random")
+
+
+def test_own_answers_do_not_depend_on_order_or_chunk(student):
+    params = GenerationParams(max_new_tokens=6, temperature=1.0)
+    a = ScoringContext(student=student, answer_params=params).answers(SAMPLES, 2, by="t")
+    b = ScoringContext(student=student, answer_params=params).answers(SAMPLES[::-1], 2, by="t")[::-1]
+    ctx = ScoringContext(student=student, answer_params=params)
+    c = [ctx.answers([s], 2, by="t")[0] for s in SAMPLES]
+    assert a == b == c

@@ -129,3 +129,17 @@ def test_acquisition_on_samples_and_frozen_model(student):
     finally:
         for p in student.model.parameters():
             p.requires_grad_(True)
+
+
+def test_trainable_module_outside_the_forward_is_refused(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    path = make_tiny_model(tmp_path / "m2", seed=5)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    model.value_head = torch.nn.Linear(4, 1)  # trainable, never called: its gradient would be missing
+    student = load_student(str(path), device="cpu")
+    model.eval()
+    train_mode_before = model.training
+    with pytest.raises(AcqsynthError, match="value_head did not run"):
+        per_sample_grad_norms(model, tokenised(student.tokenizer)[:2], student.pad_id)
+    assert model.training == train_mode_before

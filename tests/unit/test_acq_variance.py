@@ -26,7 +26,7 @@ class ScriptedStudent:
     def __init__(self, answers: dict[str, list[str]]) -> None:
         self.answers = answers
 
-    def sample(self, prompts, params):
+    def sample(self, prompts, params, seed_index=None):
         out = []
         for messages in prompts:
             content = messages[-1]["content"]

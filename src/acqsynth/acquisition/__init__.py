@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import sys
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -130,7 +131,12 @@ def _load_user(target: str, params: dict[str, Any]) -> Any:
     module_spec = importlib.util.spec_from_file_location(f"acqsynth_user_{Path(path).stem}", path)
     assert module_spec and module_spec.loader
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    sys.modules[module_spec.name] = module  # dataclasses look their module up here
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as e:
+        del sys.modules[module_spec.name]
+        raise AcqsynthError(f"cannot load acquisition file {path}: {type(e).__name__}: {e}") from e
     if not hasattr(module, attr):
         raise AcqsynthError(f"{path} defines no {attr!r}")
     obj = getattr(module, attr)

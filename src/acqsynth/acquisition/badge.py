@@ -23,11 +23,13 @@ from acqsynth.errors import AcqsynthError
 from acqsynth.samples import Sample
 
 
-def projections(vocab: int, hidden: int, dim_v: int, dim_h: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gaussian projections R_v [vocab, dim_v] and R_h [hidden, dim_h] scaled by 1/√dim (identity when dim is 0)."""
+def projections(
+    vocab: int, hidden: int, dim_v: int, dim_h: int, seed: int
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Gaussian projections R_v [vocab, dim_v] and R_h [hidden, dim_h] scaled by 1/√dim (None = no projection)."""
     gen = torch.Generator().manual_seed(seed)
-    r_v = torch.randn(vocab, dim_v, generator=gen) / dim_v**0.5 if dim_v else torch.eye(vocab)
-    r_h = torch.randn(hidden, dim_h, generator=gen) / dim_h**0.5 if dim_h else torch.eye(hidden)
+    r_v = torch.randn(vocab, dim_v, generator=gen) / dim_v**0.5 if dim_v else None
+    r_h = torch.randn(hidden, dim_h, generator=gen) / dim_h**0.5 if dim_h else None
     return r_v, r_h
 
 
@@ -35,8 +37,8 @@ def badge_batch(
     logits: torch.Tensor,
     hidden: torch.Tensor,
     lengths: Sequence[int],
-    r_v: torch.Tensor,
-    r_h: torch.Tensor,
+    r_v: torch.Tensor | None,
+    r_h: torch.Tensor | None,
     targets: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(sketched embeddings [B, dim_v·dim_h], exact norms [B]) from flattened continuation logits/hidden.
@@ -46,8 +48,12 @@ def badge_batch(
     """
     p = torch.softmax(logits.float(), -1)
     y_hat = p.argmax(-1) if targets is None else targets.to(p.device)
-    u = p @ r_v.to(p) - r_v.to(p)[y_hat]  # R_vᵀ (p_t − e_ŷ)
-    w = hidden.float() @ r_h.to(p)
+    if r_v is None:
+        u = p.clone()
+        u[torch.arange(len(u)), y_hat] -= 1.0
+    else:
+        u = p @ r_v.to(p) - r_v.to(p)[y_hat]  # R_vᵀ (p_t − e_ŷ)
+    w = hidden.float() if r_h is None else hidden.float() @ r_h.to(p)
     embs, norms, start = [], [], 0
     for n in lengths:
         sl = slice(start, start + n)
@@ -90,6 +96,8 @@ class Badge:
 
     def _compute(self, samples: Sequence[Sample], ctx: ScoringContext) -> tuple[np.ndarray, np.ndarray]:
         student = ctx.need("student", self.name)
+        if not samples:
+            return np.zeros((0, 0), dtype=np.float32), np.zeros(0)
         if self.answer not in ANSWER_SOURCES:
             raise AcqsynthError(f"acquisition 'badge': answer={self.answer!r} is not one of {', '.join(ANSWER_SOURCES)}")
         if self.answer == "own":

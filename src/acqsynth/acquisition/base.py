@@ -122,7 +122,9 @@ class ScoringContext:
                 missing[key] = self.prompt(s)
         if missing:
             params = dataclasses.replace(self.answer_params, n=want, seed=self.seed)
-            outs = student.sample(list(missing.values()), params)
+            # Seeded by the question itself, not its position: the same answers in any order or chunk.
+            index = [int(key[:7], 16) for key in missing]
+            outs = student.sample(list(missing.values()), params, seed_index=index)
             for key, comps in zip(missing, outs, strict=True):
                 self._answers[key] = [c.text for c in comps]
         return [self._answers[key][:k] for key in keys]

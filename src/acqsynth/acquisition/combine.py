@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.stats import rankdata
 
-from acqsynth.acquisition.base import ScoringContext, spec_of
+from acqsynth.acquisition.base import ScoringContext
 from acqsynth.errors import AcqsynthError
 from acqsynth.samples import Sample
 
@@ -65,7 +65,9 @@ class Combination:
     @property
     def spec(self) -> str:
         """The expression this combination was parsed from, in canonical form."""
-        parts = [f"{w:g}*{spec_of(a)}" for w, a in self.terms]
+        from acqsynth.acquisition import column_name
+
+        parts = [f"{w:g}*{column_name(a)}" for w, a in self.terms]
         expr = " + ".join(parts).replace("+ -", "- ")
         return expr if self.normalize == "minmax" else f"{expr} [normalize={self.normalize}]"
 
@@ -82,6 +84,8 @@ def split_top_level(text: str, seps: str) -> list[tuple[str, str]]:
             prev = text[:i].rstrip()
             if ch in "+-" and (not prev or prev[-1] in "*(+-"):
                 continue  # a sign, not an operator
+            if ch == "+" and len(prev) >= 2 and prev[-1] in "eE" and prev[-2].isdigit():
+                continue  # an exponent: 1e+3
             if ch == "-" and not (text[i - 1].isspace() or text[i + 1 : i + 2].isspace()):
                 continue  # inside a name (answer-variance) or an exponent (1e-3): subtract with spaces
             pieces.append((sep, text[start:i]))
@@ -114,7 +118,8 @@ def parse_expression(expr: str, parse_one: Callable[[str], Any], normalize: str 
                 names.append(f)
         if len(names) != 1:
             raise AcqsynthError(
-                f"term {term!r} of {expr!r} must be `weight*name` or `name`, with exactly one acquisition name"
+                f"term {term!r} of {expr!r} must be `weight*name` or `name`, with exactly one acquisition name "
+                "(write subtraction with a space: `loss - 0.5*diversity`)"
             )
         parsed.append((-weight if sep == "-" else weight, parse_one(names[0])))
     return Combination(terms=parsed, normalize=normalize)

@@ -304,7 +304,13 @@ def per_sample_grad_norms(
                 (-(token_lp * weights.to(dev)).sum()).backward()
         finally:
             rec.close()
-    model.train(was_training)
+            model.train(was_training)
+    idle = [name for name in plan.kinds if rec.calls.get(name, 0) == 0]
+    if idle:
+        raise AcqsynthError(
+            f"trainable module(s) {', '.join(idle[:3])} did not run as modules in the forward pass, so their "
+            "per-sample gradients cannot be measured exactly; freeze them (requires_grad=False) to score"
+        )
     norms = rec.acc.clamp(min=0).sqrt().cpu().numpy()
     norms[[not c for _, c in batch]] = np.nan
     return norms

@@ -12,9 +12,10 @@ import datasets
 import numpy as np
 from tqdm.auto import tqdm
 
-from acqsynth.acquisition import Combination, column_name, params_of
+from acqsynth.acquisition import Combination, column_name, normalize, params_of
 from acqsynth.acquisition.base import ScoringContext
-from acqsynth.samples import Sample, iter_samples
+from acqsynth.errors import AcqsynthError
+from acqsynth.samples import SAMPLE_COLUMNS, Sample, iter_samples
 
 SAMPLED_K = ("answer-variance", "semantic-entropy")
 """Functions that draw `k` answers from the student per question."""
@@ -64,8 +65,16 @@ def score_samples(
     statistics are computed once and shared. Non-finite scores are kept, counted and warned about.
     """
     columns = [column_name(a) for a in acquisitions]
-    if len(set(columns)) != len(columns):
-        raise ValueError(f"the same acquisition is requested twice: {columns}")
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise AcqsynthError(f"acquisition {twice[0]!r} is requested twice (columns must be distinct)")
+    # A combination's terms are scored chunk by chunk and normalised once over all samples at the
+    # end, so its scores do not depend on the chunk size.
+    term_scores = {
+        c: [np.full(len(samples), np.nan) for _ in a.terms]
+        for c, a in zip(columns, acquisitions, strict=True)
+        if isinstance(a, Combination)
+    }
     ctx.max_answers = max([ctx.max_answers, *(answers_needed(a) for a in acquisitions)])
     scores = {c: np.full(len(samples), np.nan) for c in columns}
     reports = [ScoreReport(c, params_of(a)) for c, a in zip(columns, acquisitions, strict=True)]
@@ -75,14 +84,21 @@ def score_samples(
         chunk = samples[lo : lo + chunk_size]
         for acq, col, rep in zip(acquisitions, columns, reports, strict=True):
             t0 = time.perf_counter()
-            values = np.asarray(acq.score(chunk, ctx), dtype=np.float64)
+            if col in term_scores:
+                for (_, term), store in zip(acq.terms, term_scores[col], strict=True):
+                    store[lo : lo + len(chunk)] = _checked(term.score(chunk, ctx), len(chunk), column_name(term))
+            else:
+                scores[col][lo : lo + len(chunk)] = _checked(acq.score(chunk, ctx), len(chunk), col)
             rep.seconds += time.perf_counter() - t0
-            if values.shape != (len(chunk),):
-                raise ValueError(f"acquisition {col!r} returned shape {values.shape} for {len(chunk)} samples")
-            scores[col][lo : lo + len(chunk)] = values
         bar.update(len(chunk))
         bar.set_postfix(samples_per_s=f"{(lo + len(chunk)) / (time.perf_counter() - start):.2f}")
     bar.close()
+    for col, parts in term_scores.items():
+        combo = acquisitions[columns.index(col)]
+        scores[col] = sum(
+            (w * normalize(part, combo.normalize) for (w, _), part in zip(combo.terms, parts, strict=True)),
+            np.zeros(len(samples)),
+        )
     for rep in reports:
         rep.samples = len(samples)
         bad = ~np.isfinite(scores[rep.column])
@@ -97,6 +113,13 @@ def score_samples(
     return scores, reports
 
 
+def _checked(values: object, n: int, col: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.shape != (n,):
+        raise AcqsynthError(f"acquisition {col!r} returned shape {arr.shape} for {n} samples: expected ({n},)")
+    return arr
+
+
 def score_dataset(
     ds: datasets.Dataset,
     acquisitions: Sequence[Any],
@@ -106,8 +129,11 @@ def score_dataset(
 ) -> tuple[datasets.Dataset, list[ScoreReport]]:
     """`ds` with one float64 column per acquisition function (named by `column_name`), plus reports.
 
-    An existing column of the same name is replaced, with a warning.
+    An existing column of the same name is replaced, with a warning; a Sample field never is.
     """
+    clash = [column_name(a) for a in acquisitions if column_name(a) in SAMPLE_COLUMNS]
+    if clash:
+        raise AcqsynthError(f"acquisition column {clash[0]!r} would overwrite the sample field of that name")
     samples = list(iter_samples(ds))
     scores, reports = score_samples(samples, acquisitions, ctx, chunk_size=chunk_size, progress=progress)
     for col, values in scores.items():

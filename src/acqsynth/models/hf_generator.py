@@ -21,6 +21,7 @@ larger batch-shape effects, so there equal texts across batch compositions are l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,15 @@ class HFGenerator:
         """Token ids of the chat-formatted prompt (the template already holds any BOS token)."""
         return self.tokenizer(self.format_prompt(prompt), add_special_tokens=False)["input_ids"]
 
-    def generate(self, prompts: list[Messages], params: GenerationParams) -> list[list[Completion]]:
+    def generate(
+        self, prompts: list[Messages], params: GenerationParams, seed_index: Sequence[int] | None = None
+    ) -> list[list[Completion]]:
+        """`params.n` completions per prompt. Sample j of prompt i is seeded by (seed, i, j), or by
+        (seed, seed_index[i], j) when given, so that a caller can make samples independent of order."""
         greedy = params.temperature == 0
+        index = list(seed_index) if seed_index is not None else list(range(len(prompts)))
+        if len(index) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(index)} seed indices")
         ids = [self.prompt_ids(p) for p in prompts]
         # greedy samples of one prompt are identical: decode once and copy
         rows = [(i, j) for i in range(len(prompts)) for j in range(1 if greedy else params.n)]
@@ -159,7 +167,7 @@ class HFGenerator:
         results: dict[tuple[int, int], Completion] = {}
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
-            seeds = None if greedy else [sample_seed(params.seed, i, j) for i, j in batch]
+            seeds = None if greedy else [sample_seed(params.seed, index[i], j) for i, j in batch]
             outs = self._generate_batch([ids[i] for i, _ in batch], seeds, params)
             for (i, j), (tokens, length) in zip(batch, outs, strict=True):
                 results[i, j] = self._completion(tokens[:length], len(ids[i]), params.stop)

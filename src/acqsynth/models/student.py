@@ -86,9 +86,16 @@ class Student(Protocol):
         """Mean-pooled final hidden states of the chat-formatted prompts, shape [N, hidden]."""
         ...
 
-    def sample(self, prompts: Sequence[Messages], params: GenerationParams) -> list[list[Completion]]:
-        """The student's own answers: `params.n` completions per prompt, reproducible under `params.seed`."""
+    def sample(
+        self, prompts: Sequence[Messages], params: GenerationParams, seed_index: Sequence[int] | None = None
+    ) -> list[list[Completion]]:
+        """The student's own answers: `params.n` completions per prompt, reproducible under `params.seed`;
+        `seed_index[i]` replaces prompt i's position in the seeding when given."""
         ...
+
+
+_BLOCK = 32
+"""Continuation positions reduced at a time (32 × a 49k vocabulary ≈ 6 MB per temporary)."""
 
 
 def left_pad(seqs: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -119,8 +126,11 @@ class TransformersStudent:
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
+        if batch_size < 1 or max_length < 2:
+            raise ValueError(f"batch_size must be >= 1 and max_length >= 2, got {batch_size} and {max_length}")
         self.batch_size = batch_size
-        self.max_length = max_length
+        context = getattr(model.config, "max_position_embeddings", None)
+        self.max_length = min(max_length, context) if context else max_length
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         if pad is None:
             raise ValueError("the tokenizer has neither a pad nor an eos token")
@@ -171,8 +181,9 @@ class TransformersStudent:
         for prefix, cont in pairs:
             prefix = list(prefix) or [self.pad_id]
             was_cut = len(prefix) + len(cont) > self.max_length
-            if was_cut:
-                cont = list(cont[: self.max_length - 1])
+            if was_cut:  # the answer keeps at most the room the prompt does not need, and half at least
+                room = max(self.max_length - len(prefix), self.max_length // 2, 1)
+                cont = list(cont[: min(room, self.max_length - 1)])
                 prefix = prefix[-(self.max_length - len(cont)) :]
             cut.append(was_cut)
             seqs.append((prefix, list(cont)))
@@ -248,38 +259,73 @@ class TransformersStudent:
     def _score_batch(
         self, batch: list[tuple[list[int], list[int]]], top_k: int, stats: bool = False, hidden: bool = False
     ) -> list[TokenScores]:
-        logits, h = self.continuation_logits(batch, hidden=hidden)
-        logp = torch.log_softmax(logits, dim=-1)
-        targets = torch.tensor([t for _, c in batch for t in c], device=logp.device, dtype=torch.long)
-        token_lp = logp.gather(-1, targets[:, None])[:, 0].cpu().numpy()
-        if top_k:
-            top_vals, top_ids = (t.cpu().numpy() for t in logp.topk(top_k, dim=-1))
-        if stats:
-            p = logp.exp()
-            entropy = (-(p * logp).sum(-1)).cpu().numpy()
-            sum_sq = (p * p).sum(-1).cpu().numpy()
-            del p
-        h_np = h.cpu().numpy() if h is not None else None
-        results, start = [], 0
-        for _, c in batch:
-            sl = slice(start, start + len(c))
-            start += len(c)
-            scores = TokenScores(np.asarray(c, dtype=np.int64), token_lp[sl])
+        max_cont = max(len(c) for _, c in batch)
+        vocab_dim = self.model.config.hidden_size
+        if max_cont == 0:
+            return [self._empty(top_k, stats, vocab_dim if hidden else 0) for _ in batch]
+        input_ids, mask, position_ids = left_pad([p + c for p, c in batch], self.pad_id)
+        dev = self.device
+        out = self.model(
+            input_ids=input_ids.to(dev),
+            attention_mask=mask.to(dev),
+            position_ids=position_ids.to(dev),
+            logits_to_keep=max_cont + 1,
+            output_hidden_states=hidden,
+        )
+        width = input_ids.shape[1]
+        results = []
+        for row, (_, c) in enumerate(batch):
+            n = len(c)
+            if n == 0:
+                results.append(self._empty(top_k, stats, vocab_dim if hidden else 0))
+                continue
+            targets = torch.tensor(c, device=dev)
+            parts: dict[str, list[torch.Tensor]] = {"lp": [], "tv": [], "ti": [], "ent": [], "sq": []}
+            # Position blocks small enough to stay in cache: these reductions are memory-bound.
+            for lo in range(0, n, _BLOCK):
+                hi = min(n, lo + _BLOCK)
+                logits = out.logits[row, max_cont - n + lo : max_cont - n + hi].float()
+                logp = logits - torch.logsumexp(logits, -1, keepdim=True)
+                parts["lp"].append(logp.gather(-1, targets[lo:hi, None])[:, 0])
+                if top_k:
+                    vals, ids = logp.topk(top_k, dim=-1)
+                    parts["tv"].append(vals)
+                    parts["ti"].append(ids)
+                if stats:
+                    prob = logp.exp()
+                    parts["ent"].append(torch.special.entr(prob).sum(-1))
+                    parts["sq"].append(prob.square().sum(-1))
+            scores = TokenScores(np.asarray(c, dtype=np.int64), torch.cat(parts["lp"]).cpu().numpy())
             if top_k:
-                scores.topk_logprobs, scores.topk_ids = top_vals[sl], top_ids[sl]
+                scores.topk_logprobs = torch.cat(parts["tv"]).cpu().numpy()
+                scores.topk_ids = torch.cat(parts["ti"]).cpu().numpy()
             if stats:
-                scores.entropy, scores.sum_sq = entropy[sl], sum_sq[sl]
-            if h_np is not None:
-                scores.hidden = h_np[sl]
+                scores.entropy = torch.cat(parts["ent"]).cpu().numpy()
+                scores.sum_sq = torch.cat(parts["sq"]).cpu().numpy()
+            if hidden:
+                scores.hidden = out.hidden_states[-1][row, width - n - 1 : width - 1].float().cpu().numpy()
             results.append(scores)
         return results
 
-    def sample(self, prompts: Sequence[Messages], params: GenerationParams) -> list[list[Completion]]:
+    @staticmethod
+    def _empty(top_k: int, stats: bool, hidden_size: int) -> TokenScores:
+        scores = TokenScores(np.zeros(0, np.int64), np.zeros(0, np.float32))
+        if top_k:
+            scores.topk_logprobs, scores.topk_ids = np.zeros((0, top_k), np.float32), np.zeros((0, top_k), np.int64)
+        if stats:
+            scores.entropy, scores.sum_sq = np.zeros(0, np.float32), np.zeros(0, np.float32)
+        if hidden_size:
+            scores.hidden = np.zeros((0, hidden_size), np.float32)
+        return scores
+
+    def sample(
+        self, prompts: Sequence[Messages], params: GenerationParams, seed_index: Sequence[int] | None = None
+    ) -> list[list[Completion]]:
         from acqsynth.models.hf_generator import HFGenerator
 
         if self._generator is None:
             self._generator = HFGenerator.from_student(self)
-        return self._generator.generate(list(prompts), params)
+        return self._generator.generate(list(prompts), params, seed_index=seed_index)
 
     def answer_loss(self, prompts: Sequence[Messages], completions: Sequence[str]) -> np.ndarray:
         return np.array([s.mean_nll for s in self.score(prompts, completions)], dtype=np.float64)
