@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from acqsynth.acquisition.base import ScoringContext
-from acqsynth.acquisition.uncertainty import ANSWER_SOURCES
+from acqsynth.acquisition.uncertainty import answer_texts
 from acqsynth.errors import AcqsynthError
 from acqsynth.samples import Sample
 
@@ -98,12 +98,7 @@ class Badge:
         student = ctx.need("student", self.name)
         if not samples:
             return np.zeros((0, 0), dtype=np.float32), np.zeros(0)
-        if self.answer not in ANSWER_SOURCES:
-            raise AcqsynthError(f"acquisition 'badge': answer={self.answer!r} is not one of {', '.join(ANSWER_SOURCES)}")
-        if self.answer == "own":
-            completions = [a[0] for a in ctx.answers(samples, 1, by=self.name)]
-        else:
-            completions = [ctx.reference_answer(s, by=self.name) for s in samples]
+        completions = answer_texts(samples, ctx, self.answer, self.name)
         keys = [(student.format_prompt(ctx.prompt(s)), c) for s, c in zip(samples, completions, strict=True)]
         if self.label not in ("argmax", "target"):
             raise AcqsynthError(f"acquisition 'badge': label={self.label!r} is not 'argmax' or 'target'")

@@ -328,12 +328,9 @@ class GradientNorm:
 
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
         student = ctx.need("student", self.name)
-        if self.answer == "own":
-            completions = [a[0] for a in ctx.answers(samples, 1, by=self.name)]
-        elif self.answer == "reference":
-            completions = [ctx.reference_answer(s, by=self.name) for s in samples]
-        else:
-            raise AcqsynthError(f"acquisition 'gradient': answer={self.answer!r} is not 'own' or 'reference'")
+        from acqsynth.acquisition.uncertainty import answer_texts
+
+        completions = answer_texts(samples, ctx, self.answer, self.name)
         pairs = [
             (student._ids(student.format_prompt(ctx.prompt(s))), student._ids(c))
             for s, c in zip(samples, completions, strict=True)

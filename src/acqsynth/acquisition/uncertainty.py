@@ -23,15 +23,18 @@ from acqsynth.samples import Sample
 ANSWER_SOURCES = ("own", "reference")
 
 
+def answer_texts(samples: Sequence[Sample], ctx: ScoringContext, answer: str, by: str) -> list[str]:
+    """Each sample's own (first sampled) or reference answer text."""
+    if answer == "own":
+        return [a[0] for a in ctx.answers(samples, 1, by=by)]
+    if answer == "reference":
+        return [ctx.reference_answer(s, by=by) for s in samples]
+    raise AcqsynthError(f"acquisition {by!r}: answer={answer!r} is not one of {', '.join(ANSWER_SOURCES)}")
+
+
 def answer_stats(samples: Sequence[Sample], ctx: ScoringContext, answer: str, by: str) -> list[TokenScores]:
     """Token statistics of each sample's own (first sampled) or reference answer."""
-    if answer == "own":
-        completions = [a[0] for a in ctx.answers(samples, 1, by=by)]
-    elif answer == "reference":
-        completions = [ctx.reference_answer(s, by=by) for s in samples]
-    else:
-        raise AcqsynthError(f"acquisition {by!r}: answer={answer!r} is not one of {', '.join(ANSWER_SOURCES)}")
-    return ctx.token_stats(samples, completions, by=by)
+    return ctx.token_stats(samples, answer_texts(samples, ctx, answer, by), by=by)
 
 
 def _per_token_mean(values: Sequence[np.ndarray]) -> np.ndarray:
