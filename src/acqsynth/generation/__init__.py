@@ -1,0 +1,1 @@
+"""From a generator's raw completion to clean, labelled samples (prompts, parsing, labelling, hygiene)."""
