@@ -45,7 +45,7 @@ def make_samples(student, n: int, tokens: int) -> list[Sample]:
 
 def pairs_of(student, ctx: ScoringContext, samples: list[Sample]) -> list[tuple[list[int], list[int]]]:
     return [
-        (student._ids(student.format_prompt(ctx.prompt(s))), student._ids(ctx.reference_answer(s, by="bench")))
+        (student._ids(ctx.prompt_text(s, by="bench")), student._ids(ctx.reference_answer(s, by="bench")))
         for s in samples
     ]
 

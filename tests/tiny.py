@@ -38,23 +38,27 @@ def make_tokenizer(vocab_size: int = 300) -> PreTrainedTokenizerFast:
     return fast
 
 
+def tiny_llama_config(tok: PreTrainedTokenizerFast, **overrides: object) -> LlamaConfig:
+    """A 2-layer, 32-wide Llama config over `tok`'s vocabulary; `overrides` set or replace fields."""
+    fields: dict[str, object] = {
+        "vocab_size": len(tok),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 512,
+        "eos_token_id": tok.eos_token_id,
+        "bos_token_id": None,
+    }
+    return LlamaConfig(**{**fields, **overrides})
+
+
 def make_tiny_model(path: Path, seed: int = 0, vocab_size: int = 300) -> Path:
     """Save a 2-layer random Llama and its tokenizer to `path`; return `path`."""
     tok = make_tokenizer(vocab_size)
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=None,
-        tie_word_embeddings=True,
-    )
+    config = tiny_llama_config(tok, pad_token_id=tok.pad_token_id, tie_word_embeddings=True)
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.eos_token_id

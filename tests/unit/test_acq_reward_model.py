@@ -10,11 +10,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tiny import make_tokenizer
+from tiny import make_tokenizer, tiny_llama_config
 from transformers import (
     GPT2Config,
     GPT2ForSequenceClassification,
-    LlamaConfig,
     LlamaForSequenceClassification,
 )
 
@@ -44,19 +43,7 @@ def make_reward_model(num_labels: int, seed: int = 0, arch: str = "llama") -> tu
     tok = make_tokenizer()
     torch.manual_seed(seed)
     if arch == "llama":
-        config = LlamaConfig(
-            vocab_size=len(tok),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=512,
-            num_labels=num_labels,
-            pad_token_id=None,
-            bos_token_id=None,
-            eos_token_id=tok.eos_token_id,
-        )
+        config = tiny_llama_config(tok, num_labels=num_labels, pad_token_id=None)
         model = LlamaForSequenceClassification(config).eval()
     else:
         config = GPT2Config(

@@ -99,7 +99,7 @@ class Badge:
         if not samples:
             return np.zeros((0, 0), dtype=np.float32), np.zeros(0)
         completions = answer_texts(samples, ctx, self.answer, self.name)
-        keys = [(student.format_prompt(ctx.prompt(s)), c) for s, c in zip(samples, completions, strict=True)]
+        keys = [(ctx.prompt_text(s, self.name), c) for s, c in zip(samples, completions, strict=True)]
         if self.label not in ("argmax", "target"):
             raise AcqsynthError(f"acquisition 'badge': label={self.label!r} is not 'argmax' or 'target'")
         cache = ctx.memo(f"badge:{self.dim_v}:{self.dim_h}:{self.label}:{ctx.seed}", dict)

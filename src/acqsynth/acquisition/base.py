@@ -94,6 +94,10 @@ class ScoringContext:
             return self.task.prompt(sample)
         return [{"role": "user", "content": sample.question}]
 
+    def prompt_text(self, sample: Sample, by: str) -> str:
+        """The student's chat-formatted prompt for `sample`, ending where its answer begins."""
+        return self.need("student", by).format_prompt(self.prompt(sample))
+
     def reference_answer(self, sample: Sample, by: str) -> str:
         """The reference answer text the student should produce (task target, else the answer field)."""
         if not sample.answer and not sample.reasoning:
@@ -134,8 +138,7 @@ class ScoringContext:
     ) -> list[TokenScores]:
         """Per-token log-probs, top-2, entropy and sum of squares of each completion (one forward, cached)."""
         student = self.need("student", by)
-        prompts = [self.prompt(s) for s in samples]
-        keys = [(student.format_prompt(p), c, hidden) for p, c in zip(prompts, completions, strict=True)]
+        keys = [(self.prompt_text(s, by), c, hidden) for s, c in zip(samples, completions, strict=True)]
         todo = [i for i, key in enumerate(keys) if key not in self._stats]
         if todo:
             # A cached entry with hidden states also answers a request without them.

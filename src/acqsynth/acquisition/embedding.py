@@ -77,6 +77,14 @@ def _question_embeddings(samples: Sequence[Sample], ctx: ScoringContext, by: str
     return unit_rows(ctx.embed([s.question for s in samples], by=by))
 
 
+def _nearest_centroid_cosine(samples: Sequence[Sample], ctx: ScoringContext, k: int, by: str) -> np.ndarray:
+    """max_k cos(E(q), c_k) per sample: the cosine of each question to its nearest reference centroid."""
+    if not samples:
+        return np.zeros(0, dtype=np.float64)
+    centroids = _centroids(ctx, k, by)
+    return (_question_embeddings(samples, ctx, by) @ centroids.T).max(axis=1)
+
+
 @dataclass
 class Proximity:
     """AcquisitionSynthesis' proximity: A = max_k cos(E(q), c_k), the cosine of the question to its
@@ -88,10 +96,7 @@ class Proximity:
     """Number of k-means clusters of the reference questions (capped by their distinct count)."""
 
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
-        if not samples:
-            return np.zeros(0, dtype=np.float64)
-        centroids = _centroids(ctx, self.k, self.name)
-        return (_question_embeddings(samples, ctx, self.name) @ centroids.T).max(axis=1)
+        return _nearest_centroid_cosine(samples, ctx, self.k, self.name)
 
 
 @dataclass
@@ -104,10 +109,7 @@ class Diversity:
     """Number of k-means clusters of the reference questions (capped by their distinct count)."""
 
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
-        if not samples:
-            return np.zeros(0, dtype=np.float64)
-        centroids = _centroids(ctx, self.k, self.name)
-        return 1.0 - (_question_embeddings(samples, ctx, self.name) @ centroids.T).max(axis=1)
+        return 1.0 - _nearest_centroid_cosine(samples, ctx, self.k, self.name)
 
 
 def _empty_archive() -> np.ndarray:

@@ -332,7 +332,7 @@ class GradientNorm:
 
         completions = answer_texts(samples, ctx, self.answer, self.name)
         pairs = [
-            (student._ids(student.format_prompt(ctx.prompt(s))), student._ids(c))
+            (student._ids(ctx.prompt_text(s, self.name)), student._ids(c))
             for s, c in zip(samples, completions, strict=True)
         ]
         seqs, _ = student.fit(pairs)

@@ -237,47 +237,43 @@ class TransformersStudent:
             return torch.zeros(0, self.model.config.vocab_size, device=dev), (
                 torch.zeros(0, self.model.config.hidden_size, device=dev) if hidden else None
             )
-        input_ids, mask, position_ids = left_pad([p + c for p, c in batch], self.pad_id)
-        out = self.model(
+        out = self._forward([p + c for p, c in batch], max_cont + 1, hidden)
+        logits = torch.cat([out.logits[b, max_cont - len(c) : max_cont] for b, (_, c) in enumerate(batch)]).float()
+        h = None
+        if hidden:
+            last = out.hidden_states[-1]
+            width = last.shape[1]
+            h = torch.cat([last[b, width - len(c) - 1 : width - 1] for b, (_, c) in enumerate(batch)]).float()
+        return logits, h
+
+    def _forward(self, seqs: list[list[int]], keep: int, hidden: bool) -> Any:
+        """The model on left-padded `seqs`, logits for the last `keep` positions only."""
+        input_ids, mask, position_ids = left_pad(seqs, self.pad_id)
+        dev = self.device
+        return self.model(
             input_ids=input_ids.to(dev),
             attention_mask=mask.to(dev),
             position_ids=position_ids.to(dev),
-            logits_to_keep=max_cont + 1,
+            logits_to_keep=keep,
             output_hidden_states=hidden,
         )
-        # Only the real continuation positions of each row: no work on padding.
-        rows = [torch.arange(max_cont - len(c), max_cont, device=dev) for _, c in batch]
-        row_of = torch.cat([torch.full((len(r),), b, device=dev) for b, r in enumerate(rows)])
-        pos = torch.cat(rows)
-        logits = out.logits[row_of, pos].float()  # kept position j predicts the token after it
-        h = None
-        if hidden:
-            h = out.hidden_states[-1][row_of, pos + (input_ids.shape[1] - max_cont - 1)].float()
-        return logits, h
 
     @torch.inference_mode()
     def _score_batch(
         self, batch: list[tuple[list[int], list[int]]], top_k: int, stats: bool = False, hidden: bool = False
     ) -> list[TokenScores]:
         max_cont = max(len(c) for _, c in batch)
-        vocab_dim = self.model.config.hidden_size
+        hidden_size = self.model.config.hidden_size if hidden else 0
         if max_cont == 0:
-            return [self._empty(top_k, stats, vocab_dim if hidden else 0) for _ in batch]
-        input_ids, mask, position_ids = left_pad([p + c for p, c in batch], self.pad_id)
+            return [self._empty(top_k, stats, hidden_size) for _ in batch]
+        out = self._forward([p + c for p, c in batch], max_cont + 1, hidden)
         dev = self.device
-        out = self.model(
-            input_ids=input_ids.to(dev),
-            attention_mask=mask.to(dev),
-            position_ids=position_ids.to(dev),
-            logits_to_keep=max_cont + 1,
-            output_hidden_states=hidden,
-        )
-        width = input_ids.shape[1]
+        width = max(len(p) + len(c) for p, c in batch)
         results = []
         for row, (_, c) in enumerate(batch):
             n = len(c)
             if n == 0:
-                results.append(self._empty(top_k, stats, vocab_dim if hidden else 0))
+                results.append(self._empty(top_k, stats, hidden_size))
                 continue
             targets = torch.tensor(c, device=dev)
             parts: dict[str, list[torch.Tensor]] = {"lp": [], "tv": [], "ti": [], "ent": [], "sq": []}
