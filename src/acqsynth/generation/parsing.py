@@ -19,6 +19,7 @@ EXTRA_TAGS = {"mcqa": ("choices",), "code": ("tests",)}
 """Tags a task adds to the core ones."""
 FORMAT_TAGS = ("<question>", "</question>", "<reasoning>", "</reasoning>", "<answer>", "</answer>")
 """The six tags the format reward counts."""
+_FENCED = re.compile(r"^\s*```[A-Za-z0-9_+-]*[^\n]*\n(.*?)\n?```\s*$", re.DOTALL)
 _CHOICE = re.compile(r"^\s*\(?([A-Z])[.):]\s*(.+?)\s*$")
 
 
@@ -73,6 +74,12 @@ def parse_choices(text: str) -> tuple[list[str] | None, str | None]:
     return options, None
 
 
+def strip_fence(code: str) -> str:
+    """Code without one surrounding Markdown fence (```python ... ```), which small models often add."""
+    m = _FENCED.match(code)
+    return m.group(1).strip("\n") if m else code
+
+
 def parse_completion(
     text: str,
     task: str = "math",
@@ -113,7 +120,7 @@ def parse_completion(
         else:
             return Parsed(None, f"answer {answer[:40]!r} is not among the choices")
     if task == "code":
-        tests = fields["tests"]
+        answer, tests = strip_fence(answer), strip_fence(fields["tests"])
         for name, code in (("answer", answer), ("tests", tests)):
             try:
                 compile(code, f"<{name}>", "exec")

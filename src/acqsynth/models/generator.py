@@ -4,6 +4,11 @@ Three backends implement it: transformers (`HFGenerator`), llama.cpp in-process 
 and any OpenAI-compatible HTTP server such as vLLM, llama.cpp server or Ollama (`OpenAIGenerator`).
 `load_generator(spec)` picks one from a string.
 
+A conversation that ends in an assistant message asks the model to *continue* that message (a
+response prefix, e.g. `<question>` to start a tagged answer); the returned text excludes the prefix.
+transformers and llama.cpp do this locally; OpenAI-compatible servers receive the messages as they
+are (vLLM and llama.cpp's server continue a final assistant message).
+
 Seeding is the same idea everywhere: sample j of prompt i is drawn with `sample_seed(seed, i, j)`,
 so a sample does not depend on how prompts were batched, sorted or sent concurrently.
 """
@@ -11,6 +16,7 @@ so a sample does not depend on how prompts were batched, sorted or sent concurre
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -73,9 +79,26 @@ class Generator(Protocol):
     name: str
     """A short description of the backend and model, for logs and run directories."""
 
-    def generate(self, prompts: list[Messages], params: GenerationParams) -> list[list[Completion]]:
-        """One list of `params.n` completions per prompt, in prompt order."""
+    def generate(
+        self, prompts: list[Messages], params: GenerationParams, seed_index: Sequence[int] | None = None
+    ) -> list[list[Completion]]:
+        """One list of `params.n` completions per prompt, in prompt order.
+
+        Sample j of prompt i is seeded by `sample_seed(params.seed, seed_index[i], j)` (`seed_index`
+        defaults to 0, 1, ...), so a caller that numbers its prompts globally gets the same samples
+        however the prompts are batched, split or resumed.
+        """
         ...
+
+
+def seed_indices(n_prompts: int, seed_index: Sequence[int] | None) -> list[int]:
+    """The per-prompt seed indices: `seed_index` checked against the prompt count, or 0..n-1."""
+    if seed_index is None:
+        return list(range(n_prompts))
+    index = [int(i) for i in seed_index]
+    if len(index) != n_prompts:
+        raise ValueError(f"{n_prompts} prompts but {len(index)} seed indices")
+    return index
 
 
 def sample_seed(seed: int, prompt_index: int, sample_index: int) -> int:
@@ -122,9 +145,14 @@ def load_generator(spec: str, **kwargs: Any) -> Generator:
     - `openai:<base_url>@<model>` → OpenAIGenerator, e.g. `openai:http://127.0.0.1:8000/v1@my-model`
       (the model name is everything after the last '@');
     - `llamacpp:<alias or .gguf path>`, or any path ending in `.gguf` → LlamaCppGenerator (in-process);
+    - `FILE.py:NAME` → your own: NAME in that file is a Generator, or a callable returning one
+      (called with `kwargs`);
     - anything else (an alias, a transformers checkpoint directory, a hub id) → HFGenerator, with
       GGUF aliases converted once to a cached transformers checkpoint.
     """
+    path, sep, attr = spec.rpartition(":")
+    if sep and path.endswith(".py") and attr.isidentifier():
+        return _user_generator(path, attr, kwargs)
     if spec.startswith(OPENAI_PREFIX):
         from acqsynth.models.openai_generator import OpenAIGenerator
 
@@ -144,3 +172,17 @@ def load_generator(spec: str, **kwargs: Any) -> Generator:
     from acqsynth.models.hf_generator import HFGenerator
 
     return HFGenerator(hf_model_path(name), **kwargs)
+
+
+def _user_generator(path: str, attr: str, kwargs: dict[str, Any]) -> Generator:
+    """A Generator defined in a user's Python file."""
+    from acqsynth.userfile import import_user_file
+
+    module = import_user_file(path, "generator")
+    obj = getattr(module, attr, None)
+    if obj is None:
+        raise AcqsynthError(f"{path} defines no {attr!r}")
+    gen = obj if isinstance(obj, Generator) and not isinstance(obj, type) else obj(**kwargs)
+    if not isinstance(gen, Generator):
+        raise AcqsynthError(f"{path}:{attr} is not a Generator (it needs a `name` and a `generate` method)")
+    return gen

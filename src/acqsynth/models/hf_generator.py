@@ -30,7 +30,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import Completion, GenerationParams, cut_at_stop, sample_seed
+from acqsynth.models.generator import Completion, GenerationParams, cut_at_stop, sample_seed, seed_indices
 from acqsynth.models.student import left_pad, load_causal_lm
 from acqsynth.tasks.base import Messages
 
@@ -144,7 +144,11 @@ class HFGenerator:
         return next(self.model.parameters()).device
 
     def format_prompt(self, prompt: Messages) -> str:
-        """The chat-formatted prompt text, ending where the assistant's answer begins."""
+        """The chat-formatted prompt text, ending where the assistant's answer begins; a final
+        assistant message is a response prefix that the model continues."""
+        if prompt and prompt[-1]["role"] == "assistant":
+            head = self.tokenizer.apply_chat_template(list(prompt[:-1]), tokenize=False, add_generation_prompt=True)
+            return head + prompt[-1]["content"]
         return self.tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
 
     def prompt_ids(self, prompt: Messages) -> list[int]:
@@ -157,9 +161,7 @@ class HFGenerator:
         """`params.n` completions per prompt. Sample j of prompt i is seeded by (seed, i, j), or by
         (seed, seed_index[i], j) when given, so that a caller can make samples independent of order."""
         greedy = params.temperature == 0
-        index = list(seed_index) if seed_index is not None else list(range(len(prompts)))
-        if len(index) != len(prompts):
-            raise ValueError(f"{len(prompts)} prompts but {len(index)} seed indices")
+        index = seed_indices(len(prompts), seed_index)
         ids = [self.prompt_ids(p) for p in prompts]
         # greedy samples of one prompt are identical: decode once and copy
         rows = [(i, j) for i in range(len(prompts)) for j in range(1 if greedy else params.n)]

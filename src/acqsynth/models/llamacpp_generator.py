@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from acqsynth.models.generator import (
     check_not_all_failed,
     cut_at_stop,
     sample_seed,
+    seed_indices,
 )
 from acqsynth.tasks.base import Messages
 
@@ -89,11 +91,14 @@ class LlamaCppGenerator:
         """Free the llama.cpp model and context now (otherwise at garbage collection)."""
         self.llm.close()
 
-    def generate(self, prompts: list[Messages], params: GenerationParams) -> list[list[Completion]]:
+    def generate(
+        self, prompts: list[Messages], params: GenerationParams, seed_index: Sequence[int] | None = None
+    ) -> list[list[Completion]]:
         greedy = params.temperature == 0
+        index = seed_indices(len(prompts), seed_index)
         out = []
         with self._lock:
-            for i, prompt in enumerate(prompts):
+            for i, prompt in zip(index, prompts, strict=True):
                 self.llm.reset()  # see the module docstring: no KV-cache state carries over between prompts
                 first = self._one(prompt, params, sample_seed(params.seed, i, 0))
                 # greedy samples are identical: decode once and copy
@@ -105,7 +110,26 @@ class LlamaCppGenerator:
         check_not_all_failed(self.name, out, self._last_error)
         return out
 
+    def _prefill_text(self, prompt: Messages) -> str:
+        """The raw prompt for a conversation ending in a partial assistant turn: the chat template
+        rendered up to the assistant header, then the partial answer to continue."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise AcqsynthError(f"{self.name}: the GGUF holds no chat template, so a response prefix cannot be used")
+        model = self.llm._model
+        eos, bos = self.llm.token_eos(), self.llm.token_bos()
+        fmt = Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(eos) if eos != -1 else "",
+            bos_token=model.token_get_text(bos) if bos != -1 else "",
+        )
+        return fmt(messages=list(prompt[:-1])).prompt + prompt[-1]["content"]
+
     def _one(self, prompt: Messages, params: GenerationParams, seed: int) -> Completion:
+        if prompt and prompt[-1]["role"] == "assistant":
+            return self._continue(prompt, params, seed)
         try:
             response = self.llm.create_chat_completion(
                 messages=list(prompt),
@@ -125,5 +149,29 @@ class LlamaCppGenerator:
             return Completion("", 0, 0, "error")
         choice, usage = response["choices"][0], response["usage"]
         text, stopped = cut_at_stop(choice["message"]["content"] or "", params.stop)
+        reason = "stop" if stopped else choice.get("finish_reason") or "stop"
+        return Completion(text, usage["prompt_tokens"], usage["completion_tokens"], reason)
+
+    def _continue(self, prompt: Messages, params: GenerationParams, seed: int) -> Completion:
+        """Continue a final partial assistant message (a response prefix); the text excludes the prefix."""
+        try:
+            response = self.llm.create_completion(
+                prompt=self._prefill_text(prompt),
+                temperature=params.temperature,
+                top_p=params.top_p,
+                top_k=0,
+                min_p=0.0,
+                typical_p=1.0,
+                repeat_penalty=1.0,
+                max_tokens=params.max_new_tokens,
+                stop=list(params.stop or []),
+                seed=seed,
+            )
+        except ValueError as e:
+            log.warning("%s: generation failed for one prompt: %s", self.name, e)
+            self._last_error = str(e)
+            return Completion("", 0, 0, "error")
+        choice, usage = response["choices"][0], response["usage"]
+        text, stopped = cut_at_stop(choice["text"] or "", params.stop)
         reason = "stop" if stopped else choice.get("finish_reason") or "stop"
         return Completion(text, usage["prompt_tokens"], usage["completion_tokens"], reason)

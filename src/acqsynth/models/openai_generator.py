@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,6 +25,7 @@ from acqsynth.models.generator import (
     check_not_all_failed,
     cut_at_stop,
     sample_seed,
+    seed_indices,
 )
 from acqsynth.tasks.base import Messages
 
@@ -114,12 +116,15 @@ class OpenAIGenerator:
         self._rng = random.Random()  # jitter only; never affects samples
         self._rng_lock = threading.Lock()
 
-    def generate(self, prompts: list[Messages], params: GenerationParams) -> list[list[Completion]]:
+    def generate(
+        self, prompts: list[Messages], params: GenerationParams, seed_index: Sequence[int] | None = None
+    ) -> list[list[Completion]]:
         errors: list[str] = []
+        index = seed_indices(len(prompts), seed_index)
         with ThreadPoolExecutor(
             max_workers=self.max_concurrency, thread_name_prefix="acqsynth-openai"
         ) as pool:
-            futures = [pool.submit(self._prompt, i, p, params, errors) for i, p in enumerate(prompts)]
+            futures = [pool.submit(self._prompt, i, p, params, errors) for i, p in zip(index, prompts, strict=True)]
             try:
                 results = [f.result() for f in futures]
             except BaseException:

@@ -1,0 +1,291 @@
+"""Generation speed through our Generator API, as ratios against baselines measured in this run.
+
+Prints one JSON line at the end with:
+- llama.cpp: completion tokens/s of `LlamaCppGenerator.generate` (ours) against raw
+  `llama_cpp.Llama.create_chat_completion` on the same chat prompts, sampling settings and seeds
+  (goal: `llamacpp_ratio` >= 0.9). The raw baseline calls `llm.reset()` before every prompt, as our
+  generator does (see the docstring of `acqsynth.models.llamacpp_generator`: without the reset,
+  llama-cpp-python's reused KV cache changes the sampled text), so `llamacpp_ratio` compares like
+  with like and measures the wrapper's overhead. For honesty the raw baseline *without* the reset
+  (prefix of the previous prompt reused, as a plain llama-cpp-python user would run it) is reported
+  too, as `raw_noreset_tok_s` and `llamacpp_ratio_vs_noreset`.
+- transformers: completion tokens/s of `HFGenerator` at `batch_size=--batch` against `batch_size=1`
+  on the same `--batch` prompts, same params and seeds (goal: `hf_batched_speedup` >= 4), and the
+  fraction of batched texts equal to the batch-1 texts (the generator seeds each row, so they should
+  match; reported, not asserted).
+
+Tokens/s is the sum of generated (completion) tokens over wall time, prompt evaluation included on
+both sides. With sampling, rows end at different lengths: only tokens actually generated count
+(a batch still runs until its longest row ends). Each side is timed in every repeat, alternating
+the order (A,B then B,A) so that drift on a shared machine hits both alike; the tokens/s figures
+are total tokens / total seconds over all repeats and the per-repeat ratios are listed too.
+
+Prompts: GSM8K `seed` questions, each asking for a new problem in
+`<question>…</question><reasoning>…</reasoning><answer>…</answer>` form. Sampling: temperature 0.7,
+top_p 1 (llama.cpp's top_k / min_p / repeat penalty switched off on both sides).
+
+Usage: python bench/generation.py [--model ALIAS] [--prompts 8] [--max-new-tokens 128] [--repeats 3]
+                                  [--batch 16] [--hf-max-new-tokens 64] [--threads N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import llama_cpp
+import torch
+import transformers
+
+from acqsynth.data import load_data
+from acqsynth.models.aliases import gguf_path, hf_model_path
+from acqsynth.models.generator import GenerationParams, sample_seed
+from acqsynth.models.hf_generator import HFGenerator
+from acqsynth.models.llamacpp_generator import LlamaCppGenerator
+from acqsynth.samples import iter_samples
+
+INSTRUCTION = (
+    "Here is an example math word problem:\n\n{question}\n\n"
+    "Write one new, different problem of the same kind, then solve it step by step. Use exactly this "
+    "form: <question>the new problem</question><reasoning>the step-by-step solution</reasoning>"
+    "<answer>the final number</answer>"
+)
+
+
+def log(msg: str) -> None:
+    print(f"[generation bench] {msg}", file=sys.stderr, flush=True)
+
+
+def make_prompts(n: int) -> list[list[dict[str, str]]]:
+    """n chat prompts built from the first n GSM8K seed questions."""
+    samples = list(iter_samples(load_data("gsm8k", split="seed")))[:n]
+    if len(samples) < n:
+        raise SystemExit(f"only {len(samples)} GSM8K seed questions, asked for {n}")
+    return [[{"role": "user", "content": INSTRUCTION.format(question=s.question)}] for s in samples]
+
+
+PROBE = """
+import sys, llama_cpp
+llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=256, verbose=False)
+llm.create_completion(" hello hello hello hello", max_tokens=1)
+"""
+
+
+def extra_buffer_types_work(path) -> bool:
+    """Whether llama.cpp survives a multi-token prompt with its default extra buffer types (AMX, repack).
+
+    A llama-cpp-python built with GGML_NATIVE on a CPU that reports AMX uses AMX tiles for prompt
+    evaluation; on a VM whose hypervisor does not really provide AMX this dies with SIGILL. The probe
+    runs in a child process so that the bench itself survives.
+    """
+    r = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, timeout=300)
+    if r.returncode == -signal.SIGILL:
+        return False
+    if r.returncode != 0:
+        raise SystemExit(f"llama.cpp probe failed (exit {r.returncode}): {r.stderr.decode()[-2000:]}")
+    return True
+
+
+def disable_extra_buffer_types() -> None:
+    """Load every later Llama with `use_extra_bufts=False` (plain CPU kernels, no AMX), raw and ours alike."""
+    import llama_cpp.llama as llama_module
+
+    default = llama_module.llama_cpp.llama_model_default_params
+
+    def params():
+        p = default()
+        p.use_extra_bufts = False
+        return p
+
+    llama_module.llama_cpp.llama_model_default_params = params
+
+
+def raw_llamacpp(llm, prompts, params: GenerationParams, reset: bool) -> tuple[list[str], int, float]:
+    """The baseline: one `create_chat_completion` per prompt with the generator's settings and seeds."""
+    texts, tokens = [], 0
+    t0 = time.perf_counter()
+    for i, prompt in enumerate(prompts):
+        if reset:
+            llm.reset()
+        r = llm.create_chat_completion(
+            messages=prompt,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=0,
+            min_p=0.0,
+            typical_p=1.0,
+            repeat_penalty=1.0,
+            max_tokens=params.max_new_tokens,
+            seed=sample_seed(params.seed, i, 0),
+        )
+        texts.append(r["choices"][0]["message"]["content"] or "")
+        tokens += r["usage"]["completion_tokens"]
+    return texts, tokens, time.perf_counter() - t0
+
+
+def ours(gen, prompts, params: GenerationParams) -> tuple[list[str], int, float]:
+    t0 = time.perf_counter()
+    out = gen.generate(prompts, params)
+    wall = time.perf_counter() - t0
+    return [cs[0].text for cs in out], sum(c.completion_tokens for cs in out for c in cs), wall
+
+
+def equal_fraction(a: list[str], b: list[str]) -> float:
+    return round(sum(x == y for x, y in zip(a, b, strict=True)) / len(a), 3)
+
+
+def bench_llamacpp(args, figures: dict) -> None:
+    path = gguf_path(args.model)
+    if path is None:
+        raise SystemExit(f"{args.model!r} has no GGUF form")
+    prompts = make_prompts(args.prompts)
+    params = GenerationParams(max_new_tokens=args.max_new_tokens, temperature=0.7, top_p=1.0, n=1, seed=0)
+    extra_bufts = extra_buffer_types_work(path)
+    if not extra_bufts:
+        log("llama.cpp dies with SIGILL on a multi-token prompt here (AMX not usable on this machine): "
+            "loading both sides with use_extra_bufts=False")
+        disable_extra_buffer_types()
+    log(f"llama.cpp: loading {path.name} twice (raw Llama and LlamaCppGenerator)")
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=2048, n_threads=args.threads, verbose=False)
+    gen = LlamaCppGenerator(path, n_ctx=2048, n_threads=args.threads)
+    # warm-up on both (first-call allocations), untimed
+    warm = GenerationParams(max_new_tokens=8, temperature=0.7, seed=123)
+    raw_llamacpp(llm, prompts[:1], warm, reset=True)
+    gen.generate(prompts[:1], warm)
+
+    sides = {
+        "ours": lambda: ours(gen, prompts, params),
+        "raw_reset": lambda: raw_llamacpp(llm, prompts, params, reset=True),
+        "raw_noreset": lambda: raw_llamacpp(llm, prompts, params, reset=False),
+    }
+    tokens = dict.fromkeys(sides, 0)
+    seconds = dict.fromkeys(sides, 0.0)
+    texts: dict[str, list[str]] = {}
+    ratios, ratios_noreset = [], []
+    for r in range(args.repeats):
+        order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+        rate = {}
+        for name in order:
+            if name == "raw_noreset":
+                llm.reset()  # start each no-reset pass from the same (empty) cache
+            t, n, s = sides[name]()
+            tokens[name] += n
+            seconds[name] += s
+            texts.setdefault(name, t)
+            rate[name] = n / s
+            log(f"llama.cpp repeat {r + 1}/{args.repeats} {name}: {n} tokens in {s:.2f} s = {n / s:.1f} tok/s")
+        ratios.append(round(rate["ours"] / rate["raw_reset"], 3))
+        ratios_noreset.append(round(rate["ours"] / rate["raw_noreset"], 3))
+    tok_s = {name: tokens[name] / seconds[name] for name in sides}
+    figures["llamacpp"] = {
+        "gguf": path.name,
+        "n_threads": llm.n_threads,
+        "extra_buffer_types": extra_bufts,
+        "prompts": args.prompts,
+        "max_new_tokens": args.max_new_tokens,
+        "completion_tokens_per_repeat": {name: tokens[name] // args.repeats for name in sides},
+        "ours_tok_s": round(tok_s["ours"], 2),
+        "raw_tok_s": round(tok_s["raw_reset"], 2),
+        "llamacpp_ratio": round(tok_s["ours"] / tok_s["raw_reset"], 3),
+        "ratio_per_repeat": ratios,
+        "raw_noreset_tok_s": round(tok_s["raw_noreset"], 2),
+        "llamacpp_ratio_vs_noreset": round(tok_s["ours"] / tok_s["raw_noreset"], 3),
+        "ratio_vs_noreset_per_repeat": ratios_noreset,
+        "texts_equal_ours_vs_raw_reset": equal_fraction(texts["ours"], texts["raw_reset"]),
+        "texts_equal_raw_noreset_vs_raw_reset": equal_fraction(texts["raw_noreset"], texts["raw_reset"]),
+    }
+    gen.close()
+    llm.close()
+
+
+def bench_hf(args, figures: dict) -> None:
+    prompts = make_prompts(args.batch)
+    params = GenerationParams(max_new_tokens=args.hf_max_new_tokens, temperature=0.7, top_p=1.0, n=1, seed=0)
+    log(f"transformers: loading {args.model} (GGUF converted once to a cached checkpoint)")
+    batched = HFGenerator(hf_model_path(args.model), device="cpu", batch_size=args.batch)
+    single = HFGenerator((batched.model, batched.tokenizer), batch_size=1)  # the same weights in memory
+    warm = GenerationParams(max_new_tokens=4, temperature=0.7, seed=123)
+    batched.generate(prompts[:2], warm)
+
+    sides = {"batch1": single, "batched": batched}
+    tokens = dict.fromkeys(sides, 0)
+    seconds = dict.fromkeys(sides, 0.0)
+    texts: dict[str, list[list[str]]] = {name: [] for name in sides}
+    speedups = []
+    for r in range(args.repeats):
+        order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+        rate = {}
+        for name in order:
+            t, n, s = ours(sides[name], prompts, params)
+            tokens[name] += n
+            seconds[name] += s
+            texts[name].append(t)
+            rate[name] = n / s
+            log(f"transformers repeat {r + 1}/{args.repeats} {name}: {n} tokens in {s:.2f} s = {n / s:.1f} tok/s")
+        speedups.append(round(rate["batched"] / rate["batch1"], 3))
+    tok_s = {name: tokens[name] / seconds[name] for name in sides}
+    figures["transformers"] = {
+        "prompts": args.batch,
+        "batch_size": args.batch,
+        "max_new_tokens": args.hf_max_new_tokens,
+        "torch_threads": torch.get_num_threads(),
+        "completion_tokens_per_repeat": {name: tokens[name] // args.repeats for name in sides},
+        "batch1_tok_s": round(tok_s["batch1"], 2),
+        "batched_tok_s": round(tok_s["batched"], 2),
+        "hf_batched_speedup": round(tok_s["batched"] / tok_s["batch1"], 3),
+        "speedup_per_repeat": speedups,
+        "texts_equal_batched_vs_batch1": equal_fraction(texts["batched"][0], texts["batch1"][0]),
+        "repeats_identical": all(t == texts[name][0] for name in sides for t in texts[name]),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="smollm2-135m-instruct", help="a causal-LM alias with a GGUF form")
+    ap.add_argument("--prompts", type=int, default=8, help="prompts for the llama.cpp comparison")
+    ap.add_argument("--max-new-tokens", type=int, default=128, help="max tokens per completion (llama.cpp)")
+    ap.add_argument("--hf-max-new-tokens", type=int, default=None,
+                    help="max new tokens for the transformers part (default: --max-new-tokens)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs of each side, order alternating")
+    ap.add_argument("--batch", type=int, default=16, help="transformers batch size, and its number of prompts")
+    ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: llama.cpp's own)")
+    ap.add_argument("--skip", choices=["llamacpp", "transformers"], help="leave one part out")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 2 prompts, 16 tokens, 1 repeat, batch 4")
+    args = ap.parse_args()
+    if args.quick:
+        args.prompts, args.max_new_tokens, args.repeats, args.batch = 2, 16, 1, 4
+        args.hf_max_new_tokens = 16
+    if args.hf_max_new_tokens is None:
+        args.hf_max_new_tokens = args.max_new_tokens
+    figures: dict = {
+        "model": args.model,
+        "repeats": args.repeats,
+        "quick": args.quick,
+        "sampling": {"temperature": 0.7, "top_p": 1.0, "seed": 0},
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "llama_cpp": llama_cpp.__version__,
+    }
+    t0 = time.perf_counter()
+    if args.skip != "llamacpp":
+        bench_llamacpp(args, figures)
+    if args.skip != "transformers":
+        bench_hf(args, figures)
+    goals = {}
+    if "llamacpp" in figures:
+        goals["llamacpp_ratio>=0.9"] = figures["llamacpp"]["llamacpp_ratio"] >= 0.9
+    if "transformers" in figures:
+        goals["hf_batched_speedup>=4"] = figures["transformers"]["hf_batched_speedup"] >= 4
+    figures["goals_met"] = goals
+    figures["wall_s"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

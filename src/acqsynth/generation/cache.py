@@ -1,0 +1,131 @@
+"""An on-disk cache of generator completions, so a rerun or resumed run never pays twice.
+
+A completion set is keyed by (model name, chat prompt, generation parameters, root seed, the
+prompt's seed index): exactly what decides the samples (see `models.generator.sample_seed`). The
+cache file is append-only JSONL; each record is written with one `write` on an `O_APPEND`
+descriptor, so a killed process leaves either the whole line or none of it. A partial last line
+(from a crash mid-write or a full disk) is cut off when the cache is opened, so nothing torn is
+ever read or appended to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from acqsynth.errors import AcqsynthError
+from acqsynth.models.generator import Completion, GenerationParams, Generator, seed_indices
+from acqsynth.tasks.base import Messages
+
+
+def completion_key(model: str, prompt: Messages, params: GenerationParams, seed_index: int) -> str:
+    """A hex digest of everything that determines a prompt's completions."""
+    payload = {
+        "model": model,
+        "prompt": list(prompt),
+        "params": asdict(params),
+        "seed_index": int(seed_index),
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class CompletionCache:
+    """Completions by key, loaded from and appended to one JSONL file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._entries: dict[str, list[Completion]] = {}
+        self._load()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        good = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
+        for lineno, line in enumerate(data[:good].splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                self._entries[rec["key"]] = [Completion(**c) for c in rec["completions"]]
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise AcqsynthError(
+                    f"{self.path}:{lineno}: corrupt cache record ({e}); delete the file to regenerate"
+                ) from None
+        if good < len(data):
+            with self.path.open("r+b") as f:
+                f.truncate(good)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    def get(self, key: str) -> list[Completion] | None:
+        """The cached completions for `key` (fresh copies), or None."""
+        found = self._entries.get(key)
+        return None if found is None else [Completion(**asdict(c)) for c in found]
+
+    def put(self, key: str, completions: Sequence[Completion], meta: dict[str, Any] | None = None) -> None:
+        """Store and append one record; completions that failed ('error') are never cached."""
+        if any(c.finish_reason == "error" for c in completions):
+            return
+        record = {"key": key, "completions": [asdict(c) for c in completions], **(meta or {})}
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        written = os.write(self._fd, line)
+        if written != len(line):  # a short write (disk full): cut it off so the file stays whole
+            os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
+            raise AcqsynthError(f"{self.path}: short write to the cache (disk full?)")
+        self._entries[key] = [Completion(**asdict(c)) for c in completions]
+
+    def flush(self) -> None:
+        """Make appended records durable (fsync)."""
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+
+
+class CachedGenerator:
+    """A Generator that answers from a `CompletionCache` and asks the wrapped generator only for misses.
+
+    Counts `hits` and `misses` (prompts) so a run can report how much came from the cache.
+    """
+
+    def __init__(self, inner: Generator, cache: CompletionCache) -> None:
+        self.inner, self.cache = inner, cache
+        self.name = inner.name
+        self.hits = 0
+        self.misses = 0
+        self.last_fresh: list[bool] = []
+        """Per prompt of the latest call: True if it was generated, False if it came from the cache."""
+
+    def generate(
+        self, prompts: list[Messages], params: GenerationParams, seed_index: Sequence[int] | None = None
+    ) -> list[list[Completion]]:
+        index = seed_indices(len(prompts), seed_index)
+        keys = [completion_key(self.name, p, params, i) for p, i in zip(prompts, index, strict=True)]
+        out: list[list[Completion] | None] = [self.cache.get(k) for k in keys]
+        todo = [i for i, got in enumerate(out) if got is None]
+        self.hits += len(prompts) - len(todo)
+        self.misses += len(todo)
+        self.last_fresh = [got is None for got in out]
+        if todo:
+            fresh = self.inner.generate([prompts[i] for i in todo], params, seed_index=[index[i] for i in todo])
+            for i, comps in zip(todo, fresh, strict=True):
+                self.cache.put(keys[i], comps, {"model": self.name, "seed_index": index[i]})
+                out[i] = comps
+            self.cache.flush()
+        return [c for c in out if c is not None]

@@ -1,0 +1,371 @@
+"""The generation pipeline: seed prompts → completions → parse → hygiene → label → accepted samples.
+
+Every attempt `a` (0, 1, 2, ...) is one generator request, built from a seed picked by `a` alone
+and sampled with seed index `a`; its labelling request uses the same index. Together with the
+completion cache this makes a run *replayable*: rerunning the same command after a crash replays
+the finished attempts from the cache at no model cost and continues where it stopped, and the final
+output equals an uninterrupted run's. Output files are rewritten atomically after every batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import re
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from acqsynth.errors import AcqsynthError
+from acqsynth.generation.budget import Budget, Ledger
+from acqsynth.generation.cache import CachedGenerator
+from acqsynth.generation.hygiene import HygieneConfig, HygieneIndex
+from acqsynth.generation.labelling import (
+    LabelConfig,
+    label_execution,
+    label_keep,
+    label_self_consistency,
+)
+from acqsynth.generation.parsing import format_reward, parse_completion
+from acqsynth.generation.prompts import PromptBuilder
+from acqsynth.models.embedder import Embedder
+from acqsynth.models.generator import Completion, GenerationParams
+from acqsynth.samples import Sample, to_dataset, write_samples
+from acqsynth.tasks.base import Task
+
+
+@dataclass
+class GenerateConfig:
+    """Everything that decides what a generation run produces (saved beside its outputs)."""
+
+    num_samples: int = 50
+    """Accepted samples to deliver."""
+    max_generated: int | None = None
+    """Budget: most generator completions to request (default: 20 × num_samples)."""
+    max_tokens: int | None = None
+    """Budget: most completion tokens (generator + answer model) to request; None = unlimited."""
+    batch_size: int = 8
+    """Generator requests per batch (output files and progress update after each batch)."""
+    max_new_tokens: int = 384
+    """Length limit of one generated sample."""
+    temperature: float = 0.8
+    """Generator sampling temperature."""
+    top_p: float = 0.95
+    """Generator nucleus sampling."""
+    seed: int = 0
+    """Root seed: which seed example each attempt shows, and every sampled token."""
+    max_chars: int = 8000
+    """Completions longer than this are rejected as over-long."""
+    n_choices: int | None = None
+    """Multiple choice: required number of options (None: at least 2)."""
+    label: LabelConfig = field(default_factory=LabelConfig)
+    """How answers are labelled."""
+    hygiene: HygieneConfig = field(default_factory=HygieneConfig)
+    """Duplicate and contamination thresholds."""
+
+    def __post_init__(self) -> None:
+        if self.num_samples < 1:
+            raise AcqsynthError(f"num_samples must be >= 1, got {self.num_samples}")
+        if self.batch_size < 1:
+            raise AcqsynthError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    def budget(self) -> Budget:
+        generated = self.max_generated if self.max_generated is not None else 20 * self.num_samples
+        return Budget(accepted=self.num_samples, generated=generated, tokens=self.max_tokens)
+
+    def params(self) -> GenerationParams:
+        return GenerationParams(
+            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, n=1, seed=self.seed
+        )
+
+
+@dataclass
+class Outputs:
+    """Where a run writes: accepted samples, rejections with raw completions, statistics."""
+
+    directory: Path
+
+    @property
+    def samples(self) -> Path:
+        return self.directory / "samples.jsonl"
+
+    @property
+    def rejected(self) -> Path:
+        return self.directory / "rejected.jsonl"
+
+    @property
+    def stats(self) -> Path:
+        return self.directory / "stats.json"
+
+
+def seed_order(n_seeds: int, attempt: int, seed: int) -> int:
+    """The seed shown in attempt `attempt`: a fresh shuffle of all seeds per pass, fixed by `seed`."""
+    epoch, pos = divmod(attempt, n_seeds)
+    order = list(range(n_seeds))
+    random.Random(f"{seed}:{epoch}").shuffle(order)
+    return order[pos]
+
+
+def write_jsonl_atomic(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    """Write JSON lines to a temporary file and rename it over `path`: a crash leaves the old file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class GenerationRun:
+    """The state of one run: what was accepted and rejected, and the ledger."""
+
+    config: GenerateConfig
+    accepted: list[Sample] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    agreements: list[float] = field(default_factory=list)
+    ledger: Ledger | None = None
+
+    def reasons(self) -> dict[str, int]:
+        """Rejection counts by reason category (the text before any ':' detail)."""
+        return dict(Counter(r["category"] for r in self.rejected).most_common())
+
+
+def reason_category(reason: str) -> str:
+    """A rejection reason without its details (quoted text, numbers, anything after ':' or '('),
+    so that reasons can be counted: "answer 'D' is not among the choices" → "answer … is not among the choices"."""
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "…", reason)
+    if text.startswith(("self-consistency", "execution")):
+        stage, _, rest = text.partition(": ")
+        return f"{stage}: {re.split(r'[0-9(]', rest, maxsplit=1)[0].strip()}"
+    return re.split(r"[:(]", text, maxsplit=1)[0].strip()
+
+
+def generate_samples(
+    *,
+    seeds: Sequence[Sample],
+    task: Task,
+    generator: CachedGenerator,
+    config: GenerateConfig,
+    output: Path,
+    prompt_builder: PromptBuilder,
+    answer_model: CachedGenerator | None = None,
+    embedder: Embedder | None = None,
+    seed_pool: HygieneIndex | None = None,
+    evals: Sequence[HygieneIndex] = (),
+    progress: Callable[[GenerationRun], None] | None = None,
+) -> GenerationRun:
+    """Generate until `config.num_samples` are accepted or a budget is spent; write the outputs.
+
+    A budget that runs out first ends the run early: the files hold what was accepted and
+    `stats.json` says which limit stopped it (`stop_reason`).
+    """
+    if not seeds:
+        raise AcqsynthError("no seed samples to condition the generator on")
+    if config.label.method == "self-consistency" and answer_model is None:
+        raise AcqsynthError("self-consistency labelling needs an answer model")
+    out = Outputs(Path(output))
+    out.directory.mkdir(parents=True, exist_ok=True)
+    budget = config.budget()
+    run = GenerationRun(config=config, ledger=Ledger(budget))
+    ledger = run.ledger
+    assert ledger is not None
+    accepted_index = HygieneIndex("accepted", config.hygiene, embedder)
+    params = config.params()
+    worst = config.max_new_tokens + config.label.worst_tokens()
+    attempt, stop_reason = 0, "done"
+    while not ledger.done():
+        need = budget.accepted - ledger.accepted
+        rate = ledger.accepted / ledger.generated if ledger.generated else 1.0
+        want = min(config.batch_size, max(1, math.ceil(need / max(rate, 0.1))))
+        n = ledger.room(want, worst)
+        if n == 0:
+            stop_reason = "budget: generated" if budget.generated and ledger.generated >= budget.generated else "budget: tokens"
+            break
+        index = list(range(attempt, attempt + n))
+        seed_rows = [seeds[seed_order(len(seeds), a, config.seed)] for a in index]
+        prompts = [prompt_builder(s) for s in seed_rows]
+        t0 = time.perf_counter()
+        completions = [c[0] for c in generator.generate(prompts, params, seed_index=index)]
+        completions = [dataclasses.replace(c, text=prompt_builder.response_prefix + c.text) for c in completions]
+        fresh = generator.last_fresh
+        ledger.record(f"generator {generator.name}", completions, time.perf_counter() - t0 if any(fresh) else 0.0, fresh)
+        ledger.generated += n
+        attempt += n
+        _process_batch(run, index, seed_rows, completions, generator.name, task, answer_model, embedder, seed_pool, evals, accepted_index)
+        _write(run, out, stop_reason="running")
+        if progress:
+            progress(run)
+    if ledger.done():
+        stop_reason = "done"
+    _write(run, out, stop_reason=stop_reason)
+    return run
+
+
+def _reject(run: GenerationRun, attempt: int, seed: Sample, completion: Completion, stage: str, reason: str,
+            sample: Sample | None = None, nearest: dict[str, Any] | None = None, category: str | None = None) -> None:
+    run.rejected.append({
+        "attempt": attempt,
+        "seed_id": seed.id,
+        "stage": stage,
+        "reason": reason,
+        "category": category or reason_category(reason),
+        "completion": completion.text,
+        "finish_reason": completion.finish_reason,
+        "format_reward": format_reward(completion.text),
+        **({"question": sample.question, "answer": sample.answer} if sample else {}),
+        **({"nearest": nearest} if nearest else {}),
+    })
+    assert run.ledger is not None
+    run.ledger.rejected += 1
+
+
+def _process_batch(
+    run: GenerationRun,
+    index: list[int],
+    seed_rows: list[Sample],
+    completions: list[Completion],
+    generator_name: str,
+    task: Task,
+    answer_model: CachedGenerator | None,
+    embedder: Embedder | None,
+    seed_pool: HygieneIndex | None,
+    evals: Sequence[HygieneIndex],
+    accepted_index: HygieneIndex,
+) -> None:
+    cfg = run.config
+    ledger = run.ledger
+    assert ledger is not None
+    # 1. parse
+    parsed: list[tuple[int, Sample, Sample, Completion]] = []  # (attempt, seed, sample, completion)
+    for a, seed, comp in zip(index, seed_rows, completions, strict=True):
+        if comp.finish_reason == "error":
+            _reject(run, a, seed, comp, "generate", "generator error")
+            continue
+        p = parse_completion(comp.text, task=task.name, source=f"generated:{generator_name}",
+                             max_chars=cfg.max_chars, n_choices=cfg.n_choices)
+        if p.sample is None:
+            _reject(run, a, seed, comp, "parse", str(p.reason))
+            continue
+        meta = {"seed_id": seed.id, "attempt": a, "generator": generator_name, "format_reward": format_reward(comp.text),
+                "finish_reason": comp.finish_reason}
+        s = p.sample
+        s.metadata = meta
+        parsed.append((a, seed, s, comp))
+    # 2. hygiene against evaluation sets and the seed pool (duplicates among accepted come in step 4)
+    texts = [s.question for _, _, s, _ in parsed]
+    emb = embedder.encode(texts) if (texts and accepted_index.uses_embeddings) else None
+    clean: list[int] = []
+    for i, (a, seed, s, comp) in enumerate(parsed):
+        e = None if emb is None else emb[i : i + 1]
+        hit_reason = _hygiene_hit(s.question, e, seed_pool, evals)
+        if hit_reason:
+            reason, nearest = hit_reason
+            category = f"contaminated ({nearest['index']})" if reason.startswith("contaminated") else "duplicate of seed"
+            _reject(run, a, seed, comp, "hygiene", reason, s, nearest, category)
+        else:
+            clean.append(i)
+    # 3. label
+    todo = [parsed[i] for i in clean]
+    if cfg.label.method == "self-consistency":
+        assert answer_model is not None
+        t0 = time.perf_counter()
+        labelled, answers = label_self_consistency(
+            [s for _, _, s, _ in todo], [a for a, _, _, _ in todo], task, answer_model, cfg.label,
+            seed=cfg.seed, embedder=embedder,
+        )
+        flat = [c for cs in answers for c in cs]
+        fresh = [f for f, cs in zip(answer_model.last_fresh if todo else [], answers, strict=True) for _ in cs]
+        ledger.record(f"answer model {answer_model.name}", flat, time.perf_counter() - t0 if any(fresh) else 0.0, fresh)
+    elif cfg.label.method == "execution":
+        labelled = label_execution([s for _, _, s, _ in todo], task)
+    else:
+        labelled = label_keep([s for _, _, s, _ in todo])
+    # 4. accept in attempt order, checking duplicates among the accepted, until the target is met
+    for (a, seed, s, comp), lab, i in zip(todo, labelled, clean, strict=True):
+        if ledger.done():
+            _reject(run, a, seed, comp, "budget", "not needed: the target number of samples was reached", s,
+                    category="not needed")
+            ledger.rejected -= 1  # generated and counted, but not a rejection of the sample's quality
+            continue
+        if lab.sample is None:
+            _reject(run, a, seed, comp, "label", str(lab.reason), s)
+            continue
+        e = None if emb is None else emb[i : i + 1]
+        hit = accepted_index.check([s.question], e)[0]
+        if hit is not None:
+            _reject(run, a, seed, comp, "hygiene", f"duplicate of accepted {hit.item_id} ({hit.kind} {hit.score:.2f})",
+                    s, {"index": "accepted", **asdict(hit)}, "duplicate of accepted")
+            continue
+        accepted_index.add([lab.sample.id], [s.question], e)
+        run.accepted.append(lab.sample)
+        if "label_agreement" in lab.sample.metadata and lab.sample.metadata.get("label_method") == "self-consistency":
+            run.agreements.append(float(lab.sample.metadata["label_agreement"]))
+        ledger.accepted += 1
+
+
+def _hygiene_hit(text: str, emb: Any, seed_pool: HygieneIndex | None, evals: Sequence[HygieneIndex]
+                 ) -> tuple[str, dict[str, Any]] | None:
+    """The first hygiene problem of one question: contamination wins over a seed-pool duplicate."""
+    for ev in evals:
+        hit = ev.check([text], emb, decontamination=True)[0]
+        if hit is not None:
+            return f"contaminated: {ev.name} {hit.item_id} ({hit.kind} {hit.score:.2f})", {"index": ev.name, **asdict(hit)}
+    if seed_pool is not None:
+        hit = seed_pool.check([text], emb)[0]
+        if hit is not None:
+            return f"duplicate of seed {hit.item_id} ({hit.kind} {hit.score:.2f})", {"index": seed_pool.name, **asdict(hit)}
+    return None
+
+
+def _write(run: GenerationRun, out: Outputs, stop_reason: str) -> None:
+    write_samples(to_dataset(run.accepted) if run.accepted else to_dataset([]), out.samples)
+    write_jsonl_atomic(run.rejected, out.rejected)
+    stats = summarise(run, stop_reason)
+    tmp = out.stats.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, out.stats)
+
+
+def summarise(run: GenerationRun, stop_reason: str) -> dict[str, Any]:
+    """The statistics of a run, as written to `stats.json`."""
+    assert run.ledger is not None
+    ag = run.agreements
+    hygiene = Counter(r["category"] for r in run.rejected if r["stage"] == "hygiene")
+    return {
+        "stop_reason": stop_reason,
+        **run.ledger.to_dict(),
+        "rejection_reasons": run.reasons(),
+        "rejections_by_stage": dict(Counter(r["stage"] for r in run.rejected)),
+        "hygiene_removed": dict(hygiene),
+        "label": {
+            "method": run.config.label.method,
+            "agreement_mean": round(sum(ag) / len(ag), 4) if ag else None,
+            "agreement_min": min(ag) if ag else None,
+            "generator_agrees": sum(bool(s.metadata.get("generator_agrees")) for s in run.accepted),
+        },
+        "config": asdict(run.config),
+    }
+
+
+def load_seeds(ds: datasets.Dataset, n: int | None) -> list[Sample]:
+    """The first `n` rows of a seed split as Samples (all when n is None)."""
+    from acqsynth.samples import iter_samples
+
+    if n is not None:
+        ds = ds.select(range(min(n, len(ds))))
+    return list(iter_samples(ds))

@@ -1,0 +1,82 @@
+"""The completion cache: keys, hits, torn lines after a crash, and the budget ledger."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from scripted_generator import ScriptedGenerator
+
+from acqsynth.errors import AcqsynthError
+from acqsynth.generation.budget import Budget, Ledger
+from acqsynth.generation.cache import CachedGenerator, CompletionCache, completion_key
+from acqsynth.models.generator import Completion, GenerationParams
+
+PROMPT = [{"role": "user", "content": "Write <question>...</question>"}]
+
+
+def test_key_depends_on_everything_that_decides_the_samples():
+    p = GenerationParams()
+    base = completion_key("m", PROMPT, p, 0)
+    assert base == completion_key("m", [dict(PROMPT[0])], GenerationParams(), 0)
+    others = [
+        completion_key("m2", PROMPT, p, 0),
+        completion_key("m", [{"role": "user", "content": "other"}], p, 0),
+        completion_key("m", PROMPT, GenerationParams(temperature=0.5), 0),
+        completion_key("m", PROMPT, GenerationParams(seed=1), 0),
+        completion_key("m", PROMPT, GenerationParams(n=2), 0),
+        completion_key("m", PROMPT, p, 1),
+    ]
+    assert len({base, *others}) == 7
+
+
+def test_cached_generator_asks_only_for_misses_and_survives_reopen(tmp_path):
+    inner = ScriptedGenerator()
+    gen = CachedGenerator(inner, CompletionCache(tmp_path / "c.jsonl"))
+    p = GenerationParams()
+    first = gen.generate([PROMPT, PROMPT], p, seed_index=[0, 1])
+    assert inner.calls == 2 and gen.last_fresh == [True, True]
+    again = gen.generate([PROMPT, PROMPT, PROMPT], p, seed_index=[1, 2, 0])
+    assert inner.calls == 3 and gen.last_fresh == [False, True, False]
+    assert again[0] == first[1] and again[2] == first[0]
+    gen.cache.close()
+    reopened = CachedGenerator(ScriptedGenerator(), CompletionCache(tmp_path / "c.jsonl"))
+    assert reopened.generate([PROMPT], p, seed_index=[2]) == [again[1]]
+    assert reopened.inner.calls == 0 and reopened.hits == 1
+
+
+def test_torn_last_line_is_cut_off_and_appends_stay_whole(tmp_path):
+    path = tmp_path / "c.jsonl"
+    cache = CompletionCache(path)
+    cache.put("a", [Completion("one", 1, 1, "stop")])
+    cache.close()
+    with path.open("ab") as f:
+        f.write(b'{"key": "b", "completions": [{"text": "tw')  # a write cut short by SIGKILL
+    cache = CompletionCache(path)
+    assert "a" in cache and "b" not in cache and len(cache) == 1
+    cache.put("c", [Completion("three", 1, 1, "stop")])
+    cache.close()
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["key"] for line in lines] == ["a", "c"]
+
+
+def test_failed_completions_are_not_cached_and_corrupt_records_are_named(tmp_path):
+    cache = CompletionCache(tmp_path / "c.jsonl")
+    cache.put("x", [Completion("", 0, 0, "error")])
+    assert "x" not in cache and cache.get("x") is None
+    cache.close()
+    (tmp_path / "bad.jsonl").write_text('{"key": "a", "completions": []}\nnot json\n')
+    with pytest.raises(AcqsynthError, match=r"bad.jsonl:2: corrupt cache record"):
+        CompletionCache(tmp_path / "bad.jsonl")
+
+
+def test_ledger_never_plans_past_a_budget():
+    led = Ledger(Budget(accepted=5, generated=10, tokens=1000))
+    assert led.room(8, worst_tokens=100) == 8
+    led.generated = 7
+    assert led.room(8, worst_tokens=100) == 3  # generated budget
+    led.record("m", [Completion("x", 5, 450, "stop"), Completion("y", 5, 300, "stop")], 1.0, [True, False])
+    assert led.tokens == 750 and led.room(8, worst_tokens=100) == 2  # 250 tokens left
+    assert led.usage["m"].cached == 1 and led.usage["m"].tokens_per_s() == 450.0
+    with pytest.raises(AcqsynthError, match="must be >= 1"):
+        Budget(accepted=0)

@@ -1,0 +1,86 @@
+"""Labelling: self-consistency majority and agreement, embedding grouping, execution of code tests."""
+
+from __future__ import annotations
+
+import pytest
+from embedders import HashingEmbedder
+
+from acqsynth.errors import AcqsynthError
+from acqsynth.generation.labelling import LabelConfig, group_key, label_execution, label_one, majority_group
+from acqsynth.models.generator import Completion
+from acqsynth.samples import Sample
+from acqsynth.tasks import get_task
+
+Q = Sample(id="q", question="Ann has 3 pens and buys 4 more. How many?", answer="7", reasoning="3 + 4 = 7")
+
+
+def answers(*texts: str) -> list[Completion]:
+    return [Completion(t, 10, 5, "stop") for t in texts]
+
+
+def test_majority_group_ignores_missing_and_breaks_ties_by_first_seen():
+    assert majority_group(["7", None, "8", "7", None]) == [0, 3]
+    assert majority_group(["8", "7", "7", "8"]) == [0, 3]
+    assert majority_group([None, None]) == []
+    assert [group_key(x) for x in ("7", "7.0", "07", "0.50", "x+1", None)] == ["7", "7", "7", "0.5", "x+1", None]
+
+
+def test_agreeing_majority_keeps_the_generator_answer_and_records_agreement():
+    lab = label_one(Q, answers("so #### 7", "#### 8", "#### 7.0", "no idea"), get_task("math"), LabelConfig(k=4))
+    assert lab.reason is None and lab.sample.answer == "7" and lab.sample.reasoning == "3 + 4 = 7"
+    meta = lab.sample.metadata
+    assert meta["label_agreement"] == 0.5 and meta["generator_agrees"] is True and meta["label_k"] == 4
+
+
+def test_disagreeing_majority_relabels_with_the_medoid_answer_and_reasoning():
+    wrong = Sample(id="w", question=Q.question, answer="12", reasoning="3 * 4 = 12")
+    lab = label_one(wrong, answers("3 + 4 = 7\n#### 7", "#### 12", "Add: 7\n#### 7"), get_task("math"), LabelConfig(k=3))
+    assert lab.sample.answer == "7" and lab.sample.reasoning == "3 + 4 = 7"
+    assert lab.sample.metadata["generator_answer"] == "12" and lab.sample.metadata["generator_agrees"] is False
+    assert lab.sample.metadata["label_agreement"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_low_agreement_and_no_answer_are_dropped_with_reasons():
+    low = label_one(Q, answers("#### 7", "#### 8", "#### 9", "#### 10"), get_task("math"), LabelConfig(k=4))
+    assert low.sample is None and low.reason == "self-consistency: agreement 0.25 < 0.50"
+    none = label_one(Q, answers("hmm", "no"), get_task("math"), LabelConfig(k=2))
+    assert none.sample is None and "no answer could be extracted from 2 samples" in none.reason
+
+
+def test_multiple_choice_groups_letters():
+    s = Sample(id="m", question="Gas?", answer="C", choices=["oxygen", "carbon dioxide", "neon"])
+    lab = label_one(s, answers("The answer is B", "B", "(B) carbon dioxide", "C"), get_task("mcqa"), LabelConfig(k=4))
+    assert lab.sample.answer == "B" and lab.sample.metadata["label_agreement"] == 0.75
+
+
+def test_free_text_answers_are_clustered_by_embedding():
+    s = Sample(id="f", question="Capital of France?", answer="Paris")
+    texts = answers("Paris, France", "paris france", "Lyon", "Paris France")
+    cfg = LabelConfig(k=4, grouping="embedding", cluster_threshold=0.5)
+    lab = label_one(s, texts, get_task("exact"), cfg, embedder=HashingEmbedder())
+    assert lab.sample is not None and lab.sample.metadata["label_agreement"] == 0.75
+    with pytest.raises(AcqsynthError, match="needs an embedder"):
+        label_one(s, texts, get_task("exact"), cfg)
+
+
+def test_execution_keeps_only_solutions_that_pass_their_own_tests():
+    def code(i: str, body: str, tests: str) -> Sample:
+        return Sample(id=i, question="Write add.", answer=f"def add(a, b):\n    return {body}\n", tests=tests,
+                      entry_point="add")
+
+    got = label_execution(
+        [code("ok", "a + b", "assert add(1, 2) == 3"), code("bad", "a - b", "assert add(1, 2) == 3"),
+         code("empty", "a + b", "x = add(1, 2)"), code("loop", "a + b", "while True:\n    pass\nassert True")],
+        get_task("code"),
+    )
+    assert got[0].sample is not None and got[0].sample.metadata["label_method"] == "execution"
+    assert got[1].sample is None and got[1].reason.startswith("execution: generated solution fails its own tests")
+    assert got[2].reason == "execution: the tests assert nothing"
+    assert got[3].sample is None and "timeout" in got[3].reason
+
+
+def test_config_errors():
+    with pytest.raises(AcqsynthError, match="unknown; choose one of keep, self-consistency, execution"):
+        LabelConfig(method="vote")
+    with pytest.raises(AcqsynthError, match=r"min_agreement must be in \[0, 1\]"):
+        LabelConfig(min_agreement=2)
