@@ -307,6 +307,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         generator=args.generator, task=args.task, data=args.data, n_seeds=args.seeds, output=args.output,
         config=config, answer_model=args.answer_model, embedder=None if args.no_embedding_hygiene else args.embedder,
         decontaminate=args.decontaminate, template=args.template, cache=args.cache, progress=not args.quiet,
+        threads=args.threads,
     )
     _print_generate(stats, args.output)
     return 0
@@ -325,6 +326,7 @@ def run_generate(
     template: str | None = None,
     cache: str | None = None,
     progress: bool = True,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Load the models and data a generation run names, run it, and return its statistics."""
     from tqdm import tqdm
@@ -334,7 +336,6 @@ def run_generate(
     from acqsynth.generation.hygiene import HygieneIndex
     from acqsynth.generation.pipeline import generate_samples, load_seeds
     from acqsynth.generation.prompts import PromptBuilder, template_kind
-    from acqsynth.models.generator import load_generator
     from acqsynth.tasks import get_task
 
     if task is None and data is None:
@@ -361,11 +362,11 @@ def run_generate(
         evals.append(index)
     cache_dir = Path(cache) if cache else out / "cache"
     gen_cache = CompletionCache(cache_dir / "generator.jsonl")
-    inner = load_generator(generator)
+    inner = _load_generator_threads(generator, threads)
     gen = CachedGenerator(inner, gen_cache)
     ans = None
     if config.label.method == "self-consistency":
-        ans_inner = inner if answer_model == generator else load_generator(str(answer_model))
+        ans_inner = inner if answer_model == generator else _load_generator_threads(str(answer_model), threads)
         ans = CachedGenerator(ans_inner, CompletionCache(cache_dir / "answer_model.jsonl"))
     builder = PromptBuilder(template_kind(task_obj.name), template)
     bar = tqdm(total=config.num_samples, desc="accepted", unit="sample", disable=not progress, dynamic_ncols=True)
@@ -404,6 +405,20 @@ def run_generate(
     stats["accepted_ids_unique"] = len({s.id for s in run.accepted}) == len(run.accepted)
     (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
     return stats
+
+
+def _load_generator_threads(spec: str, threads: int | None) -> Any:
+    """A generator; `threads` caps llama.cpp's threads (n_threads) or torch's intra-op threads."""
+    from acqsynth.models.generator import LLAMACPP_PREFIX, load_generator
+
+    if threads is None:
+        return load_generator(spec)
+    if spec.startswith(LLAMACPP_PREFIX) or spec.lower().endswith(".gguf"):
+        return load_generator(spec, n_threads=threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    return load_generator(spec)
 
 
 def _print_generate(stats: dict[str, Any], output: str) -> None:
@@ -555,6 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("--embedder", default="minilm-l6", help="embedder for near-duplicate checks and answer clustering")
     gn.add_argument("--no-embedding-hygiene", action="store_true", help="hash and n-gram checks only (no embedder)")
     gn.add_argument("--cache", help="completion cache directory (default OUTPUT/cache); share it between runs to reuse completions")
+    gn.add_argument("--threads", type=int, help="CPU threads for the models (llama.cpp n_threads / torch); default: the backend's")
     gn.add_argument("--seed", type=int, default=0)
     gn.add_argument("--quiet", action="store_true", help="no progress bar")
     gn.set_defaults(func=cmd_generate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.generation.prompts import PromptBuilder, seed_answer, seed_reasoning, template_kind
+from acqsynth.generation.prompts import PromptBuilder, seed_answer, seed_reasoning, split_roles, template_kind
 from acqsynth.samples import Sample
 
 SEED = Sample(id="s", question="Ann has 3 pens and buys 4. How many?", answer="7",
@@ -13,7 +13,7 @@ SEED = Sample(id="s", question="Ann has 3 pens and buys 4. How many?", answer="7
 
 
 def test_math_prompt_puts_each_seed_field_in_its_own_tag():
-    text = PromptBuilder("math")(SEED)[0]["content"]
+    text = PromptBuilder("math")(SEED)[1]["content"]
     assert f"<question>{SEED.question}</question>" in text
     assert "<reasoning>3 + 4 = 7 pens.</reasoning>" in text  # calculator marks removed
     assert "<answer>7</answer>" in text
@@ -27,21 +27,23 @@ def test_raw_gsm8k_answer_is_split_into_reasoning_and_answer():
 
 def test_mcqa_prompt_shows_lettered_choices_and_letter_answer():
     s = Sample(id="m", question="Which gas?", answer="B", choices=["oxygen", "carbon dioxide", "neon", "argon"])
-    text = PromptBuilder("mcqa")(s)[0]["content"]
+    messages = PromptBuilder("mcqa")(s)
+    text = messages[1]["content"]
     assert "A. oxygen\nB. carbon dioxide\nC. neon\nD. argon" in text
-    assert "<answer>B</answer>" in text and "with 4 options" in text
+    assert "<answer>B</answer>" in text and "with 4 options" in messages[2]["content"]
+    assert "<reasoning>The answer is B.</reasoning>" in text  # a seed without an explanation
 
 
 def test_code_prompt_shows_solution_and_tests():
     s = Sample(id="c", question="Write add.", answer="def add(a, b):\n    return a + b", tests="assert add(1, 2) == 3",
                entry_point="add")
-    text = PromptBuilder("code")(s)[0]["content"]
+    text = PromptBuilder("code")(s)[1]["content"]
     assert "def add(a, b):" in text and "<tests>\nassert add(1, 2) == 3\n</tests>" in text
 
 
 def test_seed_text_with_slot_names_and_braces_is_not_refilled():
     s = Sample(id="b", question="Simplify \\frac{1}{2} + {answer}", answer="{question}")
-    text = PromptBuilder("math")(s)[0]["content"]
+    text = PromptBuilder("math")(s)[1]["content"]
     assert "<question>Simplify \\frac{1}{2} + {answer}</question>" in text
     assert "<answer>{question}</answer>" in text
 
@@ -49,7 +51,7 @@ def test_seed_text_with_slot_names_and_braces_is_not_refilled():
 def test_user_template_and_its_errors(tmp_path):
     good = tmp_path / "t.txt"
     good.write_text("Example: {question} => {answer}. Write another in <question></question> tags.")
-    assert PromptBuilder("math", str(good), system="be brief", response_prefix="")(SEED) == [
+    assert PromptBuilder("math", str(good), system="be brief")(SEED) == [
         {"role": "system", "content": "be brief"},
         {"role": "user", "content": f"Example: {SEED.question} => 7. Write another in <question></question> tags."},
     ]
@@ -68,7 +70,19 @@ def test_template_kind_falls_back_to_default():
         "math", "mcqa", "code", "default", "default"]
 
 
-def test_response_prefix_is_a_partial_assistant_turn():
-    messages = PromptBuilder("math")(SEED)
-    assert [m["role"] for m in messages] == ["user", "assistant"] and messages[-1]["content"] == "<question>"
-    assert [m["role"] for m in PromptBuilder("math", response_prefix="")(SEED)] == ["user"]
+def test_builtin_templates_show_the_seed_as_an_assistant_turn_and_end_in_the_prefix():
+    builder = PromptBuilder("math")
+    messages = builder(SEED)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[-1]["content"] == "<question>" == builder.response_prefix
+    assert builder.stop == ["</answer>"] and PromptBuilder("code").stop == ["</tests>"]
+    # the completion is stitched back to the whole tagged answer before parsing
+    assert builder.complete("Q?</question><reasoning>r</reasoning><answer>4", "stop") == (
+        "<question>Q?</question><reasoning>r</reasoning><answer>4</answer>")
+    assert builder.complete("Q?</question><answer>4", "length").endswith("<answer>4")  # cut by length: no repair
+
+
+def test_split_roles():
+    assert split_roles("just a prompt\n") == [("user", "just a prompt")]
+    assert split_roles("[system]\nbe brief\n[user]\nhi\n\n[assistant]\n<q>") == [
+        ("system", "be brief"), ("user", "hi"), ("assistant", "<q>")]

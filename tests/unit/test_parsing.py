@@ -87,3 +87,11 @@ def test_huge_and_nested_inputs():
     assert parse_completion(nested).reason == "duplicate tag <question>"
     deep = "<question>q</question><reasoning>r</reasoning><answer>def f():\n    return " + "(" * 5000 + ")" * 5000 + "</answer><tests>assert 1</tests>"
     assert "does not compile" in parse_completion(deep, task="code", max_chars=100_000).reason
+
+
+def test_math_answer_must_be_a_short_final_answer():
+    prose = "<question>q</question><reasoning>r</reasoning><answer>Don't worry, I will make it fun and easy!</answer>"
+    assert parse_completion(prose).reason == "answer is not a short final answer (41 characters)"
+    latex = "<question>q</question><reasoning>r</reasoning><answer>\\frac{\\pi}{2} + 3\\sqrt{2}</answer>"
+    assert parse_completion(latex).sample is not None
+    assert parse_completion(prose, task="exact").sample is not None  # other tasks may have long answers

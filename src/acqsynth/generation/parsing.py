@@ -19,6 +19,8 @@ EXTRA_TAGS = {"mcqa": ("choices",), "code": ("tests",)}
 """Tags a task adds to the core ones."""
 FORMAT_TAGS = ("<question>", "</question>", "<reasoning>", "</reasoning>", "<answer>", "</answer>")
 """The six tags the format reward counts."""
+MAX_MATH_ANSWER_CHARS = 64
+"""A math answer longer than this (or of more than 6 words) is prose, not a final answer."""
 _FENCED = re.compile(r"^\s*```[A-Za-z0-9_+-]*[^\n]*\n(.*?)\n?```\s*$", re.DOTALL)
 _CHOICE = re.compile(r"^\s*\(?([A-Z])[.):]\s*(.+?)\s*$")
 
@@ -119,6 +121,8 @@ def parse_completion(
             answer = chr(ord("A") + choices.index(answer.strip()))
         else:
             return Parsed(None, f"answer {answer[:40]!r} is not among the choices")
+    if task == "math" and (len(answer) > MAX_MATH_ANSWER_CHARS or len(answer.split()) > 6):
+        return Parsed(None, f"answer is not a short final answer ({len(answer)} characters)")
     if task == "code":
         answer, tests = strip_fence(answer), strip_fence(fields["tests"])
         for name, code in (("answer", answer), ("tests", tests)):

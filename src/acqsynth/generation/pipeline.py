@@ -82,9 +82,10 @@ class GenerateConfig:
         generated = self.max_generated if self.max_generated is not None else 20 * self.num_samples
         return Budget(accepted=self.num_samples, generated=generated, tokens=self.max_tokens)
 
-    def params(self) -> GenerationParams:
+    def params(self, stop: list[str] | None = None) -> GenerationParams:
         return GenerationParams(
-            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, n=1, seed=self.seed
+            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, n=1, seed=self.seed,
+            stop=stop,
         )
 
 
@@ -185,7 +186,7 @@ def generate_samples(
     ledger = run.ledger
     assert ledger is not None
     accepted_index = HygieneIndex("accepted", config.hygiene, embedder)
-    params = config.params()
+    params = config.params(prompt_builder.stop)
     worst = config.max_new_tokens + config.label.worst_tokens()
     attempt, stop_reason = 0, "done"
     while not ledger.done():
@@ -201,7 +202,7 @@ def generate_samples(
         prompts = [prompt_builder(s) for s in seed_rows]
         t0 = time.perf_counter()
         completions = [c[0] for c in generator.generate(prompts, params, seed_index=index)]
-        completions = [dataclasses.replace(c, text=prompt_builder.response_prefix + c.text) for c in completions]
+        completions = [dataclasses.replace(c, text=prompt_builder.complete(c.text, c.finish_reason)) for c in completions]
         fresh = generator.last_fresh
         ledger.record(f"generator {generator.name}", completions, time.perf_counter() - t0 if any(fresh) else 0.0, fresh)
         ledger.generated += n

@@ -15,7 +15,7 @@ from pathlib import Path
 from acqsynth.errors import AcqsynthError
 from acqsynth.samples import Sample
 from acqsynth.tasks.base import Messages
-from acqsynth.tasks.common import chat, check_template, fill_template
+from acqsynth.tasks.common import check_template, fill_template
 from acqsynth.tasks.mcqa import render_choices
 
 TEMPLATE_KINDS = ("math", "mcqa", "code", "default")
@@ -28,6 +28,7 @@ REQUIRED_SLOTS = {
 }
 """Slots a template for each kind must contain, so that the seed example is really shown."""
 _CALCULATOR = re.compile(r"<<[^<>]*>>")
+_ROLE = re.compile(r"^\[(system|user|assistant)\]\s*$")
 
 
 def template_kind(task_name: str) -> str:
@@ -54,7 +55,7 @@ def seed_reasoning(sample: Sample) -> str:
     if not reasoning and "####" in answer:  # a raw GSM8K answer: "work... #### 18"
         reasoning = answer.rsplit("####", 1)[0]
     reasoning = _CALCULATOR.sub("", reasoning).strip()
-    return reasoning or "(no worked solution given)"
+    return reasoning or f"The answer is {seed_answer(sample)}."
 
 
 def seed_answer(sample: Sample) -> str:
@@ -63,24 +64,47 @@ def seed_answer(sample: Sample) -> str:
     return answer.rsplit("####", 1)[1].strip() if "####" in answer else answer.strip()
 
 
+def split_roles(template: str) -> list[tuple[str, str]]:
+    """A template as (role, text) turns: lines `[system]`, `[user]`, `[assistant]` start a turn; a
+    template without them is one user turn. Newlines around each turn's text are dropped."""
+    turns: list[tuple[str, list[str]]] = []
+    for line in template.splitlines():
+        m = _ROLE.match(line)
+        if m:
+            turns.append((m.group(1), []))
+        elif turns:
+            turns[-1][1].append(line)
+        elif line.strip():
+            turns.append(("user", [line]))
+    return [(role, "\n".join(lines).strip("\n")) for role, lines in turns]
+
+
 class PromptBuilder:
-    """Builds the generator's chat prompt for a seed sample from a template filled by slot name."""
+    """Builds the generator's chat prompt for a seed sample from a template filled by slot name.
 
-    def __init__(
-        self, kind: str, template: str | None = None, system: str | None = None, response_prefix: str = "<question>"
-    ) -> None:
-        """`kind` is a template kind (`math`, `mcqa`, `code`, `default`); `template` a path that overrides it.
+    The built-in templates are a short conversation: the format is asked for, the seed is shown as
+    the assistant's (tagged) answer, a new problem is asked for, and the last assistant turn holds
+    the *response prefix* `<question>`, which the model continues. Small models keep the format
+    far more often this way than from an instruction alone.
+    """
 
-        `response_prefix` starts the generator's answer (an assistant-turn prefill the model continues):
-        with `<question>` even a 135M model writes the tagged format far more often. Empty: no prefill.
-        The pipeline puts the prefix back in front of the completion before parsing."""
-        self.response_prefix = response_prefix
+    def __init__(self, kind: str, template: str | None = None, system: str | None = None) -> None:
+        """`kind` is a template kind (`math`, `mcqa`, `code`, `default`); `template` a path that overrides it."""
         if kind not in TEMPLATE_KINDS:
             raise AcqsynthError(f"unknown template kind {kind!r}; choose one of {', '.join(TEMPLATE_KINDS)}")
         self.kind = kind
         self.template = load_template(template or kind)
         check_template(self.template, REQUIRED_SLOTS[kind], f"generator template ({template or kind})")
+        self.turns = split_roles(self.template)
+        if not any(role == "user" for role, _ in self.turns):
+            raise AcqsynthError(f"generator template ({template or kind}) holds no user turn")
         self.system = system
+        last_role, last_text = self.turns[-1]
+        self.response_prefix = last_text if last_role == "assistant" else ""
+        """The start of the generator's answer; the pipeline puts it back in front of the completion."""
+        last_tag = {"code": "tests"}.get(kind, "answer")
+        self.stop = [f"</{last_tag}>"]
+        """Generation stops at the closing tag of the last field (nothing after it is wanted)."""
 
     def slots(self, seed: Sample) -> dict[str, str]:
         """The named slot values for one seed."""
@@ -95,9 +119,17 @@ class PromptBuilder:
         }
 
     def __call__(self, seed: Sample) -> Messages:
-        """One user turn asking for a new problem like `seed` (plus the optional system message), and
-        the response prefix as a partial assistant turn."""
-        messages = chat(self.system, fill_template(self.template, **self.slots(seed)))
-        if self.response_prefix:
-            messages.append({"role": "assistant", "content": self.response_prefix})
+        """The conversation asking for a new problem like `seed`, ending in the response prefix."""
+        slots = self.slots(seed)
+        messages: Messages = [{"role": "system", "content": self.system}] if self.system else []
+        messages += [{"role": role, "content": fill_template(text, **slots)} for role, text in self.turns]
         return messages
+
+    def complete(self, text: str, finish_reason: str) -> str:
+        """The whole tagged answer: the response prefix, the completion, and the closing tag that
+        generation stopped at (stop strings are cut from completions)."""
+        full = self.response_prefix + text
+        close = self.stop[0]
+        if finish_reason == "stop" and close.replace("/", "") in full and close not in full:
+            full += close
+        return full
