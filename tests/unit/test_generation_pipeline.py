@@ -49,7 +49,7 @@ def test_delivers_exactly_the_target_and_explains_every_rejection(tmp_path):
     assert stats["generated"] == stats["accepted"] + len(rejected)  # nothing silently dropped
     reasons = {r["reason"].split(" (")[0] for r in rejected}
     assert "unclosed tag <reasoning>" in reasons  # attempts 5 and 12
-    assert any(r.startswith("duplicate of accepted") for r in reasons)  # attempt 4 repeats 3 ... (a % 11 == 4)
+    assert any(r.startswith("duplicate of gen-") for r in reasons)  # attempt 4 repeats attempt 3 (a % 11 == 4)
     assert all(r["completion"] for r in rejected if r["stage"] == "parse")  # raw completion kept
     assert json.loads(samples[0]["metadata"] if isinstance(samples[0]["metadata"], str) else "{}")["seed_id"]
 
@@ -88,7 +88,7 @@ def test_contaminated_and_seed_duplicates_are_removed_with_the_nearest_item(tmp_
     ev.add(["toy/eval/1"], [problem(2)[0]])  # attempt 2 writes exactly this question
     _, stats, rejected, _ = run(tmp_path, evals=[ev], hygiene=config)
     hit = next(r for r in rejected if r["attempt"] == 2)
-    assert hit["stage"] == "hygiene" and hit["reason"].startswith("contaminated: eval:toy toy/eval/1")
+    assert hit["stage"] == "hygiene" and hit["reason"] == "contaminated: toy/eval/1 in eval:toy (exact 1.00)"
     assert hit["nearest"]["item_id"] == "toy/eval/1" and hit["nearest"]["item_text"] == problem(2)[0]
     assert stats["hygiene_removed"]["contaminated (eval:toy)"] == 1
 

@@ -28,7 +28,7 @@ import datasets
 from acqsynth.errors import AcqsynthError
 from acqsynth.generation.budget import Budget, Ledger
 from acqsynth.generation.cache import CachedGenerator
-from acqsynth.generation.hygiene import HygieneConfig, HygieneIndex
+from acqsynth.generation.hygiene import HygieneConfig, HygieneIndex, deduplicate_and_decontaminate
 from acqsynth.generation.labelling import (
     LabelConfig,
     label_execution,
@@ -267,19 +267,18 @@ def _process_batch(
         s = p.sample
         s.metadata = meta
         parsed.append((a, seed, s, comp))
-    # 2. hygiene against evaluation sets and the seed pool (duplicates among accepted come in step 4)
+    # 2. hygiene: contamination, then duplicates of the seed pool, earlier batches and this batch
     texts = [s.question for _, _, s, _ in parsed]
     emb = embedder.encode(texts) if (texts and accepted_index.uses_embeddings) else None
-    clean: list[int] = []
-    for i, (a, seed, s, comp) in enumerate(parsed):
-        e = None if emb is None else emb[i : i + 1]
-        hit_reason = _hygiene_hit(s.question, e, seed_pool, evals)
-        if hit_reason:
-            reason, nearest = hit_reason
-            category = f"contaminated ({nearest['index']})" if reason.startswith("contaminated") else "duplicate of seed"
-            _reject(run, a, seed, comp, "hygiene", reason, s, nearest, category)
-        else:
-            clean.append(i)
+    clean, removals = deduplicate_and_decontaminate(
+        texts, [s.id for _, _, s, _ in parsed], seed_pool=seed_pool, evals=evals, config=cfg.hygiene,
+        embedder=embedder, accepted=accepted_index, embeddings=emb,
+    )
+    for r in removals:
+        a, seed, s, comp = parsed[r.index]
+        category = "contaminated" if r.reason.startswith("contaminated") else "duplicate"
+        _reject(run, a, seed, comp, "hygiene", r.reason, s, {"index": r.against, **asdict(r.hit)},
+                f"{category} ({r.against})")
     # 3. label
     todo = [parsed[i] for i in clean]
     if cfg.label.method == "self-consistency":
@@ -296,7 +295,7 @@ def _process_batch(
         labelled = label_execution([s for _, _, s, _ in todo], task)
     else:
         labelled = label_keep([s for _, _, s, _ in todo])
-    # 4. accept in attempt order, checking duplicates among the accepted, until the target is met
+    # 4. accept in attempt order until the target is met
     for (a, seed, s, comp), lab, i in zip(todo, labelled, clean, strict=True):
         if ledger.done():
             _reject(run, a, seed, comp, "budget", "not needed: the target number of samples was reached", s,
@@ -306,31 +305,11 @@ def _process_batch(
         if lab.sample is None:
             _reject(run, a, seed, comp, "label", str(lab.reason), s)
             continue
-        e = None if emb is None else emb[i : i + 1]
-        hit = accepted_index.check([s.question], e)[0]
-        if hit is not None:
-            _reject(run, a, seed, comp, "hygiene", f"duplicate of accepted {hit.item_id} ({hit.kind} {hit.score:.2f})",
-                    s, {"index": "accepted", **asdict(hit)}, "duplicate of accepted")
-            continue
-        accepted_index.add([lab.sample.id], [s.question], e)
+        accepted_index.add([lab.sample.id], [s.question], None if emb is None else emb[i : i + 1])
         run.accepted.append(lab.sample)
-        if "label_agreement" in lab.sample.metadata and lab.sample.metadata.get("label_method") == "self-consistency":
+        if lab.sample.metadata.get("label_method") == "self-consistency":
             run.agreements.append(float(lab.sample.metadata["label_agreement"]))
         ledger.accepted += 1
-
-
-def _hygiene_hit(text: str, emb: Any, seed_pool: HygieneIndex | None, evals: Sequence[HygieneIndex]
-                 ) -> tuple[str, dict[str, Any]] | None:
-    """The first hygiene problem of one question: contamination wins over a seed-pool duplicate."""
-    for ev in evals:
-        hit = ev.check([text], emb, decontamination=True)[0]
-        if hit is not None:
-            return f"contaminated: {ev.name} {hit.item_id} ({hit.kind} {hit.score:.2f})", {"index": ev.name, **asdict(hit)}
-    if seed_pool is not None:
-        hit = seed_pool.check([text], emb)[0]
-        if hit is not None:
-            return f"duplicate of seed {hit.item_id} ({hit.kind} {hit.score:.2f})", {"index": seed_pool.name, **asdict(hit)}
-    return None
 
 
 def _write(run: GenerationRun, out: Outputs, stop_reason: str) -> None:
