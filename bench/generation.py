@@ -18,14 +18,17 @@ Tokens/s is the sum of generated (completion) tokens over wall time, prompt eval
 both sides. With sampling, rows end at different lengths: only tokens actually generated count
 (a batch still runs until its longest row ends). Each side is timed in every repeat, alternating
 the order (A,B then B,A) so that drift on a shared machine hits both alike; the tokens/s figures
-are total tokens / total seconds over all repeats and the per-repeat ratios are listed too.
+are total tokens / total seconds over all repeats and the per-repeat ratios are listed too, as are
+ratios on process CPU time. The 1-minute load average at start and end is reported: other work on
+the machine (more runnable threads than cores) slows torch's small batch-1 steps far more than its
+large batched ones, so `hf_batched_speedup` is only meaningful on an otherwise idle machine.
 
 Prompts: GSM8K `seed` questions, each asking for a new problem in
 `<question>…</question><reasoning>…</reasoning><answer>…</answer>` form. Sampling: temperature 0.7,
 top_p 1 (llama.cpp's top_k / min_p / repeat penalty switched off on both sides).
 
-Usage: python bench/generation.py [--model ALIAS] [--prompts 8] [--max-new-tokens 128] [--repeats 2]
-                                  [--batch 16] [--hf-max-new-tokens 64] [--threads N] [--quick]
+Usage: python bench/generation.py [--model ALIAS] [--prompts 6] [--max-new-tokens 128] [--repeats 2]
+                                  [--batch 16] [--hf-max-new-tokens N] [--threads N] [--quick]
 """
 
 from __future__ import annotations
@@ -105,10 +108,9 @@ def disable_extra_buffer_types() -> None:
     llama_module.llama_cpp.llama_model_default_params = params
 
 
-def raw_llamacpp(llm, prompts, params: GenerationParams, reset: bool) -> tuple[list[str], int, float]:
+def raw_llamacpp(llm, prompts, params: GenerationParams, reset: bool) -> tuple[list[str], int]:
     """The baseline: one `create_chat_completion` per prompt with the generator's settings and seeds."""
     texts, tokens = [], 0
-    t0 = time.perf_counter()
     for i, prompt in enumerate(prompts):
         if reset:
             llm.reset()
@@ -125,14 +127,43 @@ def raw_llamacpp(llm, prompts, params: GenerationParams, reset: bool) -> tuple[l
         )
         texts.append(r["choices"][0]["message"]["content"] or "")
         tokens += r["usage"]["completion_tokens"]
-    return texts, tokens, time.perf_counter() - t0
+    return texts, tokens
 
 
-def ours(gen, prompts, params: GenerationParams) -> tuple[list[str], int, float]:
-    t0 = time.perf_counter()
+def through_generator(gen, prompts, params: GenerationParams) -> tuple[list[str], int]:
     out = gen.generate(prompts, params)
-    wall = time.perf_counter() - t0
-    return [cs[0].text for cs in out], sum(c.completion_tokens for cs in out for c in cs), wall
+    return [cs[0].text for cs in out], sum(c.completion_tokens for cs in out for c in cs)
+
+
+def interleaved(sides: dict, repeats: int, label: str) -> dict:
+    """Run every side once per repeat, order reversed on odd repeats (A,B,C then C,B,A).
+
+    Per side: total tokens, wall seconds and process CPU seconds over all repeats, tokens/s per
+    repeat, and the texts of every repeat.
+    """
+    out = {name: {"tokens": 0, "wall": 0.0, "cpu": 0.0, "rates": [], "texts": []} for name in sides}
+    for r in range(repeats):
+        for name in list(sides) if r % 2 == 0 else list(sides)[::-1]:
+            w0, c0 = time.perf_counter(), time.process_time()
+            texts, n = sides[name]()
+            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            o = out[name]
+            o["tokens"] += n
+            o["wall"] += wall
+            o["cpu"] += cpu
+            o["rates"].append(n / wall)
+            o["texts"].append(texts)
+            log(f"{label} repeat {r + 1}/{repeats} {name}: {n} tokens in {wall:.2f} s wall "
+                f"({cpu:.2f} s CPU) = {n / wall:.1f} tok/s")
+    return out
+
+
+def tok_s(o: dict, clock: str = "wall") -> float:
+    return o["tokens"] / o[clock]
+
+
+def per_repeat(a: dict, b: dict) -> list[float]:
+    return [round(x / y, 3) for x, y in zip(a["rates"], b["rates"], strict=True)]
 
 
 def equal_fraction(a: list[str], b: list[str]) -> float:
@@ -153,51 +184,41 @@ def bench_llamacpp(args, figures: dict) -> None:
     log(f"llama.cpp: loading {path.name} twice (raw Llama and LlamaCppGenerator)")
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=2048, n_threads=args.threads, verbose=False)
     gen = LlamaCppGenerator(path, n_ctx=2048, n_threads=args.threads)
-    # warm-up on both (first-call allocations), untimed
-    warm = GenerationParams(max_new_tokens=8, temperature=0.7, seed=123)
+    warm = GenerationParams(max_new_tokens=8, temperature=0.7, seed=123)  # first-call allocations, untimed
     raw_llamacpp(llm, prompts[:1], warm, reset=True)
     gen.generate(prompts[:1], warm)
 
-    sides = {
-        "ours": lambda: ours(gen, prompts, params),
-        "raw_reset": lambda: raw_llamacpp(llm, prompts, params, reset=True),
-        "raw_noreset": lambda: raw_llamacpp(llm, prompts, params, reset=False),
-    }
-    tokens = dict.fromkeys(sides, 0)
-    seconds = dict.fromkeys(sides, 0.0)
-    texts: dict[str, list[str]] = {}
-    ratios, ratios_noreset = [], []
-    for r in range(args.repeats):
-        order = list(sides) if r % 2 == 0 else list(sides)[::-1]
-        rate = {}
-        for name in order:
-            if name == "raw_noreset":
-                llm.reset()  # start each no-reset pass from the same (empty) cache
-            t, n, s = sides[name]()
-            tokens[name] += n
-            seconds[name] += s
-            texts.setdefault(name, t)
-            rate[name] = n / s
-            log(f"llama.cpp repeat {r + 1}/{args.repeats} {name}: {n} tokens in {s:.2f} s = {n / s:.1f} tok/s")
-        ratios.append(round(rate["ours"] / rate["raw_reset"], 3))
-        ratios_noreset.append(round(rate["ours"] / rate["raw_noreset"], 3))
-    tok_s = {name: tokens[name] / seconds[name] for name in sides}
+    def raw_noreset():
+        llm.reset()  # every no-reset pass starts from the same empty cache; prompts 2.. reuse the prefix
+        return raw_llamacpp(llm, prompts, params, reset=False)
+
+    res = interleaved(
+        {
+            "ours": lambda: through_generator(gen, prompts, params),
+            "raw_reset": lambda: raw_llamacpp(llm, prompts, params, reset=True),
+            "raw_noreset": raw_noreset,
+        },
+        args.repeats,
+        "llama.cpp",
+    )
+    ours, raw, noreset = res["ours"], res["raw_reset"], res["raw_noreset"]
     figures["llamacpp"] = {
         "gguf": path.name,
         "n_threads": llm.n_threads,
         "extra_buffer_types": extra_bufts,
         "prompts": args.prompts,
         "max_new_tokens": args.max_new_tokens,
-        "completion_tokens_per_repeat": {name: tokens[name] // args.repeats for name in sides},
-        "ours_tok_s": round(tok_s["ours"], 2),
-        "raw_tok_s": round(tok_s["raw_reset"], 2),
-        "llamacpp_ratio": round(tok_s["ours"] / tok_s["raw_reset"], 3),
-        "ratio_per_repeat": ratios,
-        "raw_noreset_tok_s": round(tok_s["raw_noreset"], 2),
-        "llamacpp_ratio_vs_noreset": round(tok_s["ours"] / tok_s["raw_noreset"], 3),
-        "ratio_vs_noreset_per_repeat": ratios_noreset,
-        "texts_equal_ours_vs_raw_reset": equal_fraction(texts["ours"], texts["raw_reset"]),
-        "texts_equal_raw_noreset_vs_raw_reset": equal_fraction(texts["raw_noreset"], texts["raw_reset"]),
+        "completion_tokens_per_repeat": {name: o["tokens"] // args.repeats for name, o in res.items()},
+        "ours_tok_s": round(tok_s(ours), 2),
+        "raw_tok_s": round(tok_s(raw), 2),
+        "llamacpp_ratio": round(tok_s(ours) / tok_s(raw), 3),
+        "ratio_per_repeat": per_repeat(ours, raw),
+        "llamacpp_ratio_cpu_time": round(tok_s(ours, "cpu") / tok_s(raw, "cpu"), 3),
+        "raw_noreset_tok_s": round(tok_s(noreset), 2),
+        "llamacpp_ratio_vs_noreset": round(tok_s(ours) / tok_s(noreset), 3),
+        "ratio_vs_noreset_per_repeat": per_repeat(ours, noreset),
+        "texts_equal_ours_vs_raw_reset": equal_fraction(ours["texts"][0], raw["texts"][0]),
+        "texts_equal_raw_noreset_vs_raw_reset": equal_fraction(noreset["texts"][0], raw["texts"][0]),
     }
     gen.close()
     llm.close()
@@ -209,49 +230,49 @@ def bench_hf(args, figures: dict) -> None:
     log(f"transformers: loading {args.model} (GGUF converted once to a cached checkpoint)")
     batched = HFGenerator(hf_model_path(args.model), device="cpu", batch_size=args.batch)
     single = HFGenerator((batched.model, batched.tokenizer), batch_size=1)  # the same weights in memory
-    warm = GenerationParams(max_new_tokens=4, temperature=0.7, seed=123)
-    batched.generate(prompts[:2], warm)
+    batched.generate(prompts[:2], GenerationParams(max_new_tokens=4, seed=123))  # warm-up, untimed
 
-    sides = {"batch1": single, "batched": batched}
-    tokens = dict.fromkeys(sides, 0)
-    seconds = dict.fromkeys(sides, 0.0)
-    texts: dict[str, list[list[str]]] = {name: [] for name in sides}
-    speedups = []
-    for r in range(args.repeats):
-        order = list(sides) if r % 2 == 0 else list(sides)[::-1]
-        rate = {}
-        for name in order:
-            t, n, s = ours(sides[name], prompts, params)
-            tokens[name] += n
-            seconds[name] += s
-            texts[name].append(t)
-            rate[name] = n / s
-            log(f"transformers repeat {r + 1}/{args.repeats} {name}: {n} tokens in {s:.2f} s = {n / s:.1f} tok/s")
-        speedups.append(round(rate["batched"] / rate["batch1"], 3))
-    tok_s = {name: tokens[name] / seconds[name] for name in sides}
+    # Prompt evaluation alone (one new token): the part batching cannot speed up much on a CPU, since
+    # a single long prompt already fills the matrix units; it bounds the end-to-end speed-up.
+    one = GenerationParams(max_new_tokens=1, temperature=0.7, seed=0)
+    prefill = {}
+    for name, gen in (("batch1", single), ("batched", batched)):
+        t0 = time.perf_counter()
+        gen.generate(prompts, one)
+        prefill[name] = round(time.perf_counter() - t0, 2)
+
+    sides = {
+        "batch1": lambda: through_generator(single, prompts, params),
+        "batched": lambda: through_generator(batched, prompts, params),
+    }
+    res = interleaved(sides, args.repeats, "transformers")
+    b1, bb = res["batch1"], res["batched"]
     figures["hf"] = {
         "prompts": args.batch,
         "batch_size": args.batch,
         "max_new_tokens": args.hf_max_new_tokens,
         "torch_threads": torch.get_num_threads(),
-        "completion_tokens_per_repeat": {name: tokens[name] // args.repeats for name in sides},
-        "batch1_tok_s": round(tok_s["batch1"], 2),
-        "batched_tok_s": round(tok_s["batched"], 2),
-        "hf_batched_speedup": round(tok_s["batched"] / tok_s["batch1"], 3),
-        "speedup_per_repeat": speedups,
-        "texts_equal_batched_vs_batch1": equal_fraction(texts["batched"][0], texts["batch1"][0]),
-        "repeats_identical": all(t == texts[name][0] for name in sides for t in texts[name]),
+        "completion_tokens_per_repeat": {name: o["tokens"] // args.repeats for name, o in res.items()},
+        "batch1_tok_s": round(tok_s(b1), 2),
+        "batched_tok_s": round(tok_s(bb), 2),
+        "hf_batched_speedup": round(tok_s(bb) / tok_s(b1), 3),
+        "speedup_per_repeat": per_repeat(bb, b1),
+        "hf_batched_speedup_cpu_time": round(tok_s(bb, "cpu") / tok_s(b1, "cpu"), 3),
+        "prompt_eval_s": prefill,
+        "texts_equal_batched_vs_batch1": equal_fraction(bb["texts"][0], b1["texts"][0]),
+        "repeats_identical": all(t == o["texts"][0] for o in res.values() for t in o["texts"]),
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="smollm2-135m-instruct", help="a causal-LM alias with a GGUF form")
-    ap.add_argument("--prompts", type=int, default=8, help="prompts for the llama.cpp comparison")
+    ap.add_argument("--prompts", type=int, default=6, help="prompts for the llama.cpp comparison")
     ap.add_argument("--max-new-tokens", type=int, default=128, help="max tokens per completion (llama.cpp)")
-    ap.add_argument("--hf-max-new-tokens", type=int, default=64, help="max new tokens per completion (transformers)")
+    ap.add_argument("--hf-max-new-tokens", type=int, default=None,
+                    help="max new tokens per completion, transformers part (default: --max-new-tokens)")
     ap.add_argument("--repeats", type=int, default=2, help="timed runs of each side, order alternating")
-    ap.add_argument("--batch", type=int, default=16, help="transformers batch size, and its number of prompts")
+    ap.add_argument("--batch", type=int, default=16, help="transformers batch size = its number of prompts")
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: llama.cpp's own)")
     ap.add_argument("--skip", choices=["llamacpp", "hf"], help="leave one part out")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 prompts, 16 tokens, 1 repeat, batch 4")
@@ -259,12 +280,15 @@ def main() -> None:
     if args.quick:
         args.prompts, args.max_new_tokens, args.repeats, args.batch = 2, 16, 1, 4
         args.hf_max_new_tokens = 16
+    if args.hf_max_new_tokens is None:
+        args.hf_max_new_tokens = args.max_new_tokens
     figures: dict = {
         "model": args.model,
         "repeats": args.repeats,
         "quick": args.quick,
         "sampling": {"temperature": 0.7, "top_p": 1.0, "seed": 0},
         "cpus": os.cpu_count(),
+        "loadavg_1min_start": round(os.getloadavg()[0], 2),
         "torch_version": torch.__version__,
         "transformers_version": transformers.__version__,
         "llama_cpp_version": llama_cpp.__version__,
@@ -280,6 +304,7 @@ def main() -> None:
     if "hf" in figures:
         goals["hf_batched_speedup>=4"] = figures["hf"]["hf_batched_speedup"] >= 4
     figures["goals_met"] = goals
+    figures["loadavg_1min_end"] = round(os.getloadavg()[0], 2)
     figures["wall_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(figures))
 

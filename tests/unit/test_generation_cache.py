@@ -80,3 +80,16 @@ def test_ledger_never_plans_past_a_budget():
     assert led.usage["m"].cached == 1 and led.usage["m"].tokens_per_s() == 450.0
     with pytest.raises(AcqsynthError, match="must be >= 1"):
         Budget(accepted=0)
+
+
+def test_misses_are_cached_chunk_by_chunk(tmp_path):
+    class Failing(ScriptedGenerator):
+        def generate(self, prompts, params, seed_index=None):
+            if 3 in (seed_index or []):
+                raise RuntimeError("server died")
+            return super().generate(prompts, params, seed_index)
+
+    gen = CachedGenerator(Failing(), CompletionCache(tmp_path / "c.jsonl"), chunk_size=2)
+    with pytest.raises(RuntimeError):
+        gen.generate([PROMPT] * 5, GenerationParams(), seed_index=[0, 1, 2, 3, 4])
+    assert len(gen.cache) == 2  # the first chunk (0, 1) survived the failure of the second

@@ -203,11 +203,8 @@ def test_concurrency_never_exceeds_the_limit(server):
     url, script = server
     script.delay_s = 0.15
     prompts = [[{"role": "user", "content": f"q{i}"}] for i in range(12)]
-    start = time.monotonic()
     results = make(url, max_concurrency=3).generate(prompts, GenerationParams(max_new_tokens=4))
-    elapsed = time.monotonic() - start
-    assert script.max_in_flight == 3  # reached, never exceeded
-    assert elapsed < 12 * 0.15 * 0.75  # and really concurrent
+    assert script.max_in_flight == 3  # really concurrent (3 in flight at once), and never more
     assert [cs[0].text.split(" seed")[0] for cs in results] == [f"re: q{i}" for i in range(12)]
 
 

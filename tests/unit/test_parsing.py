@@ -70,13 +70,35 @@ TAGS = st.sampled_from([t for t in FORMAT_TAGS] + ["<choices>", "</choices>", "<
 PIECES = st.one_of(st.text(max_size=30), TAGS, st.sampled_from(["\u202e", "\x00", "é", "𝔘", "A. x\n", "def f(:"]))
 
 
+DOCUMENTED = (
+    "over-long", "missing tag", "duplicate tag", "unclosed tag", "empty field", "</", "choice line",
+    "wrong number of choices", "answer ", "tests code does not compile", "answer is not a short final answer",
+)
+"""Every rejection reason parse_completion documents starts with one of these."""
+
+
+def check_outcome(text: str, task: str, max_chars: int = 8000) -> None:
+    p = parse_completion(text, task=task, max_chars=max_chars)
+    assert (p.sample is None) != (p.reason is None)
+    if p.reason is not None:
+        assert p.reason.startswith(DOCUMENTED), p.reason
+    else:
+        assert p.sample.question and p.sample.answer and p.sample.reasoning
+    assert 0.0 <= format_reward(text) <= 0.75
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(PIECES, max_size=25), st.sampled_from(["math", "mcqa", "code", "exact"]))
 def test_fuzz_never_raises(pieces, task):
-    text = "".join(pieces)
-    p = parse_completion(text, task=task)
-    assert (p.sample is None) != (p.reason is None)
-    assert 0.0 <= format_reward(text) <= 0.75
+    check_outcome("".join(pieces), task)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(PIECES, st.integers(1, 60_000)), min_size=1, max_size=6),
+       st.sampled_from(["math", "mcqa", "code", "exact"]))
+def test_fuzz_huge_repeated_pieces_never_raise(pieces, task):
+    text = "".join(piece * count for piece, count in pieces)  # up to megabytes of tags, unicode, code
+    check_outcome(text, task, max_chars=2_000_000)
 
 
 def test_huge_and_nested_inputs():

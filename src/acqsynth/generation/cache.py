@@ -104,8 +104,13 @@ class CachedGenerator:
     Counts `hits` and `misses` (prompts) so a run can report how much came from the cache.
     """
 
-    def __init__(self, inner: Generator, cache: CompletionCache) -> None:
+    def __init__(self, inner: Generator, cache: CompletionCache, chunk_size: int | None = None) -> None:
+        """`chunk_size`: misses are sent to `inner` this many prompts at a time and cached after each
+        chunk, so a crash loses at most one chunk. Default: the backend's own parallelism (its
+        `batch_size` or `max_concurrency`), else 1 (llama.cpp generates one prompt at a time anyway)."""
         self.inner, self.cache = inner, cache
+        default = getattr(inner, "batch_size", None) or getattr(inner, "max_concurrency", None) or 1
+        self.chunk_size = max(1, int(chunk_size or default))
         self.name = inner.name
         self.hits = 0
         self.misses = 0
@@ -122,9 +127,10 @@ class CachedGenerator:
         self.hits += len(prompts) - len(todo)
         self.misses += len(todo)
         self.last_fresh = [got is None for got in out]
-        if todo:
-            fresh = self.inner.generate([prompts[i] for i in todo], params, seed_index=[index[i] for i in todo])
-            for i, comps in zip(todo, fresh, strict=True):
+        for start in range(0, len(todo), self.chunk_size):
+            chunk = todo[start : start + self.chunk_size]
+            fresh = self.inner.generate([prompts[i] for i in chunk], params, seed_index=[index[i] for i in chunk])
+            for i, comps in zip(chunk, fresh, strict=True):
                 self.cache.put(keys[i], comps, {"model": self.name, "seed_index": index[i]})
                 out[i] = comps
             self.cache.flush()
