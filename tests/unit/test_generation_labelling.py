@@ -84,3 +84,9 @@ def test_config_errors():
         LabelConfig(method="vote")
     with pytest.raises(AcqsynthError, match=r"min_agreement must be in \[0, 1\]"):
         LabelConfig(min_agreement=2)
+
+
+def test_truncated_answers_do_not_vote():
+    cut = [Completion("3 + 4 = 7 and then 12", 10, 256, "length"), Completion("so 12", 10, 256, "length")]
+    lab = label_one(Q, [*cut, *answers("#### 7")], get_task("math"), LabelConfig(k=3, min_agreement=0.3))
+    assert lab.sample.answer == "7" and lab.sample.metadata["label_agreement"] == pytest.approx(1 / 3, abs=1e-4)

@@ -138,7 +138,11 @@ def label_one(
 ) -> Labelled:
     """Self-consistency label of one sample from the answer model's k completions."""
     texts = [c.text for c in answers]
-    extracted = [task.extract(t, sample) if c.finish_reason != "error" else None for t, c in zip(texts, answers, strict=True)]
+    # a completion cut off by the length limit never reached its final answer (the math extractor
+    # would fall back to whatever number came last), so it votes for nothing
+    extracted = [
+        task.extract(t, sample) if c.finish_reason == "stop" else None for t, c in zip(texts, answers, strict=True)
+    ]
     if _grouping(cfg, task) == "exact":
         members = majority_group([group_key(e) for e in extracted])
         medoid = members[0] if members else None
