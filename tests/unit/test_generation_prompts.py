@@ -86,3 +86,12 @@ def test_split_roles():
     assert split_roles("just a prompt\n") == [("user", "just a prompt")]
     assert split_roles("[system]\nbe brief\n[user]\nhi\n\n[assistant]\n<q>") == [
         ("system", "be brief"), ("user", "hi"), ("assistant", "<q>")]
+
+
+def test_copied_placeholders_are_recognised():
+    builder = PromptBuilder("mcqa")
+    copied = Sample(id="c", question="Which gas?", answer="B", reasoning="Why the correct option is right.",
+                    choices=["a", "b"])
+    assert builder.copied_placeholder(copied) == "reasoning"
+    assert builder.copied_placeholder(SEED) is None
+    assert PromptBuilder("math").copied_placeholder(Sample(id="p", question="the problem", answer="3")) == "question"

@@ -112,6 +112,11 @@ class HygieneConfig:
     ngram_min_overlap: float = 0.05
     """An n-gram hit when the fraction of the candidate's n-grams shared with one item is above this
     (0.0: any shared n-gram counts)."""
+    ngram_min_shared: int = 2
+    """...and at least this many n-grams are shared. One shared 8-gram is boilerplate more often
+    than a copy: "which of the following is the most appropriate" is 1 of the 4 8-grams of a short
+    MedMCQA question, 25% of it (seen in acceptance runs on 2026-11-22). A copied question shares
+    many n-grams; a short edited one that shares fewer is left to the embedding check."""
     embedding_threshold: float | None = 0.9
     """Cosine similarity at or above which a candidate is a near-duplicate of a seed, accepted or
     earlier item (None or <= 0 disables the embedding check for duplicates)."""
@@ -220,7 +225,7 @@ class HygieneIndex:
             return None
         pos, count = min(shared.items(), key=lambda kv: (-kv[1], kv[0]))  # most shared, then first added
         fraction = count / len(grams)
-        if fraction <= self.config.ngram_min_overlap:
+        if fraction <= self.config.ngram_min_overlap or count < min(self.config.ngram_min_shared, len(grams)):
             return None
         return Hit("ngram", self.ids[pos], self.texts[pos], fraction)
 

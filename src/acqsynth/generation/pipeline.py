@@ -207,7 +207,7 @@ def generate_samples(
         ledger.record(f"generator {generator.name}", completions, time.perf_counter() - t0 if any(fresh) else 0.0, fresh)
         ledger.generated += n
         attempt += n
-        _process_batch(run, index, seed_rows, completions, generator.name, task, answer_model, embedder, seed_pool, evals, accepted_index)
+        _process_batch(run, index, seed_rows, completions, generator.name, prompt_builder, task, answer_model, embedder, seed_pool, evals, accepted_index)
         _write(run, out, stop_reason="running")
         if progress:
             progress(run)
@@ -241,6 +241,7 @@ def _process_batch(
     seed_rows: list[Sample],
     completions: list[Completion],
     generator_name: str,
+    prompt_builder: PromptBuilder,
     task: Task,
     answer_model: CachedGenerator | None,
     embedder: Embedder | None,
@@ -261,6 +262,10 @@ def _process_batch(
                              max_chars=cfg.max_chars, n_choices=cfg.n_choices)
         if p.sample is None:
             _reject(run, a, seed, comp, "parse", str(p.reason))
+            continue
+        copied = prompt_builder.copied_placeholder(p.sample)
+        if copied:
+            _reject(run, a, seed, comp, "parse", f"field <{copied}> copies the template's placeholder", p.sample)
             continue
         meta = {"seed_id": seed.id, "attempt": a, "generator": generator_name, "format_reward": format_reward(comp.text),
                 "finish_reason": comp.finish_reason}

@@ -28,6 +28,13 @@ REQUIRED_SLOTS = {
 }
 """Slots a template for each kind must contain, so that the seed example is really shown."""
 _CALCULATOR = re.compile(r"<<[^<>]*>>")
+_TAGGED = re.compile(r"<(question|reasoning|answer|tests)>\s*(.*?)\s*</\1>", re.DOTALL)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.casefold().split()).strip(" .")
+
+
 _ROLE = re.compile(r"^\[(system|user|assistant)\]\s*$")
 
 
@@ -102,6 +109,10 @@ class PromptBuilder:
         last_role, last_text = self.turns[-1]
         self.response_prefix = last_text if last_role == "assistant" else ""
         """The start of the generator's answer; the pipeline puts it back in front of the completion."""
+        self.placeholders = {
+            (tag, _norm(text)) for tag, text in _TAGGED.findall(self.template) if "{" not in text and _norm(text)
+        }
+        """(tag, text) of the format description's placeholder fields, e.g. ("reasoning", "the solution")."""
         last_tag = {"code": "tests"}.get(kind, "answer")
         self.stop = [f"</{last_tag}>"]
         """Generation stops at the closing tag of the last field (nothing after it is wanted)."""
@@ -124,6 +135,16 @@ class PromptBuilder:
         messages: Messages = [{"role": "system", "content": self.system}] if self.system else []
         messages += [{"role": role, "content": fill_template(text, **slots)} for role, text in self.turns]
         return messages
+
+    def copied_placeholder(self, sample: Sample) -> str | None:
+        """The tag whose content just repeats the template's placeholder (e.g. a reasoning that reads
+        "why the correct option is right"), or None."""
+        fields = {"question": sample.question, "reasoning": sample.reasoning or "", "answer": sample.answer,
+                  "tests": sample.tests or ""}
+        for tag, text in fields.items():
+            if (tag, _norm(text)) in self.placeholders:
+                return tag
+        return None
 
     def complete(self, text: str, finish_reason: str) -> str:
         """The whole tagged answer: the response prefix, the completion, and the closing tag that
