@@ -43,6 +43,8 @@ def test_multiple_choice():
     assert parse_completion(base + "<answer>B</answer>", task="mcqa", n_choices=4).reason.startswith(
         "wrong number of choices: 3 (want 4)"
     )
+    twice = base.replace("C. helium", "C. Carbon  dioxide")
+    assert parse_completion(twice + "<answer>B</answer>", task="mcqa").reason.startswith("duplicate choices")
     bad = base.replace("B. carbon", "C. carbon")
     assert "is not 'B. text'" in parse_completion(bad + "<answer>B</answer>", task="mcqa").reason
 
@@ -72,7 +74,7 @@ PIECES = st.one_of(st.text(max_size=30), TAGS, st.sampled_from(["\u202e", "\x00"
 
 DOCUMENTED = (
     "over-long", "missing tag", "duplicate tag", "unclosed tag", "empty field", "</", "choice line",
-    "wrong number of choices", "answer ", "tests code does not compile", "answer is not a short final answer",
+    "wrong number of choices", "duplicate choices", "answer ", "tests code does not compile", "answer is not a short final answer",
 )
 """Every rejection reason parse_completion documents starts with one of these."""
 

@@ -92,7 +92,8 @@ def parse_completion(
     """Parse one completion for task kind `task` ('math', 'mcqa', 'code' or any other: core tags only).
 
     Rejection reasons: over-long, missing / duplicate / unclosed tag, empty field, malformed or wrong
-    number of choices, answer not among the choices, code that does not compile.
+    number of choices, duplicate choices, answer not among the choices, a math answer that is prose
+    rather than a short final answer, code that does not compile or defines no function.
     """
     if not isinstance(text, str):
         return Parsed(None, "completion is not text")
@@ -114,6 +115,8 @@ def parse_completion(
         if len(choices) < 2 or (n_choices is not None and len(choices) != n_choices):
             want = n_choices if n_choices is not None else "at least 2"
             return Parsed(None, f"wrong number of choices: {len(choices)} (want {want})")
+        if len({" ".join(c.casefold().split()) for c in choices}) < len(choices):
+            return Parsed(None, "duplicate choices: two options have the same text")
         letter = answer.strip().strip("().").upper()
         if len(letter) == 1 and "A" <= letter < chr(ord("A") + len(choices)):
             answer = letter
