@@ -21,14 +21,20 @@ the order (A,B then B,A) so that drift on a shared machine hits both alike; the 
 are total tokens / total seconds over all repeats and the per-repeat ratios are listed too, as are
 ratios on process CPU time. The 1-minute load average at start and end is reported: other work on
 the machine (more runnable threads than cores) slows torch's small batch-1 steps far more than its
-large batched ones, so `hf_batched_speedup` is only meaningful on an otherwise idle machine.
+large batched ones (torch's OpenMP threads wait on each other), so on a busy machine
+`hf_batched_speedup` is inflated unless torch runs one thread (`--torch-threads 1`).
+
+If llama.cpp dies with SIGILL on a multi-token prompt (a GGML_NATIVE build using AMX tiles on a VM
+that reports AMX but does not provide it), a child-process probe detects it and both llama.cpp
+sides are loaded with `use_extra_bufts=False`; the JSON says so (`extra_buffer_types`).
 
 Prompts: GSM8K `seed` questions, each asking for a new problem in
 `<question>…</question><reasoning>…</reasoning><answer>…</answer>` form. Sampling: temperature 0.7,
 top_p 1 (llama.cpp's top_k / min_p / repeat penalty switched off on both sides).
 
 Usage: python bench/generation.py [--model ALIAS] [--prompts 6] [--max-new-tokens 128] [--repeats 2]
-                                  [--batch 16] [--hf-max-new-tokens N] [--threads N] [--quick]
+                                  [--batch 16] [--hf-max-new-tokens N] [--threads N]
+                                  [--torch-threads N] [--quick]
 """
 
 from __future__ import annotations
@@ -274,6 +280,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="timed runs of each side, order alternating")
     ap.add_argument("--batch", type=int, default=16, help="transformers batch size = its number of prompts")
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: llama.cpp's own)")
+    ap.add_argument("--torch-threads", type=int, default=None, help="torch threads (default: torch's own)")
     ap.add_argument("--skip", choices=["llamacpp", "hf"], help="leave one part out")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 prompts, 16 tokens, 1 repeat, batch 4")
     args = ap.parse_args()
@@ -282,6 +289,8 @@ def main() -> None:
         args.hf_max_new_tokens = 16
     if args.hf_max_new_tokens is None:
         args.hf_max_new_tokens = args.max_new_tokens
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     figures: dict = {
         "model": args.model,
         "repeats": args.repeats,
