@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -178,23 +179,43 @@ def write_samples(ds: datasets.Dataset, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".json", ".parquet"):
         raise AcqsynthError(f"{path}: unsupported file type {suffix!r}; use .jsonl or .parquet")
+    if suffix == ".parquet":
+        with atomic_file(path) as tmp:
+            pq.write_table(ds.with_format("arrow")[:], tmp)
+        return path
+    write_jsonl_atomic((_jsonl_form(row) for row in ds), path)
+    return path
+
+
+def _jsonl_form(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as written to JSONL: metadata as a plain object, not a JSON string."""
+    out = dict(row)
+    if "metadata" in out and isinstance(out["metadata"], str):
+        out["metadata"] = json.loads(out["metadata"]) if out["metadata"] else {}
+    return out
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path`, renamed over it when the block succeeds and removed when it
+    fails: a crash or an error leaves the old file (or none), never a partial one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        if suffix == ".parquet":
-            os.close(fd)
-            pq.write_table(ds.with_format("arrow")[:], tmp)
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                for row in ds:
-                    out = dict(row)
-                    if "metadata" in out and isinstance(out["metadata"], str):
-                        out["metadata"] = json.loads(out["metadata"]) if out["metadata"] else {}
-                    f.write(json.dumps(out, ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_jsonl_atomic(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
+    """Write JSON objects one per line, fsynced, through `atomic_file`."""
+    path = Path(path)
+    with atomic_file(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
     return path

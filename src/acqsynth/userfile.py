@@ -17,7 +17,7 @@ def import_user_file(path: str | Path, what: str) -> ModuleType:
     `what` names the kind of file in error messages ("task", "generator", ...)."""
     path = Path(path).resolve()
     if not path.is_file():
-        raise AcqsynthError(f"{what} file {str(path)!r} does not exist")
+        raise AcqsynthError(f"{path}: no such {what} file")
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
     name = f"acqsynth_user_{what}_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(name, path)

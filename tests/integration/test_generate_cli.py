@@ -43,7 +43,7 @@ def test_generate_errors_are_clear(tmp_path, capsys):
     assert main(["generate", "--generator", SCRIPTED, "--task", "poetry", "--output", str(tmp_path / "p")]) == 2
     assert "unknown task 'poetry'" in capsys.readouterr().err.lower()
     assert main(["generate", "--generator", "nope.py:make", "--data", "gsm8k", "--output", str(tmp_path / "q")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "no such generator file" in capsys.readouterr().err
 
 
 def _cli(out: Path, env: dict[str, str]) -> subprocess.Popen:

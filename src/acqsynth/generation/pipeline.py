@@ -12,10 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import random
 import re
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -39,7 +37,7 @@ from acqsynth.generation.parsing import format_reward, parse_completion
 from acqsynth.generation.prompts import PromptBuilder
 from acqsynth.models.embedder import Embedder
 from acqsynth.models.generator import Completion, GenerationParams
-from acqsynth.samples import Sample, to_dataset, write_samples
+from acqsynth.samples import Sample, atomic_file, to_dataset, write_jsonl_atomic, write_samples
 from acqsynth.tasks.base import Task
 
 
@@ -114,21 +112,6 @@ def seed_order(n_seeds: int, attempt: int, seed: int) -> int:
     order = list(range(n_seeds))
     random.Random(f"{seed}:{epoch}").shuffle(order)
     return order[pos]
-
-
-def write_jsonl_atomic(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    """Write JSON lines to a temporary file and rename it over `path`: a crash leaves the old file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -321,9 +304,8 @@ def _write(run: GenerationRun, out: Outputs, stop_reason: str) -> None:
     write_samples(to_dataset(run.accepted) if run.accepted else to_dataset([]), out.samples)
     write_jsonl_atomic(run.rejected, out.rejected)
     stats = summarise(run, stop_reason)
-    tmp = out.stats.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, out.stats)
+    with atomic_file(out.stats) as tmp:
+        tmp.write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
 
 
 def summarise(run: GenerationRun, stop_reason: str) -> dict[str, Any]:

@@ -86,6 +86,7 @@ class LlamaCppGenerator:
         self.name = f"llamacpp:{path.name}"
         self._lock = threading.Lock()
         self._last_error: str | None = None
+        self._formatter: Any = None  # the GGUF's chat template, built on first use of a response prefix
 
     def close(self) -> None:
         """Free the llama.cpp model and context now (otherwise at garbage collection)."""
@@ -113,65 +114,46 @@ class LlamaCppGenerator:
     def _prefill_text(self, prompt: Messages) -> str:
         """The raw prompt for a conversation ending in a partial assistant turn: the chat template
         rendered up to the assistant header, then the partial answer to continue."""
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        template = self.llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise AcqsynthError(f"{self.name}: the GGUF holds no chat template, so a response prefix cannot be used")
-        model = self.llm._model
-        eos, bos = self.llm.token_eos(), self.llm.token_bos()
-        fmt = Jinja2ChatFormatter(
-            template=template,
-            eos_token=model.token_get_text(eos) if eos != -1 else "",
-            bos_token=model.token_get_text(bos) if bos != -1 else "",
-        )
-        return fmt(messages=list(prompt[:-1])).prompt + prompt[-1]["content"]
+            template = self.llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise AcqsynthError(f"{self.name}: the GGUF holds no chat template, so a response prefix cannot be used")
+            model = self.llm._model
+            eos, bos = self.llm.token_eos(), self.llm.token_bos()
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=model.token_get_text(eos) if eos != -1 else "",
+                bos_token=model.token_get_text(bos) if bos != -1 else "",
+            )
+        return self._formatter(messages=list(prompt[:-1])).prompt + prompt[-1]["content"]
 
     def _one(self, prompt: Messages, params: GenerationParams, seed: int) -> Completion:
-        if prompt and prompt[-1]["role"] == "assistant":
-            return self._continue(prompt, params, seed)
+        """One sample; a final assistant message is a response prefix, continued by a raw completion."""
+        sampling = {
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "top_k": 0,
+            "min_p": 0.0,
+            "typical_p": 1.0,
+            "repeat_penalty": 1.0,
+            "max_tokens": params.max_new_tokens,
+            "stop": list(params.stop or []),
+            "seed": seed,
+        }
+        prefill = bool(prompt) and prompt[-1]["role"] == "assistant"
         try:
-            response = self.llm.create_chat_completion(
-                messages=list(prompt),
-                temperature=params.temperature,
-                top_p=params.top_p,
-                top_k=0,
-                min_p=0.0,
-                typical_p=1.0,
-                repeat_penalty=1.0,
-                max_tokens=params.max_new_tokens,
-                stop=list(params.stop or []),
-                seed=seed,
-            )
+            if prefill:
+                response = self.llm.create_completion(prompt=self._prefill_text(prompt), **sampling)
+            else:
+                response = self.llm.create_chat_completion(messages=list(prompt), **sampling)
         except ValueError as e:  # llama-cpp-python raises ValueError for a prompt longer than n_ctx
             log.warning("%s: generation failed for one prompt: %s", self.name, e)
             self._last_error = str(e)
             return Completion("", 0, 0, "error")
         choice, usage = response["choices"][0], response["usage"]
-        text, stopped = cut_at_stop(choice["message"]["content"] or "", params.stop)
-        reason = "stop" if stopped else choice.get("finish_reason") or "stop"
-        return Completion(text, usage["prompt_tokens"], usage["completion_tokens"], reason)
-
-    def _continue(self, prompt: Messages, params: GenerationParams, seed: int) -> Completion:
-        """Continue a final partial assistant message (a response prefix); the text excludes the prefix."""
-        try:
-            response = self.llm.create_completion(
-                prompt=self._prefill_text(prompt),
-                temperature=params.temperature,
-                top_p=params.top_p,
-                top_k=0,
-                min_p=0.0,
-                typical_p=1.0,
-                repeat_penalty=1.0,
-                max_tokens=params.max_new_tokens,
-                stop=list(params.stop or []),
-                seed=seed,
-            )
-        except ValueError as e:
-            log.warning("%s: generation failed for one prompt: %s", self.name, e)
-            self._last_error = str(e)
-            return Completion("", 0, 0, "error")
-        choice, usage = response["choices"][0], response["usage"]
-        text, stopped = cut_at_stop(choice["text"] or "", params.stop)
+        raw = choice["text"] if prefill else choice["message"]["content"]
+        text, stopped = cut_at_stop(raw or "", params.stop)
         reason = "stop" if stopped else choice.get("finish_reason") or "stop"
         return Completion(text, usage["prompt_tokens"], usage["completion_tokens"], reason)

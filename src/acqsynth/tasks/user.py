@@ -3,9 +3,6 @@ options) or a Python file exposing a module-level `TASK` object that satisfies t
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ from acqsynth.tasks.code import CodeTask
 from acqsynth.tasks.exact import ExactTask
 from acqsynth.tasks.math import MathTask
 from acqsynth.tasks.mcqa import MCQATask
+from acqsynth.userfile import import_user_file
 
 BASES: dict[str, type] = {"math": MathTask, "mcqa": MCQATask, "code": CodeTask, "exact": ExactTask}
 YAML_FIELDS = ("name", "base", "description", "system", "instruction", "answer_pattern", "normalize")
@@ -103,20 +101,7 @@ def load_yaml_task(path: str | Path) -> Task:
 def load_python_task(path: str | Path) -> Task:
     """Import a `.py` file by path and return its module-level `TASK` (checked against the protocol)."""
     path = Path(path).resolve()
-    if not path.is_file():
-        raise AcqsynthError(f"{path}: no such task file")
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-    mod_name = f"acqsynth_user_task_{path.stem}_{digest}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    if spec is None or spec.loader is None:
-        raise AcqsynthError(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module  # so dataclasses, pickling and relative lookups work
-    try:
-        spec.loader.exec_module(module)
-    except Exception as e:
-        sys.modules.pop(mod_name, None)
-        raise AcqsynthError(f"{path}: importing the task file failed: {type(e).__name__}: {e}") from e
+    module = import_user_file(path, "task")
     task = getattr(module, "TASK", None)
     if task is None:
         raise AcqsynthError(f"{path}: defines no module-level TASK object")
