@@ -2,7 +2,7 @@
 under test is the pipeline, not a model). It implements the Generator protocol.
 
 As a *generator* (the prompt holds `<question>` tags) it writes, for seed index a, an addition
-problem "Tom has X apples and buys Y more ..." with its answer, well-formed most of the time and
+problem "Tom has X apples and buys Y more ..." with its answer (root seed s shifts a by 997·s), well-formed most of the time and
 broken in a fixed pattern: a 5 mod 7 == 0 drops the </reasoning> tag, a % 7 == 3 gives a wrong
 answer (caught by self-consistency), a % 11 == 4 repeats attempt a - 1 (a duplicate).
 As an *answerer* (any other prompt) it solves "X ... Y more" as X + Y, except sample j % 4 == 3,
@@ -64,7 +64,7 @@ class ScriptedGenerator:
             text = next(m["content"] for m in prompt if m["role"] == "user")
             prefix = prompt[-1]["content"] if prompt[-1]["role"] == "assistant" else ""
             if "<question>" in text:
-                body = completion_for(a)
+                body = completion_for(a + 997 * params.seed)  # another root seed writes other problems
                 if prefix:  # continue the response prefix, as a model would
                     body = body.split(prefix, 1)[1] if prefix in body else body
                 out.append([Completion(body, len(text) // 4, len(body) // 4, "stop")] * params.n)

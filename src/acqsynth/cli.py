@@ -197,24 +197,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- score
-class _LazyEmbedder:
-    """Loads the sentence embedder only when a function first asks for an embedding."""
-
-    def __init__(self, spec: str) -> None:
-        self.spec, self._model = spec, None
-
-    def encode(self, texts: Sequence[str]) -> Any:
-        if self._model is None:
-            from acqsynth.models.embedder import SentenceTransformerEmbedder
-
-            self._model = SentenceTransformerEmbedder(self.spec)
-        return self._model.encode(texts)
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     from acqsynth.acquisition import ScoringContext, parse_acquisitions
     from acqsynth.acquisition.base import default_answer_params
     from acqsynth.acquisition.scoring import score_dataset
+    from acqsynth.models.embedder import LazyEmbedder
     from acqsynth.samples import read_samples, write_samples
 
     acqs = parse_acquisitions(args.acquisition, normalize=args.normalize)
@@ -226,7 +213,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.chunk_size < 1 or args.max_length < 2:
         raise AcqsynthError("--batch-size and --chunk-size must be >= 1 and --max-length >= 2")
     ds = read_samples(args.input)
-    ctx = ScoringContext(seed=args.seed, embedder=_LazyEmbedder(args.embedder))
+    ctx = ScoringContext(seed=args.seed, embedder=LazyEmbedder(args.embedder))
     ctx.answer_params = default_answer_params()
     ctx.answer_params.max_new_tokens = args.max_new_tokens
     ctx.answer_params.temperature = args.temperature
@@ -279,7 +266,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- generate
-DEFAULT_DATA = {"math": "gsm8k", "mcqa": "medmcqa", "code": "mbpp"}
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -331,44 +317,16 @@ def run_generate(
     """Load the models and data a generation run names, run it, and return its statistics."""
     from tqdm import tqdm
 
-    from acqsynth.data import BUILTINS, load_data
-    from acqsynth.generation.cache import CachedGenerator, CompletionCache
-    from acqsynth.generation.hygiene import HygieneIndex
-    from acqsynth.generation.pipeline import generate_samples, load_seeds
-    from acqsynth.generation.prompts import PromptBuilder, template_kind
-    from acqsynth.tasks import get_task
+    from acqsynth.generation.pipeline import generate_samples
+    from acqsynth.generation.setup import prepare_generation
 
-    if task is None and data is None:
-        raise AcqsynthError("give --task or --data (e.g. --task math, or --data gsm8k)")
-    task_name = task or _builtin_task(str(data), BUILTINS)
-    task_obj = get_task(task_name)
-    data = data or DEFAULT_DATA.get(task_obj.name)
-    if data is None:
-        raise AcqsynthError(f"--data is required for task {task_name!r}: the seed examples come from it")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = load_seeds(load_data(data, split="seed", task=task), n_seeds)
-    if not seeds:
-        raise AcqsynthError(f"dataset {data!r} has no rows in its seed split")
-    emb = _LazyEmbedder(embedder) if embedder else None
-    seed_pool = HygieneIndex(f"seed:{data}", config.hygiene, emb)
-    seed_pool.add([s.id for s in seeds], [s.question for s in seeds])
-    evals = []
-    for spec in decontaminate if decontaminate is not None else [f"{data}@eval"]:
-        name, _, split = spec.rpartition("@") if "@" in spec else (spec, "", "eval")
-        ev = load_data(name, split=split or "eval")
-        index = HygieneIndex(f"eval:{name}@{split or 'eval'}", config.hygiene, emb)
-        index.add(ev["id"][:], ev["question"][:])
-        evals.append(index)
-    cache_dir = Path(cache) if cache else out / "cache"
-    gen_cache = CompletionCache(cache_dir / "generator.jsonl")
-    inner = _load_generator_threads(generator, threads)
-    gen = CachedGenerator(inner, gen_cache)
-    ans = None
-    if config.label.method == "self-consistency":
-        ans_inner = inner if answer_model == generator else _load_generator_threads(str(answer_model), threads)
-        ans = CachedGenerator(ans_inner, CompletionCache(cache_dir / "answer_model.jsonl"))
-    builder = PromptBuilder(template_kind(task_obj.name), template)
+    setup = prepare_generation(
+        generator=generator, cache_dir=Path(cache) if cache else out / "cache", task=task, data=data,
+        n_seeds=n_seeds, hygiene=config.hygiene, label=config.label, answer_model=answer_model, embedder=embedder,
+        decontaminate=decontaminate, template=template, threads=threads,
+    )
     bar = tqdm(total=config.num_samples, desc="accepted", unit="sample", disable=not progress, dynamic_ncols=True)
 
     def show(run: Any) -> None:
@@ -386,39 +344,25 @@ def run_generate(
         bar.refresh()
 
     (out / "config.json").write_text(json.dumps({
-        "generator": generator, "answer_model": answer_model, "task": task_name, "data": data, "seeds": len(seeds),
-        "embedder": embedder, "decontaminate": [e.name for e in evals], "template": template,
-        "config": dataclasses.asdict(config)}, indent=2) + "\n")
+        "generator": generator, "answer_model": answer_model, "task": setup.task_name, "data": setup.data,
+        "seeds": len(setup.seeds), "embedder": embedder, "decontaminate": [e.name for e in setup.evals],
+        "template": template, "config": dataclasses.asdict(config)}, indent=2) + "\n")
     try:
         run = generate_samples(
-            seeds=seeds, task=task_obj, generator=gen, config=config, output=out, prompt_builder=builder,
-            answer_model=ans, embedder=emb, seed_pool=seed_pool, evals=evals, progress=show,
+            seeds=setup.seeds, task=setup.task, generator=setup.generator, config=config, output=out,
+            prompt_builder=setup.prompt_builder, answer_model=setup.answer_model, embedder=setup.embedder,
+            seed_pool=setup.seed_pool, evals=setup.evals, progress=show,
         )
     finally:
         bar.close()
-        gen_cache.close()
-        if ans is not None:
-            ans.cache.close()
+        setup.close()
     stats = json.loads((out / "stats.json").read_text())
+    gen, ans = setup.generator, setup.answer_model
     stats["cache"] = {"generator_hits": gen.hits, "generator_misses": gen.misses,
                       **({"answer_hits": ans.hits, "answer_misses": ans.misses} if ans is not None else {})}
     stats["accepted_ids_unique"] = len({s.id for s in run.accepted}) == len(run.accepted)
     (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
     return stats
-
-
-def _load_generator_threads(spec: str, threads: int | None) -> Any:
-    """A generator; `threads` caps llama.cpp's threads (n_threads) or torch's intra-op threads."""
-    from acqsynth.models.generator import LLAMACPP_PREFIX, load_generator
-
-    if threads is None:
-        return load_generator(spec)
-    if spec.startswith(LLAMACPP_PREFIX) or spec.lower().endswith(".gguf"):
-        return load_generator(spec, n_threads=threads)
-    import torch
-
-    torch.set_num_threads(threads)
-    return load_generator(spec)
 
 
 def _print_generate(stats: dict[str, Any], output: str) -> None:
@@ -438,34 +382,59 @@ def _print_generate(stats: dict[str, Any], output: str) -> None:
 
 
 # ---------------------------------------------------------------- run
-DEFAULT_RUN = {
-    "student": DEFAULT_STUDENT,
-    "evals": [
-        {"data": "gsm8k", "n": 50, "max_new_tokens": 256},
-        {"data": "arc-easy", "n": 100, "max_new_tokens": 32},
-    ],
-}
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    """The main job. Until the active loop lands (issue 5) it evaluates the default student on bundled tasks."""
-    out_dir = Path(args.output or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = []
-    for ev in DEFAULT_RUN["evals"]:
-        results.append(
-            run_eval(
-                student=args.student,
-                data=ev["data"],
-                n=ev["n"],
-                max_new_tokens=ev["max_new_tokens"],
-                seed=args.seed,
-                output=str(out_dir / f"eval_{ev['data']}.jsonl"),
-            )
-        )
-        _print_summary(results[-1])
-    (out_dir / "summary.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"run directory: {out_dir}")
+    """The main job: the strategy of a config (the embedded default without one), trained and evaluated."""
+    from acqsynth.config import load_config
+    from acqsynth.job import run_job
+    from acqsynth.run_config import RunConfig, default_config_path, resolve_config
+
+    path, items = _config_items(args.items)
+    if args.output:
+        items.append(f"output={args.output}")
+    config = load_config(RunConfig, resolve_config(path) if path else default_config_path(), items)
+    out = Path(config.output or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S"))
+    summary = run_job(config, out, progress=not args.quiet)
+    before, after = summary["accuracy_before"], summary["accuracy_after"]
+    print(f"{summary['strategy']}: {summary['samples']} training samples, {summary['generated']} generator completions")
+    print(f"  accuracy before {before['mean']:.4f} [{before['lo']:.4f}, {before['hi']:.4f}]"
+          f" -> after {after['mean']:.4f} [{after['lo']:.4f}, {after['hi']:.4f}] (n={after['n']}, 95% CI)")
+    print(f"run directory: {out} (report.md, accuracy.png, data.jsonl, metrics.json)")
+    return 0
+
+
+# ---------------------------------------------------------------- grpo
+def _config_items(items: Sequence[str]) -> tuple[str | None, list[str]]:
+    """(optional config file, key=value overrides) from positional arguments."""
+    items = list(items)
+    path = items.pop(0) if items and "=" not in items[0] else None
+    bad = [i for i in items if "=" not in i]
+    if bad:
+        raise AcqsynthError(f"{bad[0]!r} is not a key=value override (only the first argument may be a config file)")
+    return path, items
+
+
+def cmd_grpo(args: argparse.Namespace) -> int:
+    """Train a generator with GRPO on the frozen student's acquisition reward."""
+    from acqsynth.config import load_config, save_config
+    from acqsynth.run_config import resolve_config
+    from acqsynth.strategies.grpo import GRPOSettings, train_generator
+
+    path, items = _config_items(args.items)
+    if args.output:
+        items.append(f"output={args.output}")
+    settings = load_config(GRPOSettings, resolve_config(path) if path else None, items)
+    out = Path(settings.output or Path("runs") / time.strftime("grpo-%Y%m%d-%H%M%S"))
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(settings, out / "config.yaml")
+    result = train_generator(settings, out, progress=not args.quiet)
+    if (out / "summary.json").exists():
+        s = json.loads((out / "summary.json").read_text())
+        print(f"GRPO: {s['steps']} steps in {s['wall_s']} s ({s['s_per_step']} s/step, {s['processes']} process(es))")
+        for name in ("first", "last"):
+            w = s[name]
+            print(f"  {name} {w['steps']} steps: reward {w['reward']}, parse rate {w['parse_rate']}, kl {w['kl']}")
+        print(f"generator: {out / 'generator'} (use: acqsynth generate --generator {out / 'generator'} ...)")
+    del result
     return 0
 
 
@@ -550,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("--seeds", type=int, default=None, help="use the first N seed examples (default all)")
     gn.add_argument("--num-samples", type=int, default=50, help="accepted samples to deliver (default 50)")
     gn.add_argument("--output", required=True, help="output directory (samples.jsonl, rejected.jsonl, stats.json)")
-    gn.add_argument("--label", default="keep", choices=["keep", "self-consistency", "execution"],
+    gn.add_argument("--label", default="keep", choices=["keep", "self-consistency", "execution", "compute"],
                     help="answer labelling (default keep; execution = code tests must pass)")
     gn.add_argument("--answer-model", help="model that answers for self-consistency (same spec forms as --generator)")
     gn.add_argument("--k", type=int, default=8, help="answers per question for self-consistency (default 8)")
@@ -575,11 +544,29 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("--quiet", action="store_true", help="no progress bar")
     gn.set_defaults(func=cmd_generate)
 
-    r = sub.add_parser("run", help="the main job on the embedded default")
-    r.add_argument("--student", default=DEFAULT_STUDENT)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--output", help="run directory (default runs/run-TIMESTAMP)")
+    r = sub.add_parser(
+        "run", help="the main job: make data with a strategy, finetune and evaluate the student",
+        description="Run a config (default: the embedded active loop on arithmetic). Every key can be "
+        "overridden as key=value, e.g. `acqsynth run budget.samples=64 train.method=full`. Rerunning with the "
+        "same output directory resumes the run.",
+    )
+    r.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [KEY=VALUE ...]",
+                   help="an optional YAML config, then overrides of any key (dotted paths)")
+    r.add_argument("--output", help="run directory (same as output=DIR; default runs/run-TIMESTAMP)")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
+
+    gp = sub.add_parser(
+        "grpo", help="train a generator with GRPO: reward = the frozen student's acquisition score + format",
+        description="Train a generator with TRL's GRPOTrainer. Settings from an optional YAML file and key=value "
+        "overrides, e.g. `acqsynth grpo reward=confidence max_steps=20 prompts_per_step=2`. Works under "
+        "`accelerate launch -m acqsynth.cli grpo ...`.",
+    )
+    gp.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [KEY=VALUE ...]",
+                    help="an optional YAML file, then overrides of any setting")
+    gp.add_argument("--output", help="output directory (same as output=DIR; default runs/grpo-TIMESTAMP)")
+    gp.add_argument("--quiet", action="store_true", help="no progress bars")
+    gp.set_defaults(func=cmd_grpo)
     return p
 
 

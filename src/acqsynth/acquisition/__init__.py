@@ -8,12 +8,9 @@ builds one, `parse_acquisition("0.5*loss + 0.5*diversity")` a normalised weighte
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,6 +29,7 @@ from acqsynth.acquisition.variance import AnswerVariance, SemanticEntropy, clust
 from acqsynth.acquisition.vendi import g_vendi, vendi_score
 from acqsynth.errors import AcqsynthError, unknown_name
 from acqsynth.samples import Sample
+from acqsynth.userfile import import_user_file
 
 ACQUISITIONS: dict[str, type] = {
     cls.name: cls
@@ -126,17 +124,7 @@ def _build(cls: type, params: dict[str, Any], label: str) -> Any:
 
 def _load_user(target: str, params: dict[str, Any]) -> Any:
     path, attr = target.rsplit(":", 1)
-    if not Path(path).is_file():
-        raise AcqsynthError(f"acquisition file {path!r} does not exist")
-    module_spec = importlib.util.spec_from_file_location(f"acqsynth_user_{Path(path).stem}", path)
-    assert module_spec and module_spec.loader
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_spec.name] = module  # dataclasses look their module up here
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as e:
-        del sys.modules[module_spec.name]
-        raise AcqsynthError(f"cannot load acquisition file {path}: {type(e).__name__}: {e}") from e
+    module = import_user_file(path, "acquisition")
     if not hasattr(module, attr):
         raise AcqsynthError(f"{path} defines no {attr!r}")
     obj = getattr(module, attr)

@@ -7,16 +7,21 @@
   share of the k answers is recorded as `label_agreement`. Below `min_agreement` a sample is dropped.
 - `execution` (code): the generated tests are run against the generated solution in the sandbox;
   only passing pairs are kept.
+- `compute` (arithmetic): the question must hold exactly one arithmetic expression (numbers,
+  + - * /, parentheses); its exact value (rational arithmetic, no `eval`) is the label. The
+  generator's reasoning is kept only when its answer was right, so a wrong derivation is not taught.
 
 Every decision is written into the sample's metadata, so a user can audit a label later.
 """
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -27,7 +32,7 @@ from acqsynth.models.generator import Completion, GenerationParams, Generator
 from acqsynth.samples import Sample
 from acqsynth.tasks.base import Task
 
-LABEL_METHODS = ("keep", "self-consistency", "execution")
+LABEL_METHODS = ("keep", "self-consistency", "execution", "compute")
 _FINAL_LINE = re.compile(r"\n?[^\n]*####[^\n]*\s*$")
 
 
@@ -37,7 +42,8 @@ class LabelConfig:
 
     method: str = "keep"
     """`keep` (the generator's answer), `self-consistency` (majority of an answer model's k samples)
-    or `execution` (code: the generated tests must pass on the generated solution)."""
+    `execution` (code: the generated tests must pass on the generated solution) or `compute`
+    (arithmetic: the exact value of the one expression in the question)."""
     k: int = 8
     """Answers sampled per question for self-consistency (the paper used 16)."""
     temperature: float = 0.8
@@ -228,3 +234,101 @@ def label_execution(samples: Sequence[Sample], task: Task, max_workers: int = 2)
 def label_keep(samples: Sequence[Sample]) -> list[Labelled]:
     """The generator's answers as labels."""
     return [Labelled(replace(s, metadata={**s.metadata, "label_method": "keep"}), None) for s in samples]
+
+
+_EXPRESSION = re.compile(r"(?<![\w.*/+-])[-+*/().\d\s]*\d[-+*/().\d\s]*(?![\w.])")
+_OPERATOR = re.compile(r"\d\s*\)*\s*[-+*/]\s*\(*\s*-?\s*\d")
+_MAX_DIGITS = 15
+
+
+def find_expression(question: str) -> str | None:
+    """The arithmetic expression that `question` asks for ("Calculate 3 * (4 + 5) =" → "3 * (4 + 5)").
+
+    Strict, so that a label is never computed from part of the problem: the expression must be the
+    only place the question has digits, and only "=", "?" or "." may follow it. So "Calculate 14^2 =",
+    "Exercise 10: Calculate 6 * 2 =" and "What is 3 + 4 squared?" give None (no single label).
+    """
+    spans = [m for m in _EXPRESSION.finditer(question) if _OPERATOR.search(m.group())]
+    if len(spans) != 1:
+        return None
+    m = spans[0]
+    before, after = question[: m.start()], question[m.end() :]
+    if re.search(r"\d", before + after) or not re.fullmatch(r"\s*=?\s*[?.]?\s*", after):
+        return None
+    return m.group().strip()
+
+
+def _value(node: ast.AST) -> Fraction:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        if len(str(node.value).replace(".", "")) > _MAX_DIGITS:
+            raise ValueError("a number has too many digits")
+        return Fraction(str(node.value))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = _value(node.operand)
+        return -v if isinstance(node.op, ast.USub) else v
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+        a, b = _value(node.left), _value(node.right)
+        if isinstance(node.op, ast.Add):
+            return a + b
+        if isinstance(node.op, ast.Sub):
+            return a - b
+        if isinstance(node.op, ast.Mult):
+            return a * b
+        if b == 0:
+            raise ZeroDivisionError("division by zero")
+        return a / b
+    raise ValueError(f"{type(node).__name__} is not allowed")
+
+
+def decimal_text(value: Fraction) -> str | None:
+    """`value` as an exact decimal ("12", "-0.25"), or None when it has no finite decimal form (1/3)."""
+    den = value.denominator
+    for p in (2, 5):
+        while den % p == 0:
+            den //= p
+    if den != 1:
+        return None
+    if value.denominator == 1:
+        return str(value.numerator)
+    places = 0
+    while (value * 10**places).denominator != 1:
+        places += 1
+    scaled = value * 10**places
+    sign, digits = ("-" if scaled < 0 else ""), str(abs(scaled.numerator)).rjust(places + 1, "0")
+    return f"{sign}{digits[:-places]}.{digits[-places:]}"
+
+
+def evaluate_expression(expression: str) -> Fraction:
+    """The exact value of an arithmetic expression; ValueError / ZeroDivisionError if it has none."""
+    if len(expression) > 200:
+        raise ValueError("the expression is longer than 200 characters")
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError:
+        raise ValueError("the expression does not parse") from None
+    return _value(tree.body)
+
+
+def label_compute(samples: Sequence[Sample], task: Task) -> list[Labelled]:
+    """Label each sample with the exact value of the single arithmetic expression in its question."""
+    out = []
+    for s in samples:
+        expression = find_expression(s.question)
+        if expression is None:
+            out.append(Labelled(None, "compute: the question is not one arithmetic expression"))
+            continue
+        try:
+            value = evaluate_expression(expression)
+        except (ValueError, ZeroDivisionError) as e:
+            out.append(Labelled(None, f"compute: the expression has no value ({e}: {expression!r})"))
+            continue
+        label = decimal_text(value)
+        if label is None:
+            out.append(Labelled(None, f"compute: the value has no finite decimal form ({expression} = {value})"))
+            continue
+        got = task.extract(s.answer, s) if s.answer else None
+        agrees = got is not None and group_key(got) == group_key(label)
+        meta = {**s.metadata, "label_method": "compute", "label_agreement": 1.0, "generator_answer": s.answer,
+                "generator_agrees": agrees, "expression": expression}
+        out.append(Labelled(replace(s, answer=label, reasoning=s.reasoning if agrees else None, metadata=meta), None))
+    return out

@@ -29,6 +29,7 @@ from acqsynth.generation.cache import CachedGenerator
 from acqsynth.generation.hygiene import HygieneConfig, HygieneIndex, deduplicate_and_decontaminate
 from acqsynth.generation.labelling import (
     LabelConfig,
+    label_compute,
     label_execution,
     label_keep,
     label_self_consistency,
@@ -133,7 +134,7 @@ def reason_category(reason: str) -> str:
     """A rejection reason without its details (quoted text, numbers, anything after ':' or '('),
     so that reasons can be counted: "answer 'D' is not among the choices" → "answer … is not among the choices"."""
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "…", reason)
-    if text.startswith(("self-consistency", "execution")):
+    if text.startswith(("self-consistency", "execution", "compute")):
         stage, _, rest = text.partition(": ")
         return f"{stage}: {re.split(r'[0-9(]', rest, maxsplit=1)[0].strip()}"
     return re.split(r"[:(]", text, maxsplit=1)[0].strip()
@@ -151,12 +152,14 @@ def generate_samples(
     embedder: Embedder | None = None,
     seed_pool: HygieneIndex | None = None,
     evals: Sequence[HygieneIndex] = (),
+    earlier: Sequence[Sample] = (),
     progress: Callable[[GenerationRun], None] | None = None,
 ) -> GenerationRun:
     """Generate until `config.num_samples` are accepted or a budget is spent; write the outputs.
 
     A budget that runs out first ends the run early: the files hold what was accepted and
-    `stats.json` says which limit stopped it (`stop_reason`).
+    `stats.json` says which limit stopped it (`stop_reason`). `earlier` are samples accepted before
+    (earlier rounds of a loop): new samples that duplicate them are removed like in-run duplicates.
     """
     if not seeds:
         raise AcqsynthError("no seed samples to condition the generator on")
@@ -169,6 +172,7 @@ def generate_samples(
     ledger = run.ledger
     assert ledger is not None
     accepted_index = HygieneIndex("accepted", config.hygiene, embedder)
+    accepted_index.add([s.id for s in earlier], [s.question for s in earlier])
     params = config.params(prompt_builder.stop)
     worst = config.max_new_tokens + config.label.worst_tokens()
     attempt, stop_reason = 0, "done"
@@ -281,6 +285,8 @@ def _process_batch(
         ledger.record(f"answer model {answer_model.name}", flat, time.perf_counter() - t0 if any(fresh) else 0.0, fresh)
     elif cfg.label.method == "execution":
         labelled = label_execution([s for _, _, s, _ in todo], task)
+    elif cfg.label.method == "compute":
+        labelled = label_compute([s for _, _, s, _ in todo], task)
     else:
         labelled = label_keep([s for _, _, s, _ in todo])
     # 4. accept in attempt order until the target is met

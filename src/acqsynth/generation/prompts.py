@@ -19,7 +19,9 @@ from acqsynth.tasks.common import check_template, fill_template
 from acqsynth.tasks.mcqa import render_choices
 
 TEMPLATE_KINDS = ("math", "mcqa", "code", "default")
-"""Built-in template names; any other task uses `default` (question, reasoning, answer only)."""
+"""Template kinds, one per task family; any other task uses `default` (question, reasoning, answer only)."""
+BUILTIN_TEMPLATES = (*TEMPLATE_KINDS, "arithmetic")
+"""Built-in template files: one per kind, plus `arithmetic` (math kind: bare expressions, no word problems)."""
 REQUIRED_SLOTS = {
     "math": ("question", "answer"),
     "mcqa": ("question", "choices", "answer"),
@@ -45,12 +47,12 @@ def template_kind(task_name: str) -> str:
 
 def load_template(kind_or_path: str) -> str:
     """A built-in template by kind, or the text of a user's template file."""
-    if kind_or_path in TEMPLATE_KINDS:
+    if kind_or_path in BUILTIN_TEMPLATES:
         return resources.files("acqsynth.generation").joinpath("templates", f"{kind_or_path}.txt").read_text()
     path = Path(kind_or_path)
     if not path.is_file():
         raise AcqsynthError(
-            f"generator template {kind_or_path!r}: no such file (built-in templates: {', '.join(TEMPLATE_KINDS)})"
+            f"generator template {kind_or_path!r}: no such file (built-in templates: {', '.join(BUILTIN_TEMPLATES)})"
         )
     return path.read_text(encoding="utf-8")
 

@@ -39,3 +39,16 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return emb.astype(np.float32)
+
+
+class LazyEmbedder:
+    """An embedder loaded only when the first embedding is asked for (many runs never need one)."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self._model: SentenceTransformerEmbedder | None = None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._model is None:
+            self._model = SentenceTransformerEmbedder(self.spec)
+        return self._model.encode(texts)

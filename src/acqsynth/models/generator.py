@@ -174,6 +174,18 @@ def load_generator(spec: str, **kwargs: Any) -> Generator:
     return HFGenerator(hf_model_path(name), **kwargs)
 
 
+def load_generator_with_threads(spec: str, threads: int | None) -> Generator:
+    """`load_generator(spec)`; `threads` caps llama.cpp's threads (n_threads) or torch's intra-op threads."""
+    if threads is None:
+        return load_generator(spec)
+    if spec.startswith(LLAMACPP_PREFIX) or spec.lower().endswith(".gguf"):
+        return load_generator(spec, n_threads=threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    return load_generator(spec)
+
+
 def _user_generator(path: str, attr: str, kwargs: dict[str, Any]) -> Generator:
     """A Generator defined in a user's Python file."""
     from acqsynth.userfile import import_user_file

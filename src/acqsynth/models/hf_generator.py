@@ -35,6 +35,15 @@ from acqsynth.models.student import left_pad, load_causal_lm
 from acqsynth.tasks.base import Messages
 
 
+def format_chat(tokenizer: Any, prompt: Messages) -> str:
+    """The chat-formatted prompt text, ending where the assistant's answer begins; a final
+    assistant message is a response prefix that the model continues."""
+    if prompt and prompt[-1]["role"] == "assistant":
+        head = tokenizer.apply_chat_template(list(prompt[:-1]), tokenize=False, add_generation_prompt=True)
+        return head + prompt[-1]["content"]
+    return tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+
+
 class SeededSampler(LogitsProcessor):
     """Samples one token per row from temperature/top-p-adjusted probabilities with a per-row RNG.
 
@@ -144,12 +153,8 @@ class HFGenerator:
         return next(self.model.parameters()).device
 
     def format_prompt(self, prompt: Messages) -> str:
-        """The chat-formatted prompt text, ending where the assistant's answer begins; a final
-        assistant message is a response prefix that the model continues."""
-        if prompt and prompt[-1]["role"] == "assistant":
-            head = self.tokenizer.apply_chat_template(list(prompt[:-1]), tokenize=False, add_generation_prompt=True)
-            return head + prompt[-1]["content"]
-        return self.tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+        """The chat-formatted prompt text (see `format_chat`)."""
+        return format_chat(self.tokenizer, prompt)
 
     def prompt_ids(self, prompt: Messages) -> list[int]:
         """Token ids of the chat-formatted prompt (the template already holds any BOS token)."""

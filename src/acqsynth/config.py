@@ -1,0 +1,161 @@
+"""Dataclass configs from YAML with `key=value` command-line overrides, checked field by field.
+
+`load_config(RunConfig, "my.yaml", ["budget.samples=64", "train.method=full"])` starts from the
+dataclass defaults, applies the YAML file, then each override (a dotted path and a YAML value),
+and builds the dataclasses. A misspelt key, a wrong type or a bad line is an error that names the
+key (and the file and line for YAML), listing the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+import yaml
+
+from acqsynth.errors import AcqsynthError
+
+T = TypeVar("T")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A dataclass config as plain data (what `save_config` writes and `load_config` reads)."""
+    return dataclasses.asdict(config)
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, where)
+            except AcqsynthError as e:
+                errors.append(str(e))
+        raise AcqsynthError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {_show(hint)}")
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise AcqsynthError(f"{where}: expected a mapping of {_show(hint)} keys, got {value!r}")
+        return _build(hint, value, where)
+    if origin in (list, Sequence, tuple) or hint in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise AcqsynthError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(hint)
+        return [_check_type(v, args[0], f"{where}[{i}]") if args else v for i, v in enumerate(value)]
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise AcqsynthError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-3" (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
+    if hint in (int, float, str, bool):
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            raise AcqsynthError(f"{where}: expected {hint.__name__}, got {value!r}")
+        return value
+    return value
+
+
+def _show(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    kwargs = {}
+    for key, value in values.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in fields:
+            raise AcqsynthError(f"unknown config key {path!r}; valid keys here: {', '.join(fields)}")
+        kwargs[key] = _check_type(value, hints[key], path)
+    try:
+        return cls(**kwargs)
+    except AcqsynthError as e:
+        raise AcqsynthError(f"{where or 'config'}: {e}") from None
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from a file; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise AcqsynthError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise AcqsynthError(f"config file {path}{where}: not valid YAML ({problem})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise AcqsynthError(f"config file {path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """`"a.b=3"` → `{"a": {"b": 3}}` (the value is read as YAML: numbers, booleans, lists, null)."""
+    if "=" not in item:
+        raise AcqsynthError(f"override {item!r} is not key=value (e.g. budget.samples=64)")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise AcqsynthError(f"override {item!r}: the key must be a dotted path such as train.epochs")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
+    """Defaults of `cls`, then the YAML file at `path`, then each `key=value` override."""
+    values = to_dict(cls())
+    if path is not None:
+        try:
+            values = _merge(values, read_yaml(path))
+            _build(cls, values, "")
+        except AcqsynthError as e:
+            raise AcqsynthError(f"{path}: {e}") if not str(e).startswith(f"config file {path}") else e from None
+    for item in overrides:
+        values = _merge(values, parse_override(item))
+    return _build(cls, values, "")
+
+
+def save_config(config: Any, path: str | Path) -> Path:
+    """Write the resolved config as YAML (what the run really used, defaults included)."""
+    path = Path(path)
+    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path

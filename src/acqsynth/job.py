@@ -1,0 +1,377 @@
+"""`acqsynth run`: evaluate the student, make data with one strategy round by round, finetune the
+student on all data so far after each round, evaluate again, and write a report.
+
+The run directory is the run's whole state:
+
+    config.yaml            the resolved config
+    cache/                 every generator (and answer-model) completion, append-only
+    round-00/round.json    the untrained student's evaluation
+    round-NN/              seed_scores.jsonl (active) or candidate_scores.jsonl (rejection),
+                           generation/ (samples, rejections, stats), data.jsonl (this round's new
+                           samples), adapter/ (LoRA) or model/ (full), eval.jsonl, and round.json,
+                           written last: a round without it is redone
+    data.jsonl             all training samples, metrics.json, report.md, accuracy.png
+
+A killed run resumes with the same command: finished rounds are loaded, the interrupted round is
+redone (its completions replay from the cache at no model cost), so no round is counted twice and
+the budget holds exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from acqsynth.config import save_config, to_dict
+from acqsynth.errors import AcqsynthError
+from acqsynth.run_config import RunConfig
+from acqsynth.samples import Sample, atomic_file, iter_samples, read_samples, to_dataset, write_samples
+
+ROUND_FILE = "round.json"
+
+
+@dataclass
+class RoundRecord:
+    """What one round did (round 0 is the evaluation before any training)."""
+
+    round: int
+    new_samples: int
+    total_samples: int
+    generated: int = 0
+    teacher_tokens: int = 0
+    accuracy: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    generation: dict[str, Any] = field(default_factory=dict)
+    stop_reason: str | None = None
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _log(message: str) -> None:
+    print(f"[acqsynth run] {message}", file=sys.stderr, flush=True)
+
+
+def _round_dir(run_dir: Path, r: int) -> Path:
+    return run_dir / f"round-{r:02d}"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _check_resume(run_dir: Path, config: RunConfig) -> None:
+    """Refuse to resume a run directory that was started with a different config."""
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        return
+    import yaml
+
+    old = yaml.safe_load(saved.read_text())
+    new = to_dict(config)
+    old.pop("output", None)
+    new.pop("output", None)
+    if old != new:
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise AcqsynthError(
+            f"{run_dir} holds a run with a different config (differs in: {', '.join(diff)}); "
+            "resume it with the same config, or choose another output directory"
+        )
+
+
+def samples_this_round(budget: int, used: int, rounds_left: int) -> int:
+    """An even share of what is left of the sample budget for the next round."""
+    left = budget - used
+    return 0 if left <= 0 or rounds_left <= 0 else math.ceil(left / rounds_left)
+
+
+class Job:
+    """One run of `acqsynth run` over its run directory."""
+
+    def __init__(self, config: RunConfig, run_dir: Path, progress: bool = True) -> None:
+        self.config, self.run_dir, self.progress = config, run_dir, progress
+        self.records: list[RoundRecord] = []
+        self.samples: list[Sample] = []
+        self._setup: Any = None
+        self._embedder: Any = None
+
+    # ---- loading -------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        from acqsynth.data import load_data
+        from acqsynth.generation.setup import builtin_task_name
+        from acqsynth.models.student import TransformersStudent, load_causal_lm
+        from acqsynth.tasks import get_task
+
+        c = self.config
+        if c.student.threads:
+            torch.set_num_threads(c.student.threads)
+        self.task_name = c.data.task or builtin_task_name(c.data.name)
+        self.task = get_task(self.task_name)
+        ev = load_data(c.data.name, split=c.data.eval_split, task=c.data.task)
+        if len(ev) == 0:
+            raise AcqsynthError(f"dataset {c.data.name!r} has no rows in its {c.data.eval_split!r} split")
+        self.eval_data = ev.select(range(min(c.data.eval_n, len(ev))))
+        _log(f"student {c.student.model}; {len(self.eval_data)} {c.data.name} {c.data.eval_split} rows for evaluation")
+        self.base_model, self.tokenizer = load_causal_lm(c.student.model)
+        self.base_model.eval()
+        self.base = TransformersStudent(self.base_model, self.tokenizer, batch_size=c.student.batch_size,
+                                        max_length=c.student.max_length)
+        if c.generator.embedder:
+            from acqsynth.models.embedder import LazyEmbedder
+
+            self._embedder = LazyEmbedder(c.generator.embedder)
+
+    def setup(self) -> Any:
+        """The generation set-up (generator, seeds, caches, hygiene indexes), loaded on first use."""
+        if self._setup is None:
+            from acqsynth.generation.setup import prepare_generation
+            from acqsynth.models.hf_generator import HFGenerator
+
+            c, g = self.config, self.config.generator
+            generator: Any = g.model
+            if g.model == c.student.model:  # the untrained student writes: share its weights
+                generator = HFGenerator((self.base_model, self.tokenizer), batch_size=g.batch_size)
+                generator.name = f"hf:{g.model}"
+            self._setup = prepare_generation(
+                generator=generator, cache_dir=self.run_dir / "cache", task=c.data.task, data=c.data.name,
+                n_seeds=c.data.seeds, hygiene=g.hygiene, label=g.label, answer_model=g.answer_model,
+                embedder=self._embedder, decontaminate=[f"{c.data.name}@{c.data.eval_split}"], template=g.template,
+                threads=g.threads,
+            )
+        return self._setup
+
+    def student_after(self, r: int) -> Any:
+        """The student trained in round `r` (0: the base student), rebuilt from its saved weights."""
+        from peft import PeftModel
+
+        from acqsynth.models.student import TransformersStudent, load_causal_lm
+
+        if r == 0:
+            return self.base
+        d = _round_dir(self.run_dir, r)
+        if (d / "adapter").is_dir():
+            model = PeftModel.from_pretrained(copy.deepcopy(self.base_model), str(d / "adapter")).merge_and_unload()
+        elif (d / "model").is_dir():
+            model, _ = load_causal_lm(str(d / "model"))
+        else:
+            raise AcqsynthError(f"{d} has no adapter/ or model/: delete {d / ROUND_FILE} to redo the round")
+        model.eval()
+        return TransformersStudent(model, self.tokenizer, batch_size=self.base.batch_size,
+                                   max_length=self.base.max_length)
+
+    # ---- one round ------------------------------------------------------------------------------
+
+    def evaluate(self, student: Any, out: Path) -> dict[str, Any]:
+        from acqsynth.evaluation.accuracy import evaluate
+        from acqsynth.models.hf_generator import HFGenerator
+
+        gen = HFGenerator((student.model, student.tokenizer), batch_size=self.config.eval.batch_size)
+        rows, summary = evaluate(student, gen, self.task, self.eval_data, self.config.eval, progress=self.progress)
+        write_samples(rows, out)
+        return summary.to_dict()
+
+    def collect(self, r: int, n: int, student: Any, budget: Any, d: Path) -> tuple[list[Sample], dict[str, Any], int, int]:
+        """The round's new samples, generation stats, completions and completion tokens spent."""
+        from acqsynth.strategies import generate_round, random_real, select_candidates, select_seeds
+        from acqsynth.strategies.active import student_context
+
+        c = self.config
+        if c.strategy == "random":
+            from acqsynth.data import load_data
+
+            pool = list(iter_samples(load_data(c.data.name, split="pool", task=c.data.task)))
+            pool = pool[: c.data.pool] if c.data.pool is not None else pool
+            new = random_real(pool, n, seed=c.seed * 1000 + r, exclude=[s.id for s in self.samples])
+            return new, {}, 0, 0
+        setup = self.setup()
+        gen_config = c.generator.generate_config(n, budget.generated, budget.tokens, seed=c.seed * 1000 + r)
+        seeds = setup.seeds
+
+        def context() -> Any:
+            return student_context(student, self.task, self._embedder, [s.question for s in setup.seeds],
+                                   c.seed * 1000 + r, c.selection.answer_max_new_tokens, c.selection.answer_temperature)
+
+        if c.strategy == "active":
+            _log(f"round {r}: the student answers {len(seeds)} seeds; selecting {n} by {c.selection.acquisition}")
+            seeds, table = select_seeds(seeds, c.selection.acquisition, c.selection.method, n, context(), c.seed + r)
+            write_samples(table, d / "seed_scores.jsonl")
+        target = n * c.oversample if c.strategy == "rejection" else n
+        _log(f"round {r}: generating {target} samples from {len(seeds)} seeds with {c.generator.model}")
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=target, desc=f"round {r} accepted", unit="sample", disable=not self.progress)
+
+        def show(run: Any) -> None:
+            led = run.ledger
+            bar.n = led.accepted
+            bar.set_postfix_str(f"generated {led.generated}, rejected {led.rejected}")
+            bar.refresh()
+
+        try:
+            run = generate_round(setup, seeds, target, budget, gen_config, d / "generation", earlier=self.samples,
+                                 progress=show)
+        finally:
+            bar.close()
+        new = list(run.accepted)
+        if c.strategy == "rejection" and new:
+            _log(f"round {r}: keeping the best {n} of {len(new)} candidates by {c.selection.acquisition}")
+            new, table = select_candidates(new, n, c.selection.acquisition, c.selection.method, context(), c.seed + r)
+            write_samples(table, d / "candidate_scores.jsonl")
+        stats = json.loads((d / "generation" / "stats.json").read_text())
+        assert run.ledger is not None
+        return new, stats, run.ledger.generated, run.ledger.tokens
+
+    def run_round(self, r: int, rounds: int, student: Any) -> tuple[RoundRecord, Any]:
+        from acqsynth.models.student import TransformersStudent
+        from acqsynth.strategies import GenerationBudget
+        from acqsynth.training import train_student
+
+        c = self.config
+        d = _round_dir(self.run_dir, r)
+        d.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        n = samples_this_round(c.budget.samples, len(self.samples), rounds - r + 1)
+        spent_gen = sum(x.generated for x in self.records)
+        spent_tok = sum(x.teacher_tokens for x in self.records)
+        budget = GenerationBudget(
+            generated=c.budget.max_generated - spent_gen,
+            tokens=None if c.budget.teacher_tokens is None else c.budget.teacher_tokens - spent_tok,
+        )
+        spent = None
+        if c.strategy != "random" and budget.generated <= 0:
+            spent = "budget: generated"
+        elif c.strategy != "random" and budget.tokens is not None and budget.tokens <= 0:
+            spent = "budget: tokens"
+        if spent:
+            new, stats, generated, tokens = [], {"stop_reason": spent}, 0, 0
+        else:
+            new, stats, generated, tokens = self.collect(r, n, student, budget, d)
+        write_samples(to_dataset(new) if new else to_dataset([]), d / "data.jsonl")
+        stop = stats.get("stop_reason") if stats else None
+        if not new:
+            record = RoundRecord(round=r, new_samples=0, total_samples=len(self.samples), generated=generated,
+                                 teacher_tokens=tokens, generation=stats, stop_reason=stop or "no samples",
+                                 accuracy=self.records[-1].accuracy, wall_s=time.perf_counter() - start)
+            _write_json(d / ROUND_FILE, record.to_dict())
+            return record, student
+        samples = self.samples + new
+        _log(f"round {r}: finetuning the student ({c.train.method}) on {len(samples)} samples")
+        result = train_student(self.base_model, self.tokenizer, samples, self.task, c.train, d)
+        _log(f"round {r}: {result.steps} steps in {result.wall_s:.0f} s, loss "
+             f"{result.losses[0] if result.losses else float('nan'):.3f} -> {result.losses[-1] if result.losses else float('nan'):.3f}")
+        trained = TransformersStudent(result.model, self.tokenizer, batch_size=self.base.batch_size,
+                                      max_length=self.base.max_length)
+        _log(f"round {r}: evaluating")
+        accuracy = self.evaluate(trained, d / "eval.jsonl")
+        record = RoundRecord(
+            round=r, new_samples=len(new), total_samples=len(samples), generated=generated, teacher_tokens=tokens,
+            accuracy=accuracy, train=result.metrics(), generation=stats, stop_reason=stop,
+            wall_s=time.perf_counter() - start,
+        )
+        _write_json(d / ROUND_FILE, record.to_dict())
+        self.samples = samples
+        return record, trained
+
+    # ---- the whole run --------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        c = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _check_resume(self.run_dir, c)
+        save_config(c, self.run_dir / "config.yaml")
+        started = time.perf_counter()
+        self.load()
+        rounds = c.rounds if c.strategy == "active" else 1
+        d0 = _round_dir(self.run_dir, 0)
+        if (d0 / ROUND_FILE).exists():
+            self.records.append(RoundRecord(**json.loads((d0 / ROUND_FILE).read_text())))
+        else:
+            d0.mkdir(parents=True, exist_ok=True)
+            _log("evaluating the untrained student")
+            t0 = time.perf_counter()
+            acc = self.evaluate(self.base, d0 / "eval.jsonl")
+            rec = RoundRecord(round=0, new_samples=0, total_samples=0, accuracy=acc, wall_s=time.perf_counter() - t0)
+            _write_json(d0 / ROUND_FILE, rec.to_dict())
+            self.records.append(rec)
+        _log(f"before training: accuracy {_fmt(self.records[0].accuracy)}")
+        last_done = 0
+        for r in range(1, rounds + 1):
+            f = _round_dir(self.run_dir, r) / ROUND_FILE
+            if not f.exists():
+                break
+            rec = RoundRecord(**json.loads(f.read_text()))
+            self.records.append(rec)
+            data = _round_dir(self.run_dir, r) / "data.jsonl"
+            self.samples += list(iter_samples(read_samples(data, allow_empty=True)))
+            last_done = r
+            _log(f"round {r}: already done ({rec.new_samples} samples), loaded")
+        student = self.student_after(self._last_trained(last_done))
+        stop = None
+        for r in range(last_done + 1, rounds + 1):
+            if len(self.samples) >= c.budget.samples:
+                break
+            record, student = self.run_round(r, rounds, student)
+            self.records.append(record)
+            _log(f"round {r}: +{record.new_samples} samples (total {record.total_samples}), "
+                 f"accuracy {_fmt(record.accuracy)}")
+            if record.new_samples == 0:
+                stop = record.stop_reason
+                break
+        write_samples(to_dataset(self.samples) if self.samples else to_dataset([]), self.run_dir / "data.jsonl")
+        summary = self.summary(stop, time.perf_counter() - started)
+        _write_json(self.run_dir / "metrics.json", summary)
+        from acqsynth.report import write_report
+
+        write_report(self.run_dir, summary)
+        if self._setup is not None:
+            self._setup.close()
+        return summary
+
+    def _last_trained(self, last_done: int) -> int:
+        """The latest finished round that trained a student (rounds that found no samples did not)."""
+        for rec in reversed(self.records[: last_done + 1]):
+            if rec.round == 0 or rec.new_samples > 0:
+                return rec.round
+        return 0
+
+    def summary(self, stop: str | None, wall_s: float) -> dict[str, Any]:
+        c = self.config
+        ids = [s.id for s in self.samples]
+        before, after = self.records[0].accuracy, self.records[-1].accuracy
+        return {
+            "strategy": c.strategy,
+            "student": c.student.model,
+            "generator": None if c.strategy == "random" else c.generator.model,
+            "data": c.data.name,
+            "budget": to_dict(c.budget),
+            "samples": len(self.samples),
+            "unique_ids": len(set(ids)) == len(ids),
+            "generated": sum(r.generated for r in self.records),
+            "teacher_tokens": sum(r.teacher_tokens for r in self.records),
+            "accuracy_before": before.get("accuracy"),
+            "accuracy_after": after.get("accuracy"),
+            "stop_reason": stop,
+            "wall_s_this_invocation": round(wall_s, 1),
+            "rounds": [r.to_dict() for r in self.records],
+        }
+
+
+def _fmt(acc: dict[str, Any]) -> str:
+    a = acc.get("accuracy") or {}
+    return f"{a.get('mean', float('nan')):.4f} [{a.get('lo', float('nan')):.4f}, {a.get('hi', float('nan')):.4f}]"
+
+
+def run_job(config: RunConfig, run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) `acqsynth run` with `config` in `run_dir`; return the summary written to metrics.json."""
+    return Job(config, Path(run_dir), progress=progress).run()

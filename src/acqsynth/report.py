@@ -1,0 +1,70 @@
+"""The run report: a short markdown summary and a plot of accuracy against training samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def plot_accuracy(rounds: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Accuracy (with its 95% interval) against the number of training samples, one point per round."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [r["total_samples"] for r in rounds]
+    acc = [r["accuracy"]["accuracy"] for r in rounds]
+    ys = [a["mean"] for a in acc]
+    err = [[a["mean"] - a["lo"] for a in acc], [a["hi"] - a["mean"] for a in acc]]
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+    ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3)
+    ax.set_xlabel("training samples")
+    ax.set_ylabel("accuracy (95% CI)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _acc(a: dict[str, Any]) -> str:
+    return f"{a['mean']:.4f} [{a['lo']:.4f}, {a['hi']:.4f}]"
+
+
+def write_report(run_dir: Path, summary: dict[str, Any]) -> Path:
+    """Write `report.md` and `accuracy.png` into `run_dir`; return the report's path."""
+    rounds = summary["rounds"]
+    title = f"{summary['strategy']}: {summary['student']} on {summary['data']}"
+    plot_accuracy(rounds, run_dir / "accuracy.png", title)
+    lines = [
+        f"# {title}",
+        "",
+        f"- strategy: **{summary['strategy']}**; generator: {summary['generator'] or '— (real pool samples)'}",
+        f"- budget: {summary['budget']}",
+        f"- training samples: {summary['samples']} (ids unique: {summary['unique_ids']}); generator completions: "
+        f"{summary['generated']}; teacher completion tokens: {summary['teacher_tokens']}",
+        f"- accuracy before: {_acc(summary['accuracy_before'])}; after: {_acc(summary['accuracy_after'])} "
+        "(95% bootstrap intervals over evaluation items)",
+    ]
+    if summary.get("stop_reason"):
+        lines.append(f"- stopped early: {summary['stop_reason']}")
+    lines += [
+        "",
+        "| round | new samples | total | generated | accepted rate | train loss first → last | accuracy (95% CI) | wall s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rounds:
+        g = r.get("generation") or {}
+        rate = f"{g['acceptance_rate']:.1%}" if g.get("acceptance_rate") is not None else "—"
+        t = r.get("train") or {}
+        loss = f"{t['loss_first']:.3f} → {t['loss_last']:.3f}" if t.get("loss_first") is not None else "—"
+        lines.append(
+            f"| {r['round']} | {r['new_samples']} | {r['total_samples']} | {r['generated']} | {rate} | {loss} | "
+            f"{_acc(r['accuracy']['accuracy'])} | {r['wall_s']:.1f} |"
+        )
+    lines += ["", "![accuracy against training samples](accuracy.png)", ""]
+    path = run_dir / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

@@ -1,0 +1,188 @@
+"""The config of `acqsynth run`: which strategy makes the data, for which student, under which budget.
+
+Every field can be set in a YAML file or on the command line (`budget.samples=64`); the resolved
+config is saved in the run directory. The embedded default (`configs/default.yaml`) is the main job:
+the active loop on bundled arithmetic with `smollm2-135m-instruct` as student and generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from acqsynth.errors import AcqsynthError
+from acqsynth.evaluation.accuracy import EvalConfig
+from acqsynth.generation.hygiene import HygieneConfig
+from acqsynth.generation.labelling import LabelConfig
+from acqsynth.generation.pipeline import GenerateConfig
+from acqsynth.training import TrainConfig
+
+STRATEGIES = ("active", "static", "rejection", "random")
+"""How the data is made: the student-in-the-loop rounds, one-shot generation, oversample-and-filter,
+or real samples from the pool (the baseline every synthetic method must beat)."""
+
+
+@dataclass
+class DataSettings:
+    """Where seeds, pool and evaluation rows come from."""
+
+    name: str = "arithmetic"
+    """Built-in dataset, .jsonl/.parquet file or HF dataset id (its seed / pool / eval splits are used)."""
+    task: str | None = None
+    """math, mcqa, code or a task file; None = the built-in dataset's own task."""
+    seeds: int | None = 64
+    """Seed examples to condition the generator on (first N of the seed split; None = all)."""
+    pool: int | None = None
+    """Rows of the pool split the `random` strategy may draw from (None = all)."""
+    eval_n: int = 100
+    """Evaluation rows (first N of the eval split, an unbiased sample of it)."""
+    eval_split: str = "eval"
+    """Split evaluated on before and after training."""
+
+
+@dataclass
+class BudgetSettings:
+    """What the whole run may spend; every strategy is held to the same budget."""
+
+    samples: int = 32
+    """Synthetic (or real, for `random`) training samples in total."""
+    generated: int | None = None
+    """Most generator completions in total, rejected ones included (None = 20 × samples)."""
+    teacher_tokens: int | None = None
+    """Most completion tokens of the generator and answer model in total (None = unlimited)."""
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise AcqsynthError(f"budget.samples must be >= 1, got {self.samples}")
+        if self.generated is not None and self.generated < 1:
+            raise AcqsynthError(f"budget.generated must be >= 1, got {self.generated}")
+
+    @property
+    def max_generated(self) -> int:
+        return self.generated if self.generated is not None else 20 * self.samples
+
+
+@dataclass
+class GeneratorSettings:
+    """The generator (teacher) and how its samples are labelled and cleaned."""
+
+    model: str = "smollm2-135m-instruct"
+    """Alias, checkpoint dir, .gguf, llamacpp:ALIAS, openai:MODEL@URL or FILE.py:NAME."""
+    template: str | None = None
+    """Prompt template: a built-in name (math, arithmetic, mcqa, code, default) or a file; None = the task's."""
+    max_new_tokens: int = 160
+    """Length limit of one generated sample."""
+    temperature: float = 0.8
+    """Sampling temperature."""
+    top_p: float = 0.95
+    """Nucleus sampling."""
+    batch_size: int = 16
+    """Requests per batch."""
+    threads: int | None = None
+    """CPU threads for the generator (llama.cpp n_threads / torch); None = the backend's default."""
+    label: LabelConfig = field(default_factory=LabelConfig)
+    """How answers are labelled (keep, self-consistency, execution, compute)."""
+    answer_model: str | None = None
+    """Answer model for self-consistency labelling."""
+    hygiene: HygieneConfig = field(default_factory=HygieneConfig)
+    """Duplicate and contamination thresholds (null an embedding threshold to switch that check off)."""
+    embedder: str | None = "minilm-l6"
+    """Sentence embedder for hygiene, clustering and embedding acquisitions (None = no embedder)."""
+
+    def generate_config(self, num_samples: int, max_generated: int, max_tokens: int | None, seed: int) -> GenerateConfig:
+        """The pipeline config of one generation call."""
+        return GenerateConfig(
+            num_samples=num_samples, max_generated=max_generated, max_tokens=max_tokens, batch_size=self.batch_size,
+            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, seed=seed,
+            label=self.label, hygiene=self.hygiene,
+        )
+
+
+@dataclass
+class SelectionSettings:
+    """How acquisition scores pick seeds (active) or candidates (rejection)."""
+
+    acquisition: str = "loss(answer=own)"
+    """Acquisition function or weighted combination, e.g. "confidence", "0.5*loss + 0.5*diversity"."""
+    method: str = "top-k"
+    """top-k, diverse, kmeans++, k-center, stratified or random (see selection.py)."""
+    answer_max_new_tokens: int = 64
+    """Length limit of the student's own sampled answers (for `answer=own` functions)."""
+    answer_temperature: float = 0.7
+    """Temperature of the student's own sampled answers."""
+
+
+@dataclass
+class StudentSettings:
+    """The student model."""
+
+    model: str = "smollm2-135m-instruct"
+    """Alias, checkpoint directory, GGUF file or hub id."""
+    batch_size: int = 16
+    """Rows per forward pass when scoring and evaluating."""
+    max_length: int = 1024
+    """Longest prompt + answer scored."""
+    threads: int | None = None
+    """torch intra-op threads (None = torch's default)."""
+
+
+@dataclass
+class RunConfig:
+    """`acqsynth run`: make data for one student with one strategy under one budget, train, evaluate."""
+
+    strategy: str = "active"
+    """active (student in the loop), static (one-shot generation), rejection (oversample, keep the best),
+    random (real pool samples)."""
+    rounds: int = 2
+    """Active loop: rounds; the sample budget is spread evenly over them."""
+    oversample: int = 4
+    """Rejection sampling: candidates generated per kept sample (they count against the budget)."""
+    seed: int = 0
+    """Root seed of the run (sampling, selection, training)."""
+    output: str | None = None
+    """Run directory (None = runs/run-TIMESTAMP); rerunning with the same directory resumes it."""
+    data: DataSettings = field(default_factory=DataSettings)
+    """Seeds, pool and evaluation data."""
+    student: StudentSettings = field(default_factory=StudentSettings)
+    """The student."""
+    generator: GeneratorSettings = field(default_factory=GeneratorSettings)
+    """The generator and its labelling and hygiene."""
+    selection: SelectionSettings = field(default_factory=SelectionSettings)
+    """Acquisition and selection."""
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
+    """The budget."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """Student finetuning."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """Evaluation before and after each round."""
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise AcqsynthError(f"strategy {self.strategy!r} is unknown; choose one of {', '.join(STRATEGIES)}")
+        if self.rounds < 1:
+            raise AcqsynthError(f"rounds must be >= 1, got {self.rounds}")
+        if self.oversample < 1:
+            raise AcqsynthError(f"oversample must be >= 1, got {self.oversample}")
+
+
+def builtin_configs() -> dict[str, Path]:
+    """Configs shipped with acqsynth, by name (`default`, `grpo-cpu`, ...)."""
+    root = resources.files("acqsynth").joinpath("configs")
+    return {Path(p.name).stem: Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml")}
+
+
+def default_config_path() -> Path:
+    """The embedded default config of the main job."""
+    return builtin_configs()["default"]
+
+
+def resolve_config(name_or_path: str) -> Path:
+    """A config file path, or the path of a built-in config named `name_or_path`."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = builtin_configs()
+    if name_or_path in shipped:
+        return shipped[name_or_path]
+    raise AcqsynthError(f"config file {name_or_path} does not exist (built-in configs: {', '.join(sorted(shipped))})")

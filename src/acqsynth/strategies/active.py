@@ -1,0 +1,64 @@
+"""The active loop's selection step (arXiv 2512.00884): the current student answers every seed
+question, an acquisition function scores the seeds, and a selection rule picks the ones the
+generator should write new samples from. The default criterion, the student's loss on its own
+answer, was the best in that paper."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import datasets
+import numpy as np
+
+from acqsynth.acquisition import ScoringContext, column_name, parse_acquisition
+from acqsynth.acquisition.scoring import score_samples
+from acqsynth.samples import Sample, to_dataset
+from acqsynth.selection import SelectionConfig, select
+
+
+def score_and_select(
+    samples: Sequence[Sample],
+    acquisition: str,
+    method: str,
+    k: int,
+    ctx: ScoringContext,
+    seed: int,
+) -> tuple[np.ndarray, datasets.Dataset]:
+    """Score `samples` with `acquisition` and select `k` of them with `method`.
+
+    Returns the selected indices (in selection order) and the samples as a Dataset with a score
+    column, a `selected` flag and the selection rank (-1 when not selected).
+    """
+    acq = parse_acquisition(acquisition)
+    col = column_name(acq)
+    scores, _ = score_samples(list(samples), [acq], ctx)
+    values = scores[col]
+    embeddings = None
+    if method in ("diverse", "kmeans++", "k-center"):
+        embeddings = ctx.embed([s.question for s in samples], by=f"selection {method}")
+    chosen = select(SelectionConfig(method=method, k=k, seed=seed), values, embeddings=embeddings,
+                    ids=[s.id for s in samples])
+    rank = np.full(len(samples), -1, dtype=np.int64)
+    rank[chosen] = np.arange(len(chosen))
+    table = to_dataset(samples).add_column(col, values.tolist(), feature=datasets.Value("float64"))
+    table = table.add_column("selected", (rank >= 0).tolist()).add_column("selection_rank", rank.tolist())
+    return chosen, table
+
+
+def select_seeds(seeds: Sequence[Sample], acquisition: str, method: str, k: int, ctx: ScoringContext,
+                 seed: int) -> tuple[list[Sample], datasets.Dataset]:
+    """The `k` seeds the student's acquisition scores pick (all of them when k ≥ len(seeds)), and the
+    scored seed table."""
+    chosen, table = score_and_select(seeds, acquisition, method, min(k, len(seeds)), ctx, seed)
+    return [seeds[i] for i in chosen], table
+
+
+def student_context(student: Any, task: Any, embedder: Any, reference: Sequence[str], seed: int,
+                    max_new_tokens: int, temperature: float) -> ScoringContext:
+    """A scoring context for the current student; its own answers are short samples (arithmetic needs
+    a few tokens, the 512 of AcquisitionSynthesis would dominate the round's time)."""
+    ctx = ScoringContext(student=student, task=task, embedder=embedder, reference=list(reference), seed=seed)
+    ctx.answer_params.max_new_tokens = max_new_tokens
+    ctx.answer_params.temperature = temperature
+    return ctx

@@ -1,0 +1,229 @@
+"""Student finetuning (SFT) with TRL's `SFTTrainer`, as a LoRA adapter (default) or a full finetune.
+
+The student is trained on prompt → completion pairs made by its task: the prompt is exactly the
+chat prompt it is evaluated with (`task.prompt`), the completion is the task's target
+(`task.target`: reasoning then the final answer), and the loss covers completion tokens only.
+Training always starts from the *base* model passed in (a deep copy is trained), so a round of the
+active loop that retrains on all data so far does not inherit the previous round's drift, and the
+base model stays usable as the frozen reference.
+
+CPU-safe by default: fp32 on CPU, bf16 only where a CUDA device supports it, no dataloader workers.
+The same function runs under `accelerate launch` (TRL handles the distributed set-up).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+
+from acqsynth.errors import AcqsynthError
+from acqsynth.samples import Sample, iter_samples
+from acqsynth.tasks.base import Task
+
+
+@dataclass
+class TrainConfig:
+    """How the student is finetuned on synthetic data."""
+
+    method: str = "lora"
+    """"lora" (a peft LoRA adapter; the base weights stay frozen) or "full" (every weight trained)."""
+    epochs: float = 3.0
+    """Passes over the training data."""
+    max_steps: int = -1
+    """Stop after this many optimiser steps (-1: run all epochs)."""
+    learning_rate: float = 2e-4
+    """Peak learning rate (LoRA wants ~1e-4–5e-4; a full finetune ~2e-5, as AcquisitionSynthesis used)."""
+    lr_scheduler: str = "cosine"
+    """transformers scheduler name."""
+    warmup: float = 0.05
+    """Warm-up: a fraction of the steps (< 1) or a number of steps (≥ 1)."""
+    batch_size: int = 8
+    """Rows per device per optimiser step (before gradient accumulation)."""
+    grad_accum: int = 1
+    """Gradient accumulation steps."""
+    max_length: int = 512
+    """Prompt + completion tokens kept per row (longer rows are cut at the end)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    lora_r: int = 16
+    """LoRA rank."""
+    lora_alpha: int = 32
+    """LoRA scaling numerator (scale = alpha / r)."""
+    lora_dropout: float = 0.0
+    """Dropout on the LoRA input."""
+    lora_targets: str | list[str] = "all-linear"
+    """Modules that get adapters: "all-linear" or a list of module names (e.g. [q_proj, v_proj])."""
+    bf16: bool | None = None
+    """bf16 mixed precision; None = on only where CUDA supports it (never on CPU)."""
+    seed: int = 0
+    """Seed for adapter initialisation and data order."""
+    logging_steps: int = 1
+    """Log the training loss every this many steps."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Further `trl.SFTConfig` arguments, passed as they are (e.g. {gradient_checkpointing: true})."""
+
+    def __post_init__(self) -> None:
+        if self.method not in ("lora", "full"):
+            raise AcqsynthError(f"train.method must be 'lora' or 'full', got {self.method!r}")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise AcqsynthError("train.epochs must be > 0 (or set train.max_steps)")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise AcqsynthError("train.batch_size and train.grad_accum must be >= 1")
+
+
+@dataclass
+class TrainResult:
+    """What one finetune produced."""
+
+    model: Any
+    """The trained student, adapters merged into the weights (ready for scoring and generation)."""
+    steps: int
+    """Optimiser steps taken."""
+    losses: list[float]
+    """Training loss at each logged step."""
+    wall_s: float
+    """Seconds spent training (model copy and merge included)."""
+    saved: Path | None
+    """Where the adapter (LoRA) or the full model was saved, if anywhere."""
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "loss_first": self.losses[0] if self.losses else None,
+            "loss_last": self.losses[-1] if self.losses else None,
+            "losses": self.losses,
+            "wall_s": round(self.wall_s, 3),
+            "saved": str(self.saved) if self.saved else None,
+        }
+
+
+def sft_rows(samples: Sequence[Sample], task: Task) -> datasets.Dataset:
+    """Conversational prompt → completion rows in TRL's format: the task's prompt and its target."""
+    if not samples:
+        raise AcqsynthError("no training samples: the student cannot be finetuned on an empty set")
+    return datasets.Dataset.from_list(
+        [
+            {"prompt": task.prompt(s), "completion": [{"role": "assistant", "content": task.target(s)}]}
+            for s in samples
+        ]
+    )
+
+
+def _bf16(config: TrainConfig) -> bool:
+    if config.bf16 is not None:
+        if config.bf16 and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+            raise AcqsynthError("train.bf16 is true but no CUDA device with bf16 is available (CPU trains in fp32)")
+        return config.bf16
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def lora_config(config: TrainConfig) -> Any:
+    """The peft `LoraConfig` for `config`."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.lora_targets,
+        task_type="CAUSAL_LM",
+    )
+
+
+def train_student(
+    base_model: Any,
+    tokenizer: Any,
+    data: datasets.Dataset | Sequence[Sample],
+    task: Task,
+    config: TrainConfig,
+    output_dir: str | Path,
+    save: bool = True,
+    progress: bool = False,
+) -> TrainResult:
+    """Finetune a copy of `base_model` on `data` (Sample rows) with TRL; return it merged, with metrics.
+
+    `base_model` itself is not modified. With `save`, the LoRA adapter (or the full model) and the
+    tokenizer are written to `output_dir/adapter` (or `output_dir/model`).
+    """
+    from trl import SFTConfig, SFTTrainer
+
+    samples = list(iter_samples(data)) if isinstance(data, datasets.Dataset) else list(data)
+    rows = sft_rows(samples, task)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    model = copy.deepcopy(base_model)
+    model.train()
+    args = SFTConfig(
+        output_dir=str(out / "trainer"),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        weight_decay=config.weight_decay,
+        max_length=config.max_length,
+        completion_only_loss=True,
+        bf16=_bf16(config),
+        fp16=False,
+        use_cpu=not torch.cuda.is_available(),
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=config.logging_steps,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        **config.extra,
+    )
+    bars = datasets.is_progress_bar_enabled()
+    if not progress:
+        datasets.disable_progress_bars()
+    try:
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=rows,
+            processing_class=tokenizer,
+            peft_config=lora_config(config) if config.method == "lora" else None,
+        )
+        if not progress:
+            from transformers import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)
+        trainer.train()
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+    losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    bad = [x for x in losses if not math.isfinite(x)]
+    if bad:
+        raise AcqsynthError(f"student training diverged: loss became {bad[0]} (lower train.learning_rate)")
+    trained = trainer.model
+    saved = None
+    if save:
+        saved = out / ("adapter" if config.method == "lora" else "model")
+        trained.save_pretrained(saved)
+        tokenizer.save_pretrained(saved)
+        (saved / "acqsynth_train.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    if config.method == "lora":
+        trained = trained.merge_and_unload()
+    trained.eval()
+    return TrainResult(
+        model=trained,
+        steps=int(trainer.state.global_step),
+        losses=losses,
+        wall_s=time.perf_counter() - start,
+        saved=saved,
+    )

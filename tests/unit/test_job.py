@@ -1,0 +1,148 @@
+"""`acqsynth run` end to end on a tiny random student and the scripted generator: every strategy,
+the budget, resuming, and the run directory's contents."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scripted_generator import problem
+from tiny import make_tiny_model
+
+from acqsynth.config import load_config
+from acqsynth.data import load_data
+from acqsynth.errors import AcqsynthError
+from acqsynth.job import run_job, samples_this_round
+from acqsynth.run_config import RunConfig
+
+SCRIPTED = str(Path(__file__).resolve().parents[1] / "scripted_generator.py") + ":ScriptedGenerator"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("job")
+    data = root / "apples.jsonl"
+    with data.open("w") as f:
+        for a in range(5000, 5080):  # far from the scripted generator's own problems (no contamination)
+            q, ans = problem(a)
+            f.write(json.dumps({"id": f"apples-{a}", "question": q, "answer": str(ans)}) + "\n")
+    return {"root": root, "data": data, "model": make_tiny_model(root / "tiny")}
+
+
+def config(world: dict[str, Path], out: Path, *overrides: str) -> RunConfig:
+    base = [
+        f"output={out}", f"data.name={world['data']}", "data.task=math", "data.seeds=null", "data.eval_n=6",
+        f"student.model={world['model']}", "student.batch_size=4", f"generator.model={SCRIPTED}",
+        "generator.embedder=null", "generator.hygiene.embedding_threshold=null",
+        "generator.hygiene.decontam_embedding_threshold=null", "generator.max_new_tokens=64",
+        "selection.answer_max_new_tokens=6", "budget.samples=6", "budget.generated=40",
+        "train.epochs=1", "train.batch_size=4", "train.learning_rate=1e-3", "eval.max_new_tokens=6",
+        "eval.loglik=false", "eval.batch_size=4",
+    ]
+    return load_config(RunConfig, None, [*base, *overrides])
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_samples_this_round_spreads_the_budget() -> None:
+    assert [samples_this_round(10, used, left) for used, left in [(0, 3), (4, 2), (7, 1), (10, 1)]] == [4, 3, 3, 0]
+
+
+def test_active_loop_end_to_end(world: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = run_job(config(world, out, "strategy=active", "rounds=2"), out, progress=False)
+    assert summary["samples"] == 6 and summary["unique_ids"]
+    assert summary["generated"] <= 40
+    assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
+    assert [r["new_samples"] for r in summary["rounds"]] == [0, 3, 3]
+    for r in (1, 2):
+        d = out / f"round-{r:02d}"
+        seeds = rows(d / "seed_scores.jsonl")
+        picked = [s for s in seeds if s["selected"]]
+        assert len(picked) == 3
+        # the selected seeds are the three highest-scoring by the student's loss on its own answer
+        scores = np.array([s["loss"] for s in seeds])  # loss(answer=own) is written as column "loss"
+        assert sorted(s["loss"] for s in picked) == sorted(np.sort(scores)[-3:].tolist())
+        # every new sample was written from a selected seed
+        picked_ids = {s["id"] for s in picked}
+        for s in rows(d / "data.jsonl"):
+            meta = s["metadata"] if isinstance(s["metadata"], dict) else json.loads(s["metadata"])
+            assert meta["seed_id"] in picked_ids
+        assert (d / "adapter" / "adapter_model.safetensors").exists()
+        assert (d / "round.json").exists() and (d / "eval.jsonl").exists()
+    data = rows(out / "data.jsonl")
+    assert len(data) == 6 and len({r["id"] for r in data}) == 6
+    # round 2 trains on round 1's samples too
+    assert rows(out / "round-02" / "data.jsonl")[0]["id"] not in {r["id"] for r in rows(out / "round-01" / "data.jsonl")}
+    assert (out / "report.md").read_text().startswith("# active:")
+    assert (out / "accuracy.png").stat().st_size > 1000
+    assert (out / "config.yaml").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["accuracy_after"]["n"] == 6
+
+
+def test_resume_redoes_only_the_unfinished_round(world: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cfg = config(world, out, "strategy=active", "rounds=2")
+    first = run_job(cfg, out, progress=False)
+    # as if the process died in round 2 after generating, before the round was recorded
+    (out / "round-02" / "round.json").unlink()
+    (out / "data.jsonl").unlink()
+    second = run_job(cfg, out, progress=False)
+    assert [r["id"] for r in rows(out / "data.jsonl")] == [s for s in _ids(first, out)]
+    assert second["samples"] == 6 and second["unique_ids"]
+    stats = json.loads((out / "round-02" / "generation" / "stats.json").read_text())
+    usage = next(iter(stats["models"].values()))
+    assert usage["calls"] == usage["cached"] > 0  # the redone round paid for no completion twice
+    assert second["generated"] == first["generated"]
+
+
+def _ids(summary: dict, out: Path) -> list[str]:
+    return [r["id"] for rnd in (1, 2) for r in rows(out / f"round-{rnd:02d}" / "data.jsonl")]
+
+
+def test_resume_with_another_config_is_refused(world: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run_job(config(world, out, "strategy=static"), out, progress=False)
+    with pytest.raises(AcqsynthError, match=r"different config \(differs in: budget\)"):
+        run_job(config(world, out, "strategy=static", "budget.samples=7"), out, progress=False)
+
+
+def test_static_random_and_rejection_hold_the_budget(world: dict[str, Path], tmp_path: Path) -> None:
+    static = run_job(config(world, tmp_path / "s", "strategy=static"), tmp_path / "s", progress=False)
+    assert static["samples"] == 6 and len(static["rounds"]) == 2
+
+    rnd = run_job(config(world, tmp_path / "r", "strategy=random"), tmp_path / "r", progress=False)
+    pool = set(load_data(str(world["data"]), split="pool", task="math")["id"])
+    assert rnd["samples"] == 6 and rnd["generated"] == 0
+    assert {r["id"] for r in rows(tmp_path / "r" / "data.jsonl")} <= pool
+
+    rej = run_job(config(world, tmp_path / "j", "strategy=rejection", "oversample=3", "selection.acquisition=loss"),
+                  tmp_path / "j", progress=False)
+    cands = rows(tmp_path / "j" / "round-01" / "candidate_scores.jsonl")
+    assert len(cands) == 18 and sum(c["selected"] for c in cands) == 6
+    best = sorted((c["loss"] for c in cands), reverse=True)[:6]
+    assert sorted(c["loss"] for c in cands if c["selected"]) == sorted(best)
+    assert rej["samples"] == 6 and rej["generated"] >= 18  # every candidate counts against the budget
+
+
+def test_generation_budget_stops_the_run_early(world: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = run_job(config(world, out, "strategy=active", "rounds=2", "budget.generated=3"), out, progress=False)
+    assert summary["generated"] == 3
+    assert summary["samples"] < 6
+    assert summary["stop_reason"] == "budget: generated"
+    assert len(rows(out / "data.jsonl")) == summary["samples"]
+
+
+def test_full_finetune_saves_the_model(world: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run_job(config(world, out, "strategy=static", "train.method=full", "train.learning_rate=1e-4"), out,
+            progress=False)
+    assert (out / "round-01" / "model" / "config.json").exists()
+    shutil.rmtree(out / "round-01" / "trainer", ignore_errors=True)

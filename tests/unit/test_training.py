@@ -1,0 +1,91 @@
+"""Student SFT with TRL on a tiny random model: the loss falls, the base model is untouched, the
+loss covers the completion only, and the saved adapter rebuilds the same model."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from peft import PeftModel
+from tiny import make_tiny_model
+
+from acqsynth.errors import AcqsynthError
+from acqsynth.models.student import TransformersStudent, load_causal_lm
+from acqsynth.samples import Sample
+from acqsynth.tasks import get_task
+from acqsynth.training import TrainConfig, sft_rows, train_student
+
+SAMPLES = [Sample(id=f"s{i}", question=f"What is {i} + 7?", answer=str(i + 7)) for i in range(12)]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("m") / "tiny")
+
+
+def test_rows_are_the_task_prompt_and_target() -> None:
+    task = get_task("math")
+    rows = sft_rows(SAMPLES[:2], task)
+    assert rows[0]["prompt"] == task.prompt(SAMPLES[0])
+    assert rows[0]["completion"] == [{"role": "assistant", "content": "#### 7"}]
+    with pytest.raises(AcqsynthError, match="empty set"):
+        sft_rows([], task)
+
+
+def test_lora_training_lowers_the_loss_and_leaves_the_base_alone(tiny: Path, tmp_path: Path) -> None:
+    model, tok = load_causal_lm(str(tiny))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    task = get_task("math")
+    student = TransformersStudent(model, tok)
+    prompts = [task.prompt(s) for s in SAMPLES]
+    targets = [task.target(s) for s in SAMPLES]
+    loss_before = student.answer_loss(prompts, targets).mean()
+    result = train_student(model, tok, SAMPLES, task, TrainConfig(epochs=20, batch_size=4, learning_rate=1e-2), tmp_path)
+    assert result.steps == 60 and len(result.losses) == 60
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    loss_after = TransformersStudent(result.model, tok).answer_loss(prompts, targets).mean()
+    assert loss_after < loss_before - 0.25, (loss_before, loss_after)
+    # the saved adapter on a fresh copy of the base gives the merged model's logits
+    rebuilt = PeftModel.from_pretrained(copy.deepcopy(model), str(result.saved)).merge_and_unload()
+    ids = tok("What is 3 + 7?", return_tensors="pt").input_ids
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(ids).logits, result.model(ids).logits, rtol=1e-5, atol=1e-5)
+    assert (result.saved / "acqsynth_train.json").exists()
+
+
+def test_loss_is_on_the_completion_only(tiny: Path, tmp_path: Path) -> None:
+    """Training on one prompt with two different long prompts but the same answer must not teach the
+    prompt: the student's loss on the prompt text itself stays where it was."""
+    model, tok = load_causal_lm(str(tiny))
+    task = get_task("math")
+    student = TransformersStudent(model, tok)
+    prompt_text = task.prompt(SAMPLES[0])[0]["content"]
+    base_prompt_loss = student.score_texts([""], [prompt_text])[0].mean_nll
+    result = train_student(model, tok, SAMPLES, task, TrainConfig(epochs=8, batch_size=4, learning_rate=1e-2),
+                           tmp_path, save=False)
+    trained_prompt_loss = TransformersStudent(result.model, tok).score_texts([""], [prompt_text])[0].mean_nll
+    assert result.saved is None
+    assert abs(trained_prompt_loss - base_prompt_loss) < 0.5 * abs(base_prompt_loss)
+
+
+def test_full_finetune_changes_every_layer(tiny: Path, tmp_path: Path) -> None:
+    model, tok = load_causal_lm(str(tiny))
+    result = train_student(model, tok, SAMPLES[:4], get_task("math"),
+                           TrainConfig(method="full", epochs=3, batch_size=4, learning_rate=1e-3), tmp_path)
+    changed = [k for k, v in result.model.state_dict().items() if not torch.equal(v, model.state_dict()[k])]
+    assert any("layers.0" in k for k in changed) and any("layers.1" in k for k in changed)
+    assert (result.saved / "config.json").exists()
+
+
+def test_bad_settings_are_clear() -> None:
+    with pytest.raises(AcqsynthError, match="train.method must be 'lora' or 'full'"):
+        TrainConfig(method="qlora")
+    with pytest.raises(AcqsynthError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    if not torch.cuda.is_available():
+        from acqsynth.training import _bf16
+
+        with pytest.raises(AcqsynthError, match="no CUDA device with bf16"):
+            _bf16(TrainConfig(bf16=True))
