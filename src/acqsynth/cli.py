@@ -427,14 +427,13 @@ def cmd_grpo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     save_config(settings, out / "config.yaml")
     result = train_generator(settings, out, progress=not args.quiet)
-    if (out / "summary.json").exists():
+    if result["main_process"]:
         s = json.loads((out / "summary.json").read_text())
         print(f"GRPO: {s['steps']} steps in {s['wall_s']} s ({s['s_per_step']} s/step, {s['processes']} process(es))")
         for name in ("first", "last"):
             w = s[name]
             print(f"  {name} {w['steps']} steps: reward {w['reward']}, parse rate {w['parse_rate']}, kl {w['kl']}")
         print(f"generator: {out / 'generator'} (use: acqsynth generate --generator {out / 'generator'} ...)")
-    del result
     return 0
 
 

@@ -1,0 +1,66 @@
+"""GRPO generator training: the reward (clipped acquisition + format, 0 when unparsable) and two real
+TRL GRPO steps on a tiny random generator and student."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tiny import make_tiny_model
+
+from acqsynth.acquisition import FunctionAcquisition, ScoringContext
+from acqsynth.errors import AcqsynthError
+from acqsynth.generation.parsing import format_reward
+from acqsynth.generation.prompts import PromptBuilder
+from acqsynth.models.generator import GenerationParams, load_generator
+from acqsynth.strategies.grpo import AcquisitionReward, GRPOSettings, train_generator
+from acqsynth.tasks import get_task
+
+GOOD = "Ann has 3 pens and buys 4 more. How many?</question>\n<reasoning>3 + 4 = 7</reasoning>\n<answer>7</answer>"
+SHORT = "Is 1 + 1 two?</question>\n<reasoning>yes</reasoning>\n<answer>2</answer> and some trailing text"
+BROKEN = "Ann has 3 pens</question>\n<reasoning>no answer tag"
+
+
+def test_reward_is_clipped_acquisition_plus_format_and_zero_when_unparsable() -> None:
+    # a known acquisition: 10 for long questions (clipped to 2), -1 for short ones (clipped to 0)
+    acq = FunctionAcquisition(fn=lambda samples, ctx: [10.0 if len(s.question) > 20 else -1.0 for s in samples],
+                              label="known")
+    logged: dict[str, float] = {}
+    reward = AcquisitionReward(acq, ScoringContext(), get_task("math"), PromptBuilder("math"), clip=2.0,
+                               format_weight=1.0)
+    out = reward(["p"] * 3, [GOOD, SHORT, BROKEN], log_metric=lambda k, v: logged.__setitem__(k, v))
+    f_good, f_short = format_reward("<question>" + GOOD), format_reward("<question>" + SHORT)
+    assert f_good == 0.75 and f_short < 0.75  # six tags once each; trailing characters cost
+    assert out == [pytest.approx(2.0 + f_good), pytest.approx(0.0 + f_short), 0.0]
+    assert logged["parse_rate"] == pytest.approx(2 / 3)
+    assert logged["acquisition_mean"] == pytest.approx(4.5)  # unclipped mean of the parsable ones
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(AcqsynthError, match="group_size must be >= 2"):
+        GRPOSettings(group_size=1)
+    with pytest.raises(AcqsynthError, match="method must be 'lora' or 'full'"):
+        GRPOSettings(method="dpo")
+
+
+def test_two_grpo_steps_on_a_tiny_model(tmp_path: Path) -> None:
+    model = make_tiny_model(tmp_path / "tiny")
+    settings = GRPOSettings(generator=str(model), student=str(model), data="gsm8k", prompts=8, reward="confidence",
+                            group_size=2, prompts_per_step=2, max_steps=2, max_completion_length=16,
+                            answer_max_new_tokens=8, learning_rate=1e-3, beta=0.01, embedder=None)
+    result = train_generator(settings, tmp_path / "out", progress=False)
+    assert result["steps"] == 2 and result["processes"] == 1
+    steps = [h for h in result["logs"] if "reward" in h]
+    assert len(steps) == 2
+    for h in steps:
+        assert {"reward", "parse_rate", "kl", "format_mean", "completions/mean_length"} <= set(h)
+    rows = [json.loads(line) for line in (tmp_path / "out" / "completions.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and {r["step"] for r in rows} == {0, 1}
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["first"]["steps"] == 2 and "parse_rate" in summary["last"]
+    # the saved generator is a plain checkpoint that `acqsynth generate --generator PATH` loads
+    gen = load_generator(str(tmp_path / "out" / "generator"))
+    comps = gen.generate([[{"role": "user", "content": "Write a problem."}]], GenerationParams(max_new_tokens=4))
+    assert len(comps) == 1 and comps[0][0].completion_tokens > 0
+    assert (tmp_path / "out" / "adapter" / "adapter_config.json").exists()
