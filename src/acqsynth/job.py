@@ -349,10 +349,14 @@ class Job:
         c = self.config
         ids = [s.id for s in self.samples]
         before, after = self.records[0].accuracy, self.records[-1].accuracy
+        from acqsynth.strategies.transfer import describe_transfer
+
         return {
             "strategy": c.strategy,
             "student": c.student.model,
             "generator": None if c.strategy == "random" else c.generator.model,
+            "transfer": None if c.strategy == "random" else describe_transfer(c.generator.model, c.student.model,
+                                                                              c.budget.samples),
             "data": c.data.name,
             "budget": to_dict(c.budget),
             "samples": len(self.samples),

@@ -48,6 +48,14 @@ def write_report(run_dir: Path, summary: dict[str, Any]) -> Path:
         f"- accuracy before: {_acc(summary['accuracy_before'])}; after: {_acc(summary['accuracy_after'])} "
         "(95% bootstrap intervals over evaluation items)",
     ]
+    t = summary.get("transfer")
+    if t:
+        kind = "to another student" if t["cross_student"] else "to the same student"
+        lines.append(
+            f"- transfer: the generator was trained with GRPO against {t['student']} ({t['reward']} reward, "
+            f"{t['prompts']} prompts, {t['steps']} steps); used here {kind} ({t['this_student']}) with a budget of "
+            f"{t['budget_samples']} samples ({t['budget_over_training_prompts']}× its training prompts)"
+        )
     if summary.get("stop_reason"):
         lines.append(f"- stopped early: {summary['stop_reason']}")
     lines += [

@@ -10,11 +10,15 @@ import pytest
 from tiny import make_tiny_model
 
 from acqsynth.acquisition import FunctionAcquisition, ScoringContext
+from acqsynth.config import load_config
 from acqsynth.errors import AcqsynthError
 from acqsynth.generation.parsing import format_reward
 from acqsynth.generation.prompts import PromptBuilder
+from acqsynth.job import run_job
 from acqsynth.models.generator import GenerationParams, load_generator
+from acqsynth.run_config import RunConfig
 from acqsynth.strategies.grpo import AcquisitionReward, GRPOSettings, train_generator
+from acqsynth.strategies.transfer import describe_transfer
 from acqsynth.tasks import get_task
 
 GOOD = "Ann has 3 pens and buys 4 more. How many?</question>\n<reasoning>3 + 4 = 7</reasoning>\n<answer>7</answer>"
@@ -35,6 +39,9 @@ def test_reward_is_clipped_acquisition_plus_format_and_zero_when_unparsable() ->
     assert out == [pytest.approx(2.0 + f_good), pytest.approx(0.0 + f_short), 0.0]
     assert logged["parse_rate"] == pytest.approx(2 / 3)
     assert logged["acquisition_mean"] == pytest.approx(4.5)  # unclipped mean of the parsable ones
+    reward.format_when_unparsable = True  # shaping: the broken completion earns its format reward
+    assert reward(["p"], [BROKEN]) == [pytest.approx(format_reward("<question>" + BROKEN))]
+    assert format_reward("<question>" + BROKEN) > 0
 
 
 def test_settings_are_checked() -> None:
@@ -64,3 +71,28 @@ def test_two_grpo_steps_on_a_tiny_model(tmp_path: Path) -> None:
     comps = gen.generate([[{"role": "user", "content": "Write a problem."}]], GenerationParams(max_new_tokens=4))
     assert len(comps) == 1 and comps[0][0].completion_tokens > 0
     assert (tmp_path / "out" / "adapter" / "adapter_config.json").exists()
+
+
+def test_a_trained_generator_transfers_to_another_student(tmp_path: Path) -> None:
+    """Generator trained against student A (2 GRPO steps) writes data for student B in `acqsynth run`."""
+    a = make_tiny_model(tmp_path / "a", seed=0)
+    b = make_tiny_model(tmp_path / "b", seed=1)
+    settings = GRPOSettings(generator=str(a), student=str(a), data="gsm8k", prompts=4, group_size=2,
+                            prompts_per_step=2, max_steps=1, max_completion_length=8, answer_max_new_tokens=4,
+                            embedder=None)
+    train_generator(settings, tmp_path / "grpo", progress=False)
+    gen = str(tmp_path / "grpo" / "generator")
+    info = describe_transfer(gen, str(b), samples=40)
+    assert info["cross_student"] and info["student"] == str(a) and info["this_student"] == str(b)
+    assert info["prompts"] == 4 and info["budget_over_training_prompts"] == 10.0 and info["steps"] == 1
+    assert describe_transfer(str(a), str(b), 40) is None  # an untrained generator has no provenance
+
+    cfg = load_config(RunConfig, None, [
+        "strategy=static", f"student.model={b}", f"generator.model={gen}", "data.name=gsm8k", "data.seeds=4",
+        "data.eval_n=2", "generator.embedder=null", "generator.hygiene.embedding_threshold=null",
+        "generator.hygiene.decontam_embedding_threshold=null", "generator.max_new_tokens=8", "budget.samples=2",
+        "budget.generated=2", "eval.max_new_tokens=4", "eval.loglik=false",
+    ])
+    summary = run_job(cfg, tmp_path / "run", progress=False)
+    assert summary["transfer"]["cross_student"] and summary["generated"] == 2
+    assert "transfer: the generator was trained with GRPO against" in (tmp_path / "run" / "report.md").read_text()

@@ -27,6 +27,9 @@ import torch
 
 from acqsynth.errors import AcqsynthError
 
+PROVENANCE_FILE = "acqsynth_generator.json"
+"""Written beside a trained generator: which student and reward it was trained against (for transfer)."""
+
 
 @dataclass
 class GRPOSettings:
@@ -52,6 +55,9 @@ class GRPOSettings:
     """Upper clip of the acquisition term (the paper's clip(A, 0, 2))."""
     format_weight: float = 1.0
     """Weight of the format reward F (0 turns it off)."""
+    format_when_unparsable: bool = False
+    """Give an unparsable completion its format reward instead of 0: shaping for a weak generator that
+    rarely parses, so there is a signal towards the tags at all (the paper gives 0)."""
     embedder: str | None = "minilm-l6"
     """Sentence embedder for embedding-based rewards (proximity, diversity, answer-variance)."""
     group_size: int = 4
@@ -111,7 +117,8 @@ class GRPOSettings:
 
 
 class AcquisitionReward:
-    """The GRPO reward: clip(A, 0, clip) + w·F for a parsable completion, 0 otherwise.
+    """The GRPO reward: clip(A, 0, clip) + w·F for a parsable completion, 0 otherwise (w·F with
+    `format_when_unparsable`).
 
     Each call parses a batch of completions, scores every parsable one with the acquisition function
     in one batched call on the frozen student, logs the parse rate and the reward terms (through
@@ -121,9 +128,10 @@ class AcquisitionReward:
     __name__ = "acquisition_reward"
 
     def __init__(self, acquisition: Any, ctx: Any, task: Any, prompt_builder: Any, clip: float,
-                 format_weight: float, log_path: Path | None = None) -> None:
+                 format_weight: float, log_path: Path | None = None, format_when_unparsable: bool = False) -> None:
         self.acquisition, self.ctx, self.task, self.builder = acquisition, ctx, task, prompt_builder
         self.clip, self.format_weight, self.log_path = clip, format_weight, log_path
+        self.format_when_unparsable = format_when_unparsable
         self.calls = 0
 
     def score(self, completions: list[str]) -> dict[str, list[Any]]:
@@ -151,7 +159,7 @@ class AcquisitionReward:
         rewards = []
         for s, a, f in zip(parsed, acq, fmt, strict=True):
             if s is None:
-                rewards.append(0.0)
+                rewards.append(self.format_weight * f if self.format_when_unparsable else 0.0)
             else:
                 a_term = 0.0 if not math.isfinite(a) else float(np.clip(a, 0.0, self.clip))
                 rewards.append(a_term + self.format_weight * f)
@@ -255,7 +263,8 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
         **settings.extra,
     )
     reward = AcquisitionReward(acquisition, ctx, task, builder, settings.reward_clip, settings.format_weight,
-                               log_path=out / "completions.jsonl")
+                               log_path=out / "completions.jsonl",
+                               format_when_unparsable=settings.format_when_unparsable)
     peft_config = None
     if settings.method == "lora":
         peft_config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha,
@@ -289,6 +298,10 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
         else:
             trained.save_pretrained(out / "generator")
             tokenizer.save_pretrained(out / "generator")
+        provenance = {"trained_by": "acqsynth grpo", "student": settings.student, "reward": settings.reward,
+                      "data": settings.data, "split": settings.split, "prompts": len(rows),
+                      "steps": int(trainer.state.global_step), "base_generator": settings.generator}
+        (out / "generator" / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
         with (out / "log.jsonl").open("w", encoding="utf-8") as f:
             for h in logs:
                 f.write(json.dumps(h) + "\n")
