@@ -173,7 +173,8 @@ class AcquisitionReward:
         log = kwargs.get("log_metric")
         if log is not None:
             log("parse_rate", n_ok / max(1, len(texts)))
-            log("acquisition_mean", float(np.mean(finite)) if finite else 0.0)
+            if finite:  # a step where nothing parsed has no acquisition to average
+                log("acquisition_mean", float(np.mean(finite)))
             log("format_mean", float(np.mean(out["format"])))
         state = kwargs.get("trainer_state")
         step = int(state.global_step) if state is not None else self.calls
