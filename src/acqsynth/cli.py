@@ -124,15 +124,16 @@ def run_eval(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Evaluate `student` on `n` rows of a dataset split; write per-row results and a summary JSON."""
-    from acqsynth.data import BUILTINS, load_data
+    from acqsynth.data import load_data
     from acqsynth.evaluation.accuracy import EvalConfig, evaluate
+    from acqsynth.generation.setup import builtin_task_name
     from acqsynth.models.hf_generator import HFGenerator
     from acqsynth.models.student import load_student
     from acqsynth.samples import write_samples
     from acqsynth.tasks import get_task
 
     ds = load_data(data, split=split, mapping=mapping, task=task)
-    task_obj = get_task(task or _builtin_task(data, BUILTINS))
+    task_obj = get_task(task or builtin_task_name(data, option="--task"))
     if n is not None:
         ds = ds.select(range(min(n, len(ds))))
     out_path = Path(output) if output else Path("runs") / "eval" / f"{_slug(student)}_{_slug(data)}_{split}_n{len(ds)}_s{seed}.jsonl"
@@ -146,13 +147,6 @@ def run_eval(
     summary_path = out_path.with_suffix(".summary.json")
     summary_path.write_text(json.dumps(result, indent=2) + "\n")
     return result
-
-
-def _builtin_task(data: str, builtins: dict[str, Any]) -> str:
-    name = data.split(":", 1)[0]
-    if name in builtins:
-        return builtins[name].task
-    raise AcqsynthError(f"--task is required for {data!r} (it is not a built-in dataset); choose math, mcqa, code or a task file")
 
 
 def _slug(text: str) -> str:
@@ -381,17 +375,39 @@ def _print_generate(stats: dict[str, Any], output: str) -> None:
     print(f"wrote {output}/samples.jsonl, rejected.jsonl, stats.json")
 
 
-# ---------------------------------------------------------------- run
-def cmd_run(args: argparse.Namespace) -> int:
-    """The main job: the strategy of a config (the embedded default without one), trained and evaluated."""
+# ---------------------------------------------------------------- run, grpo
+def _load_cli_config(cls: type, args: argparse.Namespace, default: Path | None) -> Any:
+    """A config from `[CONFIG] [key=value ...]` positionals and `--output` (a built-in config name or
+    a file; `default` when none is given)."""
     from acqsynth.config import load_config
-    from acqsynth.job import run_job
-    from acqsynth.run_config import RunConfig, default_config_path, resolve_config
+    from acqsynth.run_config import resolve_config
 
-    path, items = _config_items(args.items)
+    items = list(args.items)
+    path = items.pop(0) if items and "=" not in items[0] else None
+    bad = [i for i in items if "=" not in i]
+    if bad:
+        raise AcqsynthError(f"{bad[0]!r} is not a key=value override (only the first argument may be a config file)")
     if args.output:
         items.append(f"output={args.output}")
-    config = load_config(RunConfig, resolve_config(path) if path else default_config_path(), items)
+    return load_config(cls, resolve_config(path) if path else default, items)
+
+
+def _config_command(sub: Any, name: str, help: str, description: str, output: str) -> argparse.ArgumentParser:
+    """A subcommand that takes `[CONFIG.yaml] [KEY=VALUE ...]`, `--output` and `--quiet`."""
+    c = sub.add_parser(name, help=help, description=description)
+    c.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [KEY=VALUE ...]",
+                   help="an optional YAML file or built-in config name, then overrides of any key (dotted paths)")
+    c.add_argument("--output", help=f"{output} (same as output=DIR)")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    return c
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The main job: the strategy of a config (the embedded default without one), trained and evaluated."""
+    from acqsynth.job import run_job
+    from acqsynth.run_config import RunConfig, default_config_path
+
+    config = _load_cli_config(RunConfig, args, default_config_path())
     out = Path(config.output or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S"))
     summary = run_job(config, out, progress=not args.quiet)
     before, after = summary["accuracy_before"], summary["accuracy_after"]
@@ -402,27 +418,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- grpo
-def _config_items(items: Sequence[str]) -> tuple[str | None, list[str]]:
-    """(optional config file, key=value overrides) from positional arguments."""
-    items = list(items)
-    path = items.pop(0) if items and "=" not in items[0] else None
-    bad = [i for i in items if "=" not in i]
-    if bad:
-        raise AcqsynthError(f"{bad[0]!r} is not a key=value override (only the first argument may be a config file)")
-    return path, items
-
-
 def cmd_grpo(args: argparse.Namespace) -> int:
     """Train a generator with GRPO on the frozen student's acquisition reward."""
-    from acqsynth.config import load_config, save_config
-    from acqsynth.run_config import resolve_config
+    from acqsynth.config import save_config
     from acqsynth.strategies.grpo import GRPOSettings, train_generator
 
-    path, items = _config_items(args.items)
-    if args.output:
-        items.append(f"output={args.output}")
-    settings = load_config(GRPOSettings, resolve_config(path) if path else None, items)
+    settings = _load_cli_config(GRPOSettings, args, None)
     out = Path(settings.output or Path("runs") / time.strftime("grpo-%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
     save_config(settings, out / "config.yaml")
@@ -543,28 +544,22 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("--quiet", action="store_true", help="no progress bar")
     gn.set_defaults(func=cmd_generate)
 
-    r = sub.add_parser(
-        "run", help="the main job: make data with a strategy, finetune and evaluate the student",
+    r = _config_command(
+        sub, "run", help="the main job: make data with a strategy, finetune and evaluate the student",
         description="Run a config (default: the embedded active loop on arithmetic). Every key can be "
         "overridden as key=value, e.g. `acqsynth run budget.samples=64 train.method=full`. Rerunning with the "
         "same output directory resumes the run.",
+        output="run directory (default runs/run-TIMESTAMP)",
     )
-    r.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [KEY=VALUE ...]",
-                   help="an optional YAML config, then overrides of any key (dotted paths)")
-    r.add_argument("--output", help="run directory (same as output=DIR; default runs/run-TIMESTAMP)")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
 
-    gp = sub.add_parser(
-        "grpo", help="train a generator with GRPO: reward = the frozen student's acquisition score + format",
+    gp = _config_command(
+        sub, "grpo", help="train a generator with GRPO: reward = the frozen student's acquisition score + format",
         description="Train a generator with TRL's GRPOTrainer. Settings from an optional YAML file and key=value "
         "overrides, e.g. `acqsynth grpo reward=confidence max_steps=20 prompts_per_step=2`. Works under "
         "`accelerate launch -m acqsynth.cli grpo ...`.",
+        output="output directory (default runs/grpo-TIMESTAMP)",
     )
-    gp.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [KEY=VALUE ...]",
-                    help="an optional YAML file, then overrides of any setting")
-    gp.add_argument("--output", help="output directory (same as output=DIR; default runs/grpo-TIMESTAMP)")
-    gp.add_argument("--quiet", action="store_true", help="no progress bars")
     gp.set_defaults(func=cmd_grpo)
     return p
 

@@ -144,11 +144,11 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
     """Defaults of `cls`, then the YAML file at `path`, then each `key=value` override."""
     values = to_dict(cls())
     if path is not None:
-        try:
-            values = _merge(values, read_yaml(path))
+        values = _merge(values, read_yaml(path))
+        try:  # checked before the overrides, so that a bad key in the file is blamed on the file
             _build(cls, values, "")
         except AcqsynthError as e:
-            raise AcqsynthError(f"{path}: {e}") if not str(e).startswith(f"config file {path}") else e from None
+            raise AcqsynthError(f"{path}: {e}") from None
     for item in overrides:
         values = _merge(values, parse_override(item))
     return _build(cls, values, "")

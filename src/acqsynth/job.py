@@ -116,7 +116,7 @@ class Job:
         c = self.config
         if c.student.threads:
             torch.set_num_threads(c.student.threads)
-        self.task_name = c.data.task or builtin_task_name(c.data.name)
+        self.task_name = c.data.task or builtin_task_name(c.data.name, option="data.task")
         self.task = get_task(self.task_name)
         ev = load_data(c.data.name, split=c.data.eval_split, task=c.data.task)
         if len(ev) == 0:
@@ -226,7 +226,7 @@ class Job:
         new = list(run.accepted)
         if c.strategy == "rejection" and new:
             _log(f"round {r}: keeping the best {n} of {len(new)} candidates by {c.selection.acquisition}")
-            new, table = select_candidates(new, n, c.selection.acquisition, c.selection.method, context(), c.seed + r)
+            new, table = select_candidates(new, c.selection.acquisition, c.selection.method, n, context(), c.seed + r)
             write_samples(table, d / "candidate_scores.jsonl")
         stats = json.loads((d / "generation" / "stats.json").read_text())
         assert run.ledger is not None
@@ -257,7 +257,7 @@ class Job:
             new, stats, generated, tokens = [], {"stop_reason": spent}, 0, 0
         else:
             new, stats, generated, tokens = self.collect(r, n, student, budget, d)
-        write_samples(to_dataset(new) if new else to_dataset([]), d / "data.jsonl")
+        write_samples(to_dataset(new), d / "data.jsonl")
         stop = stats.get("stop_reason") if stats else None
         if not new:
             record = RoundRecord(round=r, new_samples=0, total_samples=len(self.samples), generated=generated,
@@ -328,7 +328,7 @@ class Job:
             if record.new_samples == 0:
                 stop = record.stop_reason
                 break
-        write_samples(to_dataset(self.samples) if self.samples else to_dataset([]), self.run_dir / "data.jsonl")
+        write_samples(to_dataset(self.samples), self.run_dir / "data.jsonl")
         summary = self.summary(stop, time.perf_counter() - started)
         _write_json(self.run_dir / "metrics.json", summary)
         from acqsynth.report import write_report

@@ -118,12 +118,21 @@ def sft_rows(samples: Sequence[Sample], task: Task) -> datasets.Dataset:
     )
 
 
-def _bf16(config: TrainConfig) -> bool:
-    if config.bf16 is not None:
-        if config.bf16 and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
-            raise AcqsynthError("train.bf16 is true but no CUDA device with bf16 is available (CPU trains in fp32)")
-        return config.bf16
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+def use_bf16(requested: bool | None, option: str = "train.bf16") -> bool:
+    """Whether to train in bf16: as `requested`, else (None) only where a CUDA device supports it."""
+    available = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if requested is None:
+        return available
+    if requested and not available:
+        raise AcqsynthError(f"{option} is true but no CUDA device with bf16 is available (CPU trains in fp32)")
+    return requested
+
+
+def save_model(model: Any, tokenizer: Any, path: Path) -> Path:
+    """Save a model (or adapter) with its tokenizer, so the directory loads on its own."""
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
 
 
 def lora_config(config: TrainConfig) -> Any:
@@ -175,7 +184,7 @@ def train_student(
         weight_decay=config.weight_decay,
         max_length=config.max_length,
         completion_only_loss=True,
-        bf16=_bf16(config),
+        bf16=use_bf16(config.bf16),
         fp16=False,
         use_cpu=not torch.cuda.is_available(),
         seed=config.seed,
@@ -213,9 +222,7 @@ def train_student(
     trained = trainer.model
     saved = None
     if save:
-        saved = out / ("adapter" if config.method == "lora" else "model")
-        trained.save_pretrained(saved)
-        tokenizer.save_pretrained(saved)
+        saved = save_model(trained, tokenizer, out / ("adapter" if config.method == "lora" else "model"))
         (saved / "acqsynth_train.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     if config.method == "lora":
         trained = trained.merge_and_unload()

@@ -85,7 +85,7 @@ def test_bad_settings_are_clear() -> None:
     with pytest.raises(AcqsynthError, match="batch_size"):
         TrainConfig(batch_size=0)
     if not torch.cuda.is_available():
-        from acqsynth.training import _bf16
+        from acqsynth.training import use_bf16
 
-        with pytest.raises(AcqsynthError, match="no CUDA device with bf16"):
-            _bf16(TrainConfig(bf16=True))
+        with pytest.raises(AcqsynthError, match="train.bf16 is true but no CUDA device with bf16"):
+            use_bf16(TrainConfig(bf16=True).bf16)

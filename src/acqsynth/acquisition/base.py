@@ -162,6 +162,13 @@ class ScoringContext:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([self._embeddings[t] for t in texts])
 
+    def forget_samples(self) -> None:
+        """Drop what was computed per sample (sampled answers, token statistics, embeddings) and keep
+        the memoised work on the reference set, for a context that scores a stream of new samples."""
+        self._answers.clear()
+        self._stats.clear()
+        self._embeddings.clear()
+
     def memo(self, key: str, compute: Any) -> Any:
         """A value computed once per context (e.g. k-means centroids of the reference set)."""
         if key not in self._memo:

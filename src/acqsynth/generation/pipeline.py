@@ -307,7 +307,7 @@ def _process_batch(
 
 
 def _write(run: GenerationRun, out: Outputs, stop_reason: str) -> None:
-    write_samples(to_dataset(run.accepted) if run.accepted else to_dataset([]), out.samples)
+    write_samples(to_dataset(run.accepted), out.samples)
     write_jsonl_atomic(run.rejected, out.rejected)
     stats = summarise(run, stop_reason)
     with atomic_file(out.stats) as tmp:

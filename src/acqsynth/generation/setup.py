@@ -42,13 +42,16 @@ class GenerationSetup:
             c.close()
 
 
-def builtin_task_name(data: str) -> str:
-    """The task of a built-in dataset spec (`mmlu:anatomy` → mcqa), or an error asking for one."""
+def builtin_task_name(data: str, option: str = "task") -> str:
+    """The task of a built-in dataset spec (`mmlu:anatomy` → mcqa), or an error asking for `option`
+    (the setting or flag that names a task where it is used)."""
     from acqsynth.data import BUILTINS
 
     name = data.split(":", 1)[0]
     if name not in BUILTINS:
-        raise AcqsynthError(f"dataset {data!r} is not built in: name its task (math, mcqa, code or a task file)")
+        raise AcqsynthError(
+            f"{option} is required for {data!r} (it is not a built-in dataset); choose math, mcqa, code or a task file"
+        )
     return BUILTINS[name].task
 
 

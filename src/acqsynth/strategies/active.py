@@ -24,12 +24,13 @@ def score_and_select(
     k: int,
     ctx: ScoringContext,
     seed: int,
-) -> tuple[np.ndarray, datasets.Dataset]:
-    """Score `samples` with `acquisition` and select `k` of them with `method`.
+) -> tuple[list[Sample], datasets.Dataset]:
+    """Score `samples` with `acquisition` and select `k` of them (all when k ≥ len(samples)) with `method`.
 
-    Returns the selected indices (in selection order) and the samples as a Dataset with a score
+    Returns the selected samples (in selection order) and the samples as a Dataset with a score
     column, a `selected` flag and the selection rank (-1 when not selected).
     """
+    k = min(k, len(samples))
     acq = parse_acquisition(acquisition)
     col = column_name(acq)
     scores, _ = score_samples(list(samples), [acq], ctx)
@@ -43,15 +44,11 @@ def score_and_select(
     rank[chosen] = np.arange(len(chosen))
     table = to_dataset(samples).add_column(col, values.tolist(), feature=datasets.Value("float64"))
     table = table.add_column("selected", (rank >= 0).tolist()).add_column("selection_rank", rank.tolist())
-    return chosen, table
+    return [samples[i] for i in chosen], table
 
 
-def select_seeds(seeds: Sequence[Sample], acquisition: str, method: str, k: int, ctx: ScoringContext,
-                 seed: int) -> tuple[list[Sample], datasets.Dataset]:
-    """The `k` seeds the student's acquisition scores pick (all of them when k ≥ len(seeds)), and the
-    scored seed table."""
-    chosen, table = score_and_select(seeds, acquisition, method, min(k, len(seeds)), ctx, seed)
-    return [seeds[i] for i in chosen], table
+select_seeds = score_and_select
+"""The active loop's step: the seeds the current student's acquisition scores pick, and the scored seed table."""
 
 
 def student_context(student: Any, task: Any, embedder: Any, reference: Sequence[str], seed: int,

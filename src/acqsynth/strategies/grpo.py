@@ -150,9 +150,7 @@ class AcquisitionReward:
         idx = [i for i, s in enumerate(parsed) if s is not None]
         acq = [math.nan] * len(texts)
         if idx:
-            # fresh per-batch caches: the student's answers and forward statistics of old samples are not reused
-            self.ctx._answers.clear()
-            self.ctx._stats.clear()
+            self.ctx.forget_samples()  # every step brings new samples: drop the last step's caches
             scores, _ = score_samples([parsed[i] for i in idx], [self.acquisition], self.ctx)
             for i, v in zip(idx, scores[column_name(self.acquisition)], strict=True):
                 acq[i] = float(v)
@@ -191,12 +189,6 @@ class AcquisitionReward:
         return out["reward"]
 
 
-def _bf16(settings: GRPOSettings) -> bool:
-    if settings.bf16 is not None:
-        return settings.bf16
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-
-
 def prompt_rows(settings: GRPOSettings, tokenizer: Any) -> tuple[datasets.Dataset, Any, Any]:
     """The training prompts (chat text ending in the response prefix), the task and the prompt builder."""
     from acqsynth.data import load_data
@@ -226,6 +218,7 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
     from acqsynth.models.embedder import LazyEmbedder
     from acqsynth.models.student import TransformersStudent, load_causal_lm
     from acqsynth.strategies.active import student_context
+    from acqsynth.training import save_model, use_bf16
 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -237,9 +230,8 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
     student_model, student_tok = load_causal_lm(settings.student)
     student = TransformersStudent(student_model.eval(), student_tok)
     embedder = LazyEmbedder(settings.embedder) if settings.embedder else None
-    ctx = student_context(student, task, embedder, [], settings.seed, settings.answer_max_new_tokens,
-                          settings.answer_temperature)
-    ctx.reference = load_reference(settings)
+    ctx = student_context(student, task, embedder, load_reference(settings), settings.seed,
+                          settings.answer_max_new_tokens, settings.answer_temperature)
     args = GRPOConfig(
         output_dir=str(out / "trainer"),
         learning_rate=settings.learning_rate,
@@ -253,7 +245,7 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
         beta=settings.beta,
         use_vllm=settings.use_vllm,
         vllm_mode=settings.vllm_mode,
-        bf16=_bf16(settings),
+        bf16=use_bf16(settings.bf16, option="bf16"),
         use_cpu=not torch.cuda.is_available(),
         seed=settings.seed,
         logging_steps=settings.logging_steps,
@@ -290,15 +282,11 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
     if trainer.accelerator.is_main_process:
         trained = trainer.model
         if settings.method == "lora":
-            trained.save_pretrained(out / "adapter")
-            tokenizer.save_pretrained(out / "adapter")
+            save_model(trained, tokenizer, out / "adapter")
             if settings.save_merged:
-                merged = trained.merge_and_unload()
-                merged.save_pretrained(out / "generator")
-                tokenizer.save_pretrained(out / "generator")
+                save_model(trained.merge_and_unload(), tokenizer, out / "generator")
         else:
-            trained.save_pretrained(out / "generator")
-            tokenizer.save_pretrained(out / "generator")
+            save_model(trained, tokenizer, out / "generator")
         provenance = {"trained_by": "acqsynth grpo", "student": settings.student, "reward": settings.reward,
                       "data": settings.data, "split": settings.split, "prompts": len(rows),
                       "steps": int(trainer.state.global_step), "base_generator": settings.generator}
