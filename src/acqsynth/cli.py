@@ -438,6 +438,51 @@ def cmd_grpo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    """Run or resume an experiment grid, then collect its tables and write its report."""
+    from acqsynth.experiment import ExperimentConfig, run_cells, run_experiment
+
+    items = list(args.items)
+    if not items or "=" in items[0]:
+        raise AcqsynthError("acqsynth experiment needs an experiment config file first (see docs/experiments.md)")
+    exp = _load_cli_config(ExperimentConfig, args, None)
+    root = Path(exp.output or Path("runs") / time.strftime("experiment-%Y%m%d-%H%M%S"))
+    if args.no_collect:  # a worker process started by another `acqsynth experiment`
+        run_cells(exp, root, progress=not args.quiet)
+        return 0
+    result = run_experiment(exp, root, progress=not args.quiet, config_path=items[0], overrides=items[1:])
+    print(f"{result['done']}/{result['cells']} cells done; tables: {result['results']}")
+    if result["missing"]:
+        print(f"not done (rerun to resume): {', '.join(result['missing'][:10])}")
+    if result["done"]:
+        from acqsynth.experiment_report import write_experiment_report
+
+        paths = write_experiment_report(root)
+        print(f"report: {paths['report.md']} and {paths['report.html']}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The report of an experiment directory (its tables) or of a single run (its metrics.json)."""
+    root = Path(args.run_dir)
+    if (root / "results.parquet").exists() or (root / "results.csv").exists():
+        from acqsynth.experiment_report import write_experiment_report
+
+        paths = write_experiment_report(root, Path(args.output) if args.output else None)
+        print(f"report: {paths['report.md']} and {paths['report.html']}")
+        return 0
+    if (root / "metrics.json").exists():
+        from acqsynth.report import write_report
+
+        out = Path(args.output) if args.output else root
+        if out != root:
+            out.mkdir(parents=True, exist_ok=True)
+        path = write_report(root, json.loads((root / "metrics.json").read_text()), out)
+        print(f"report: {path}")
+        return 0
+    raise AcqsynthError(f"{root} holds neither an experiment (results.parquet) nor a run (metrics.json)")
+
+
 # ---------------------------------------------------------------- plumbing
 def _print_table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -561,11 +606,33 @@ def build_parser() -> argparse.ArgumentParser:
         output="output directory (default runs/grpo-TIMESTAMP)",
     )
     gp.set_defaults(func=cmd_grpo)
+
+    ex = _config_command(
+        sub, "experiment", help="a grid of methods x budgets x seeds, resumable, collected into tidy tables",
+        description="Run every method of an experiment config at every budget and seed (each cell is one "
+        "`acqsynth run`), resuming finished cells, then write results/items/scores tables and the report. "
+        "Cells run in `workers=N` processes; starting the same command twice also splits the cells.",
+        output="experiment directory (default runs/experiment-TIMESTAMP)",
+    )
+    ex.add_argument("--no-collect", action="store_true", help=argparse.SUPPRESS)
+    ex.set_defaults(func=cmd_experiment)
+
+    rp = sub.add_parser("report", help="write report.md and report.html for an experiment (or a run) directory")
+    rp.add_argument("run_dir", help="experiment directory (results.parquet) or run directory (metrics.json)")
+    rp.add_argument("--output", help="where to write the report (default: the directory itself)")
+    rp.set_defaults(func=cmd_report)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # `acqsynth run --quiet budget.samples=8`: overrides may come after options too.
+        if hasattr(args, "items") and all("=" in e and not e.startswith("-") for e in extra):
+            args.items = list(args.items) + list(extra)
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         _quiet_libraries()

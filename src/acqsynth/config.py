@@ -90,11 +90,28 @@ def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
         raise AcqsynthError(f"{where or 'config'}: {e}") from None
 
 
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+def build_config(cls: type[T], values: dict[str, Any], where: str = "") -> T:
+    """Build dataclass `cls` from plain (nested) values, checked field by field; errors name `where`."""
+    return _build(cls, values, where)
+
+
+def nest(values: dict[str, Any]) -> dict[str, Any]:
+    """Dotted keys as nested mappings, at any depth: `{"a.b": 1, "c": {"d.e": 2}}` → `{"a": {"b": 1}, "c": {"d": {"e": 2}}}`."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        value = nest(value) if isinstance(value, dict) else value
+        for part in reversed(str(key).split(".")[1:]):
+            value = {part: value}
+        out = merge(out, {str(key).split(".")[0]: value})
+    return out
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `update` laid over it, mappings merged key by key."""
     out = dict(base)
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -144,13 +161,13 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
     """Defaults of `cls`, then the YAML file at `path`, then each `key=value` override."""
     values = to_dict(cls())
     if path is not None:
-        values = _merge(values, read_yaml(path))
+        values = merge(values, read_yaml(path))
         try:  # checked before the overrides, so that a bad key in the file is blamed on the file
             _build(cls, values, "")
         except AcqsynthError as e:
             raise AcqsynthError(f"{path}: {e}") from None
     for item in overrides:
-        values = _merge(values, parse_override(item))
+        values = merge(values, parse_override(item))
     return _build(cls, values, "")
 
 

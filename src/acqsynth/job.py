@@ -6,10 +6,12 @@ The run directory is the run's whole state:
     config.yaml            the resolved config
     cache/                 every generator (and answer-model) completion, append-only
     round-00/round.json    the untrained student's evaluation
-    round-NN/              seed_scores.jsonl (active) or candidate_scores.jsonl (rejection),
+    round-NN/              seed_scores.jsonl (active), candidate_scores.jsonl (rejection),
+                           pool_scores.jsonl (filtered) or mistakes.jsonl (mistakes),
                            generation/ (samples, rejections, stats), data.jsonl (this round's new
                            samples), adapter/ (LoRA) or model/ (full), eval.jsonl, and round.json,
                            written last: a round without it is redone
+    forgetting.jsonl       the final student on the forgetting suite (round-00/ holds the untrained one's)
     data.jsonl             all training samples, metrics.json, report.md, accuracy.png
 
 A killed run resumes with the same command: finished rounds are loaded, the interrupted round is
@@ -32,7 +34,7 @@ import torch
 
 from acqsynth.config import save_config, to_dict
 from acqsynth.errors import AcqsynthError
-from acqsynth.run_config import RunConfig
+from acqsynth.run_config import REAL_DATA_STRATEGIES, RunConfig
 from acqsynth.samples import Sample, atomic_file, iter_samples, read_samples, to_dataset, write_samples
 
 ROUND_FILE = "round.json"
@@ -52,6 +54,7 @@ class RoundRecord:
     generation: dict[str, Any] = field(default_factory=dict)
     stop_reason: str | None = None
     wall_s: float = 0.0
+    forgetting: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -104,6 +107,8 @@ class Job:
         self.samples: list[Sample] = []
         self._setup: Any = None
         self._embedder: Any = None
+        self._suite: list[Sample] | None = None
+        self.forgetting_after: dict[str, Any] = {}
 
     # ---- loading -------------------------------------------------------------------------------
 
@@ -135,21 +140,38 @@ class Job:
     def setup(self) -> Any:
         """The generation set-up (generator, seeds, caches, hygiene indexes), loaded on first use."""
         if self._setup is None:
+            from acqsynth.generation.prompts import template_kind
             from acqsynth.generation.setup import prepare_generation
             from acqsynth.models.hf_generator import HFGenerator
+            from acqsynth.strategies.mistakes import mistakes_template
 
             c, g = self.config, self.config.generator
+            template = g.template
+            if c.strategy == "mistakes":
+                template = mistakes_template(g.template, template_kind(self.task_name))
             generator: Any = g.model
             if g.model == c.student.model:  # the untrained student writes: share its weights
                 generator = HFGenerator((self.base_model, self.tokenizer), batch_size=g.batch_size)
                 generator.name = f"hf:{g.model}"
             self._setup = prepare_generation(
-                generator=generator, cache_dir=self.run_dir / "cache", task=c.data.task, data=c.data.name,
+                generator=generator, cache_dir=self.cache_dir, task=c.data.task, data=c.data.name,
                 n_seeds=c.data.seeds, hygiene=g.hygiene, label=g.label, answer_model=g.answer_model,
-                embedder=self._embedder, decontaminate=[f"{c.data.name}@{c.data.eval_split}"], template=g.template,
+                embedder=self._embedder, decontaminate=[f"{c.data.name}@{c.data.eval_split}"], template=template,
                 threads=g.threads,
             )
         return self._setup
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.config.cache) if self.config.cache else self.run_dir / "cache"
+
+    def pool(self) -> list[Sample]:
+        """The real pool samples `random` draws from and `filtered` ranks."""
+        from acqsynth.data import load_data
+
+        c = self.config
+        pool = list(iter_samples(load_data(c.data.name, split="pool", task=c.data.task)))
+        return pool[: c.data.pool] if c.data.pool is not None else pool
 
     def student_after(self, r: int) -> Any:
         """The student trained in round `r` (0: the base student), rebuilt from its saved weights."""
@@ -181,18 +203,43 @@ class Job:
         write_samples(rows, out)
         return summary.to_dict()
 
+    def forgetting(self, student: Any, out: Path) -> dict[str, Any]:
+        """Accuracy on the forgetting suite (rows written to `out`), or {} when it is switched off."""
+        from dataclasses import asdict
+
+        from acqsynth.evaluation.forgetting import evaluate_forgetting, forgetting_suite
+
+        if self.config.data.forgetting <= 0:
+            return {}
+        if self._suite is None:
+            self._suite = forgetting_suite(self.config.data.forgetting)
+        _log(f"forgetting suite: {len(self._suite)} items")
+        rows, est = evaluate_forgetting(student, self._suite, seed=self.config.eval.seed)
+        write_samples(rows, out)
+        return asdict(est)
+
     def collect(self, r: int, n: int, student: Any, budget: Any, d: Path) -> tuple[list[Sample], dict[str, Any], int, int]:
         """The round's new samples, generation stats, completions and completion tokens spent."""
         from acqsynth.strategies import generate_round, random_real, select_candidates, select_seeds
         from acqsynth.strategies.active import student_context
 
         c = self.config
+        sel = c.selection
         if c.strategy == "random":
+            new = random_real(self.pool(), n, seed=c.seed * 1000 + r, exclude=[s.id for s in self.samples])
+            return new, {}, 0, 0
+        if c.strategy == "filtered":
             from acqsynth.data import load_data
 
-            pool = list(iter_samples(load_data(c.data.name, split="pool", task=c.data.task)))
-            pool = pool[: c.data.pool] if c.data.pool is not None else pool
-            new = random_real(pool, n, seed=c.seed * 1000 + r, exclude=[s.id for s in self.samples])
+            pool = [s for s in self.pool() if s.id not in {x.id for x in self.samples}]
+            seeds = load_data(c.data.name, split="seed", task=c.data.task)
+            reference = seeds["question"][: c.data.seeds] if c.data.seeds is not None else seeds["question"]
+            _log(f"round {r}: scoring {len(pool)} pool samples by {sel.acquisition}; keeping the top {n}")
+            ctx = student_context(student, self.task, self._embedder, reference, c.seed * 1000 + r,
+                                  sel.answer_max_new_tokens, sel.answer_temperature)
+            new, table = select_candidates(pool, sel.acquisition, sel.method, n, ctx, c.seed + r, sel.quantile,
+                                           sel.quantiles)
+            write_samples(table, d / "pool_scores.jsonl")
             return new, {}, 0, 0
         setup = self.setup()
         gen_config = c.generator.generate_config(n, budget.generated, budget.tokens, seed=c.seed * 1000 + r)
@@ -204,8 +251,20 @@ class Job:
 
         if c.strategy == "active":
             _log(f"round {r}: the student answers {len(seeds)} seeds; selecting {n} by {c.selection.acquisition}")
-            seeds, table = select_seeds(seeds, c.selection.acquisition, c.selection.method, n, context(), c.seed + r)
+            seeds, table = select_seeds(seeds, sel.acquisition, sel.method, n, context(), c.seed + r, sel.quantile,
+                                        sel.quantiles)
             write_samples(table, d / "seed_scores.jsonl")
+        if c.strategy == "mistakes":
+            from acqsynth.strategies.mistakes import find_mistakes, pick_mistakes
+
+            _log(f"round {r}: the student answers {len(seeds)} seeds; the generator sees its wrong answers")
+            wrong, table = find_mistakes(student, self.task, seeds, c.eval.max_new_tokens, c.eval.batch_size,
+                                         progress=self.progress)
+            write_samples(table, d / "mistakes.jsonl")
+            if wrong:
+                seeds = pick_mistakes(wrong, n, c.seed * 1000 + r)
+            else:
+                _log(f"round {r}: the student answered every seed correctly; writing from all seeds")
         target = n * c.oversample if c.strategy == "rejection" else n
         _log(f"round {r}: generating {target} samples from {len(seeds)} seeds with {c.generator.model}")
         from tqdm.auto import tqdm
@@ -226,7 +285,8 @@ class Job:
         new = list(run.accepted)
         if c.strategy == "rejection" and new:
             _log(f"round {r}: keeping the best {n} of {len(new)} candidates by {c.selection.acquisition}")
-            new, table = select_candidates(new, c.selection.acquisition, c.selection.method, n, context(), c.seed + r)
+            new, table = select_candidates(new, sel.acquisition, sel.method, n, context(), c.seed + r, sel.quantile,
+                                           sel.quantiles)
             write_samples(table, d / "candidate_scores.jsonl")
         stats = json.loads((d / "generation" / "stats.json").read_text())
         assert run.ledger is not None
@@ -249,9 +309,10 @@ class Job:
             tokens=None if c.budget.teacher_tokens is None else c.budget.teacher_tokens - spent_tok,
         )
         spent = None
-        if c.strategy != "random" and budget.generated <= 0:
+        real = c.strategy in REAL_DATA_STRATEGIES
+        if not real and budget.generated <= 0:
             spent = "budget: generated"
-        elif c.strategy != "random" and budget.tokens is not None and budget.tokens <= 0:
+        elif not real and budget.tokens is not None and budget.tokens <= 0:
             spent = "budget: tokens"
         if spent:
             new, stats, generated, tokens = [], {"stop_reason": spent}, 0, 0
@@ -292,18 +353,8 @@ class Job:
         save_config(c, self.run_dir / "config.yaml")
         started = time.perf_counter()
         self.load()
-        rounds = c.rounds if c.strategy == "active" else 1
-        d0 = _round_dir(self.run_dir, 0)
-        if (d0 / ROUND_FILE).exists():
-            self.records.append(RoundRecord(**json.loads((d0 / ROUND_FILE).read_text())))
-        else:
-            d0.mkdir(parents=True, exist_ok=True)
-            _log("evaluating the untrained student")
-            t0 = time.perf_counter()
-            acc = self.evaluate(self.base, d0 / "eval.jsonl")
-            rec = RoundRecord(round=0, new_samples=0, total_samples=0, accuracy=acc, wall_s=time.perf_counter() - t0)
-            _write_json(d0 / ROUND_FILE, rec.to_dict())
-            self.records.append(rec)
+        rounds = c.rounds if c.strategy in ("active", "mistakes") else 1
+        self.records.append(self.evaluate_base())
         _log(f"before training: accuracy {_fmt(self.records[0].accuracy)}")
         last_done = 0
         for r in range(1, rounds + 1):
@@ -329,6 +380,7 @@ class Job:
                 stop = record.stop_reason
                 break
         write_samples(to_dataset(self.samples), self.run_dir / "data.jsonl")
+        self.final_forgetting(student)
         summary = self.summary(stop, time.perf_counter() - started)
         _write_json(self.run_dir / "metrics.json", summary)
         from acqsynth.report import write_report
@@ -337,6 +389,34 @@ class Job:
         if self._setup is not None:
             self._setup.close()
         return summary
+
+    def final_forgetting(self, student: Any) -> None:
+        """Score the final student on the forgetting suite once (forgetting.json marks it done)."""
+        if self.config.data.forgetting <= 0:
+            return
+        trained = self._last_trained(len(self.records) - 1)
+        path = self.run_dir / "forgetting.json"
+        if path.exists() and json.loads(path.read_text()).get("after_round") == trained:
+            self.forgetting_after = json.loads(path.read_text())["accuracy"]
+            return
+        _log("evaluating the final student on the forgetting suite")
+        self.forgetting_after = self.forgetting(student, self.run_dir / "forgetting.jsonl")
+        _write_json(path, {"after_round": trained, "accuracy": self.forgetting_after})
+
+    def evaluate_base(self) -> RoundRecord:
+        """Round 0: the untrained student's evaluation (and forgetting suite), loaded when already done."""
+        d0 = _round_dir(self.run_dir, 0)
+        if (d0 / ROUND_FILE).exists():
+            return RoundRecord(**json.loads((d0 / ROUND_FILE).read_text()))
+        d0.mkdir(parents=True, exist_ok=True)
+        _log("evaluating the untrained student")
+        t0 = time.perf_counter()
+        acc = self.evaluate(self.base, d0 / "eval.jsonl")
+        forgetting = self.forgetting(self.base, d0 / "forgetting.jsonl")
+        rec = RoundRecord(round=0, new_samples=0, total_samples=0, accuracy=acc, forgetting=forgetting,
+                          wall_s=time.perf_counter() - t0)
+        _write_json(d0 / ROUND_FILE, rec.to_dict())
+        return rec
 
     def _last_trained(self, last_done: int) -> int:
         """The latest finished round that trained a student (rounds that found no samples did not)."""
@@ -354,8 +434,8 @@ class Job:
         return {
             "strategy": c.strategy,
             "student": c.student.model,
-            "generator": None if c.strategy == "random" else c.generator.model,
-            "transfer": None if c.strategy == "random" else describe_transfer(c.generator.model, c.student.model,
+            "generator": None if c.strategy in REAL_DATA_STRATEGIES else c.generator.model,
+            "transfer": None if c.strategy in REAL_DATA_STRATEGIES else describe_transfer(c.generator.model, c.student.model,
                                                                               c.budget.samples),
             "data": c.data.name,
             "budget": to_dict(c.budget),
@@ -365,6 +445,8 @@ class Job:
             "teacher_tokens": sum(r.teacher_tokens for r in self.records),
             "accuracy_before": before.get("accuracy"),
             "accuracy_after": after.get("accuracy"),
+            "forgetting_before": self.records[0].forgetting or None,
+            "forgetting_after": self.forgetting_after or None,
             "stop_reason": stop,
             "wall_s_this_invocation": round(wall_s, 1),
             "rounds": [r.to_dict() for r in self.records],

@@ -33,8 +33,9 @@ def _acc(a: dict[str, Any]) -> str:
     return f"{a['mean']:.4f} [{a['lo']:.4f}, {a['hi']:.4f}]"
 
 
-def write_report(run_dir: Path, summary: dict[str, Any]) -> Path:
-    """Write `report.md` and `accuracy.png` into `run_dir`; return the report's path."""
+def write_report(run_dir: Path, summary: dict[str, Any], out_dir: Path | None = None) -> Path:
+    """Write `report.md` and `accuracy.png` of the run in `run_dir` into `out_dir` (default `run_dir`)."""
+    run_dir = out_dir or run_dir
     rounds = summary["rounds"]
     title = f"{summary['strategy']}: {summary['student']} on {summary['data']}"
     plot_accuracy(rounds, run_dir / "accuracy.png", title)
@@ -48,6 +49,9 @@ def write_report(run_dir: Path, summary: dict[str, Any]) -> Path:
         f"- accuracy before: {_acc(summary['accuracy_before'])}; after: {_acc(summary['accuracy_after'])} "
         "(95% bootstrap intervals over evaluation items)",
     ]
+    if summary.get("forgetting_before") and summary.get("forgetting_after"):
+        lines.append(f"- forgetting suite (option log-likelihood accuracy): before {_acc(summary['forgetting_before'])}; "
+                     f"after {_acc(summary['forgetting_after'])}")
     t = summary.get("transfer")
     if t:
         kind = "to another student" if t["cross_student"] else "to the same student"

@@ -18,9 +18,12 @@ from acqsynth.generation.labelling import LabelConfig
 from acqsynth.generation.pipeline import GenerateConfig
 from acqsynth.training import TrainConfig
 
-STRATEGIES = ("active", "static", "rejection", "random")
+STRATEGIES = ("active", "static", "rejection", "random", "mistakes", "filtered")
 """How the data is made: the student-in-the-loop rounds, one-shot generation, oversample-and-filter,
-or real samples from the pool (the baseline every synthetic method must beat)."""
+real samples from the pool (the baseline every synthetic method must beat), a teacher aimed at the
+student's wrong answers (DataEnvGym-style), or the top of the real pool by acquisition (Filtered)."""
+REAL_DATA_STRATEGIES = ("random", "filtered")
+"""Strategies that train on real pool samples and spend no generator budget."""
 
 
 @dataclass
@@ -34,11 +37,14 @@ class DataSettings:
     seeds: int | None = 64
     """Seed examples to condition the generator on (first N of the seed split; None = all)."""
     pool: int | None = None
-    """Rows of the pool split the `random` strategy may draw from (None = all)."""
+    """Rows of the pool split `random` draws from and `filtered` ranks (first N; None = all)."""
     eval_n: int = 100
     """Evaluation rows (first N of the eval split, an unbiased sample of it)."""
     eval_split: str = "eval"
     """Split evaluated on before and after training."""
+    forgetting: int = 0
+    """Items per source of the forgetting suite (evaluation/forgetting.py) scored before and after
+    training; 0 = no forgetting evaluation."""
 
 
 @dataclass
@@ -111,6 +117,10 @@ class SelectionSettings:
     """Length limit of the student's own sampled answers (for `answer=own` functions)."""
     answer_temperature: float = 0.7
     """Temperature of the student's own sampled answers."""
+    quantile: int | None = None
+    """For method "quantile": the score bin to draw from (1 = lowest scores; the utility check)."""
+    quantiles: int = 4
+    """For method "quantile": how many score bins."""
 
 
 @dataclass
@@ -133,15 +143,19 @@ class RunConfig:
 
     strategy: str = "active"
     """active (student in the loop), static (one-shot generation), rejection (oversample, keep the best),
-    random (real pool samples)."""
+    random (real pool samples), mistakes (the teacher sees the student's wrong answers), filtered (the
+    top of the real pool by `selection.acquisition`)."""
     rounds: int = 2
-    """Active loop: rounds; the sample budget is spread evenly over them."""
+    """Active loop and mistakes: rounds; the sample budget is spread evenly over them."""
     oversample: int = 4
     """Rejection sampling: candidates generated per kept sample (they count against the budget)."""
     seed: int = 0
     """Root seed of the run (sampling, selection, training)."""
     output: str | None = None
     """Run directory (None = runs/run-TIMESTAMP); rerunning with the same directory resumes it."""
+    cache: str | None = None
+    """Completion cache directory (None = the run directory's cache/); runs that share one never pay
+    twice for the same completion (an experiment's cells share theirs)."""
     data: DataSettings = field(default_factory=DataSettings)
     """Seeds, pool and evaluation data."""
     student: StudentSettings = field(default_factory=StudentSettings)

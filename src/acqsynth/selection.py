@@ -26,7 +26,7 @@ import numpy as np
 
 from acqsynth.errors import AcqsynthError, unknown_name
 
-METHODS = ("top-k", "threshold", "stratified", "diverse", "kmeans++", "k-center", "random")
+METHODS = ("top-k", "threshold", "stratified", "diverse", "kmeans++", "k-center", "random", "quantile")
 DIVERSE_METHODS = ("k-center", "kmeans++")
 _MAX_NAMED = 5
 _CHUNK_VALUES = 1 << 22  # rows × dims per block when computing distances, to bound memory
@@ -397,6 +397,26 @@ def random_k(n: int, k: int, seed: int) -> np.ndarray:
     return np.argsort(keys, kind="stable")[:k].astype(np.int64)
 
 
+def quantile_k(
+    scores: np.ndarray | Sequence[float], k: int, quantile: int, quantiles: int, seed: int,
+    ids: Sequence[str] | None = None,
+) -> np.ndarray:
+    """k rows drawn at random from one score quantile: the rows ranked by score (ascending, the
+    shared tie and non-finite rules) are cut into `quantiles` near-equal bins, bin 1 holding the
+    lowest scores. This is the utility check's selection: does training on a higher-score bin teach
+    the student more?"""
+    arr = _as_scores(scores)
+    if quantiles < 1 or not 1 <= quantile <= quantiles:
+        raise AcqsynthError(f"quantile must be in 1..{quantiles} (quantiles = {quantiles}), got {quantile}")
+    k = _check_k(k)
+    ascending = _scored_order(arr, ids)[::-1]
+    bin_rows = np.array_split(ascending, quantiles)[quantile - 1]
+    if len(bin_rows) == 0:
+        return _empty()
+    k = _cap_k(k, len(bin_rows))
+    return bin_rows[random_k(len(bin_rows), k, seed)].astype(np.int64)
+
+
 @dataclass
 class SelectionConfig:
     """Which selection rule to apply and its parameters."""
@@ -414,7 +434,11 @@ class SelectionConfig:
     pool: int | None = None
     """Size of the top-scoring pool "diverse" picks from (default min(n, 4k))."""
     seed: int = 0
-    """Seed for the random choices of "random", "kmeans++", "k-center" and "diverse"."""
+    """Seed for the random choices of "random", "kmeans++", "k-center", "diverse" and "quantile"."""
+    quantile: int | None = None
+    """Score bin "quantile" draws from (1 = lowest scores)."""
+    quantiles: int = 4
+    """Number of score bins for "quantile"."""
 
 
 def _need(value: object, what: str, method: str) -> None:
@@ -452,6 +476,9 @@ def select(
         return stratified_top_k(arr, strata, k, ids)
     if method == "random":
         return random_k(len(arr), k, config.seed)
+    if method == "quantile":
+        _need(config.quantile, "quantile", method)
+        return quantile_k(arr, k, config.quantile, config.quantiles, config.seed, ids)
     _need(embeddings, "embeddings", method)
     if method == "diverse":
         return diverse_top_k(arr, embeddings, k, config.diverse_method, config.pool, config.seed, ids)

@@ -146,3 +146,74 @@ def test_full_finetune_saves_the_model(world: dict[str, Path], tmp_path: Path) -
             progress=False)
     assert (out / "round-01" / "model" / "config.json").exists()
     shutil.rmtree(out / "round-01" / "trainer", ignore_errors=True)
+
+
+def test_mistakes_strategy_writes_from_the_students_wrong_answers(world: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = run_job(config(world, out, "strategy=mistakes", "rounds=2", "generator.template=math-mistakes"), out,
+                      progress=False)
+    assert summary["samples"] == 6 and [r["new_samples"] for r in summary["rounds"]] == [0, 3, 3]
+    for r in (1, 2):
+        graded = rows(out / f"round-{r:02d}" / "mistakes.jsonl")
+        wrong = {g["id"] for g in graded if not g["correct"]}
+        assert wrong, "a tiny random student gets the seeds wrong"
+        for s in rows(out / f"round-{r:02d}" / "data.jsonl"):
+            meta = s["metadata"] if isinstance(s["metadata"], dict) else json.loads(s["metadata"])
+            assert meta["seed_id"] in wrong
+
+
+def test_mistakes_template_shows_the_students_answer() -> None:
+    from acqsynth.generation.prompts import PromptBuilder
+    from acqsynth.samples import Sample
+    from acqsynth.strategies.mistakes import mistakes_template
+
+    assert mistakes_template(None, "math") == "math-mistakes"
+    assert mistakes_template("arithmetic", "math") == "arithmetic-mistakes"
+    with pytest.raises(AcqsynthError, match="no built-in template for 'mcqa'"):
+        mistakes_template(None, "mcqa")
+    seed = Sample(id="s", question="Calculate 2 + 3 =", answer="5", metadata={"student_answer": "#### 7"})
+    text = "\n".join(m["content"] for m in PromptBuilder("math", "arithmetic-mistakes")(seed))
+    assert 'answered that exercise wrongly: "#### 7"' in text and "Calculate 2 + 3 =" in text
+
+
+def test_filtered_keeps_the_top_of_the_real_pool(world: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = run_job(config(world, out, "strategy=filtered", "data.pool=12", "selection.acquisition=loss"), out,
+                      progress=False)
+    scored = rows(out / "round-01" / "pool_scores.jsonl")
+    pool = load_data(str(world["data"]), split="pool", task="math")["id"][:12]
+    assert [s["id"] for s in scored] == pool
+    best = sorted((s["loss"] for s in scored), reverse=True)[:6]
+    assert sorted(s["loss"] for s in scored if s["selected"]) == sorted(best)
+    assert summary["samples"] == 6 and summary["generated"] == 0 and summary["generator"] is None
+    assert {r["id"] for r in rows(out / "data.jsonl")} == {s["id"] for s in scored if s["selected"]}
+
+
+def test_quantile_selection_trains_on_one_score_bin(world: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run_job(config(world, out, "strategy=rejection", "oversample=4", "selection.acquisition=loss",
+                   "selection.method=quantile", "selection.quantile=1", "selection.quantiles=4"), out, progress=False)
+    cands = rows(out / "round-01" / "candidate_scores.jsonl")
+    losses = np.sort([c["loss"] for c in cands])
+    lowest = losses[: len(cands) // 4]
+    picked = [c["loss"] for c in cands if c["selected"]]
+    assert len(picked) == min(6, len(lowest))
+    assert max(picked) <= lowest.max()
+
+
+def test_forgetting_suite_before_and_after(world: dict[str, Path], tmp_path: Path) -> None:
+    from acqsynth.evaluation.forgetting import FORGETTING_SOURCES
+
+    out = tmp_path / "run"
+    summary = run_job(config(world, out, "strategy=random", "data.forgetting=2"), out, progress=False)
+    n = 2 * len(FORGETTING_SOURCES)
+    before, after = rows(out / "round-00" / "forgetting.jsonl"), rows(out / "forgetting.jsonl")
+    assert len(before) == len(after) == n and [r["id"] for r in before] == [r["id"] for r in after]
+    assert summary["forgetting_before"]["n"] == summary["forgetting_after"]["n"] == n
+    assert summary["forgetting_after"]["mean"] == pytest.approx(np.mean([r["correct"] for r in after]))
+    marker = json.loads((out / "forgetting.json").read_text())
+    assert marker["after_round"] == 1
+    # a rerun loads the finished run, including the forgetting score, without evaluating again
+    (out / "forgetting.jsonl").unlink()
+    again = run_job(config(world, out, "strategy=random", "data.forgetting=2"), out, progress=False)
+    assert again["forgetting_after"] == summary["forgetting_after"] and not (out / "forgetting.jsonl").exists()

@@ -21,6 +21,7 @@ from acqsynth.selection import (
     diverse_top_k,
     k_center,
     kmeans_pp,
+    quantile_k,
     random_k,
     select,
     stratified_top_k,
@@ -538,11 +539,12 @@ def test_select_dispatches_to_each_method():
         "kmeans++": kmeans_pp(x, 5, 3),
         "k-center": k_center(x, 5, 3),
         "random": random_k(30, 5, 3),
+        "quantile": quantile_k(s, 5, 2, 3, 3),
     }
     assert set(expected) == set(METHODS)
     for method, want in expected.items():
         config = SelectionConfig(
-            method=method, k=5, min_score=0.5, diverse_method="kmeans++", pool=12, seed=3
+            method=method, k=5, min_score=0.5, diverse_method="kmeans++", pool=12, seed=3, quantile=2, quantiles=3
         )
         assert select(config, s, embeddings=x, strata=strata).tolist() == want.tolist()
     assert (
@@ -576,3 +578,16 @@ def test_select_reports_unknown_method_and_missing_inputs():
     for config, kwargs, match in cases:
         with pytest.raises(AcqsynthError, match=match):
             select(config, s, **kwargs)
+
+
+def test_quantile_k_draws_from_one_score_bin():
+    s = np.arange(20, dtype=float)[::-1].copy()  # row i has score 19 - i
+    for q, rows in [(1, range(15, 20)), (2, range(10, 15)), (3, range(5, 10)), (4, range(0, 5))]:
+        got = quantile_k(s, 3, q, 4, seed=1)
+        assert len(got) == 3 and set(got.tolist()) <= set(rows)
+    assert sorted(quantile_k(s, 10, 4, 4, seed=0).tolist()) == [0, 1, 2, 3, 4]  # capped at the bin size
+    assert quantile_k(s, 3, 2, 4, seed=5).tolist() == quantile_k(s, 3, 2, 4, seed=5).tolist()
+    with pytest.raises(AcqsynthError, match="quantile must be in 1..4"):
+        quantile_k(s, 3, 5, 4, seed=0)
+    with pytest.raises(AcqsynthError, match="needs quantile"):
+        select(SelectionConfig(method="quantile", k=3), s)

@@ -2,7 +2,8 @@
 
 A template is a plain text file with named slots, filled by name (never by position: the reference
 code swapped the reasoning and answer slots). Slots: `{question}`, `{reasoning}`, `{answer}`,
-`{choices}` (multiple choice, one `A. text` line per option), `{n_choices}`, `{tests}` (code).
+`{choices}` (multiple choice, one `A. text` line per option), `{n_choices}`, `{tests}` (code),
+`{student_answer}` (the student's wrong answer to the seed, for the mistakes strategy).
 Built-in templates live in `generation/templates/<kind>.txt`; a user passes their own file.
 """
 
@@ -20,8 +21,9 @@ from acqsynth.tasks.mcqa import render_choices
 
 TEMPLATE_KINDS = ("math", "mcqa", "code", "default")
 """Template kinds, one per task family; any other task uses `default` (question, reasoning, answer only)."""
-BUILTIN_TEMPLATES = (*TEMPLATE_KINDS, "arithmetic")
-"""Built-in template files: one per kind, plus `arithmetic` (math kind: bare expressions, no word problems)."""
+BUILTIN_TEMPLATES = (*TEMPLATE_KINDS, "arithmetic", "arithmetic-mistakes", "math-mistakes")
+"""Built-in template files: one per kind, plus `arithmetic` (math kind: bare expressions, no word
+problems) and the mistake-targeted versions of `arithmetic` and `math` (a `{student_answer}` slot)."""
 REQUIRED_SLOTS = {
     "math": ("question", "answer"),
     "mcqa": ("question", "choices", "answer"),
@@ -129,6 +131,7 @@ class PromptBuilder:
             "choices": render_choices(choices),
             "n_choices": str(len(choices) or 4),
             "tests": (seed.tests or "").strip(),
+            "student_answer": str(seed.metadata.get("student_answer", "")),
         }
 
     def __call__(self, seed: Sample) -> Messages:

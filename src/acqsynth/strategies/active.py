@@ -24,8 +24,11 @@ def score_and_select(
     k: int,
     ctx: ScoringContext,
     seed: int,
+    quantile: int | None = None,
+    quantiles: int = 4,
 ) -> tuple[list[Sample], datasets.Dataset]:
-    """Score `samples` with `acquisition` and select `k` of them (all when k ≥ len(samples)) with `method`.
+    """Score `samples` with `acquisition` and select `k` of them (all when k ≥ len(samples)) with `method`
+    (`quantile`/`quantiles` for method "quantile").
 
     Returns the selected samples (in selection order) and the samples as a Dataset with a score
     column, a `selected` flag and the selection rank (-1 when not selected).
@@ -38,7 +41,8 @@ def score_and_select(
     embeddings = None
     if method in ("diverse", "kmeans++", "k-center"):
         embeddings = ctx.embed([s.question for s in samples], by=f"selection {method}")
-    chosen = select(SelectionConfig(method=method, k=k, seed=seed), values, embeddings=embeddings,
+    chosen = select(SelectionConfig(method=method, k=k, seed=seed, quantile=quantile, quantiles=quantiles), values,
+                    embeddings=embeddings,
                     ids=[s.id for s in samples])
     rank = np.full(len(samples), -1, dtype=np.int64)
     rank[chosen] = np.arange(len(chosen))

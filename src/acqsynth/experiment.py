@@ -1,0 +1,333 @@
+"""`acqsynth experiment`: a grid of methods × budgets × seeds from one YAML, each cell one
+`acqsynth run`, collected into tidy tables that `acqsynth report` turns into tables and plots.
+
+The experiment directory:
+
+    experiment.yaml        the resolved experiment config; experiment.json its metadata for the report
+    cache/                 the completion cache every cell shares (the same prompt at the same seed is
+                           generated once for the whole grid, so cells that differ only in selection
+                           see the same candidates)
+    base/<key>/round-00/   the untrained student's evaluation, done once and copied into each cell
+    cells/<method>/b<budget>-s<seed>/   one run directory per cell (see job.py); metrics.json marks it done
+    results.parquet/.csv   one row per finished cell
+    items.parquet          per-item correctness (task evaluation and forgetting suite) for paired tests
+    scores.parquet         acquisition scores of the seeds, candidates or pool samples each method ranked
+
+Resumable: a finished cell is never rerun and an interrupted one resumes (job.py). Cells can run in
+parallel processes (`--workers N`, or the same command started twice): a cell is claimed with an
+exclusive lock on its `.lock` file, so no two processes run it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acqsynth.config import build_config, load_config, merge, nest, save_config, to_dict
+from acqsynth.errors import AcqsynthError
+from acqsynth.run_config import RunConfig, resolve_config
+
+SCORE_FILES = {"seed_scores.jsonl": "seed", "candidate_scores.jsonl": "candidate", "pool_scores.jsonl": "pool"}
+"""Per-round score tables a cell may hold, and the kind of row each ranks."""
+_NOT_SCORES = {"id", "question", "answer", "reasoning", "choices", "tests", "entry_point", "source", "metadata",
+               "selected", "selection_rank"}
+
+
+@dataclass
+class ExperimentConfig:
+    """`acqsynth experiment`: every method at every budget and seed, under the same budget rules."""
+
+    name: str = "experiment"
+    """Name shown in the report."""
+    base: str = "default"
+    """Run config every cell starts from: a built-in name (`default`) or a YAML file."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Run-config keys set for every cell (dotted or nested), e.g. {data.eval_n: 200}."""
+    methods: dict[str, dict[str, Any]] = field(default_factory=lambda: {"static": {"strategy": "static"}})
+    """Method name → run-config keys that make it (dotted or nested), e.g.
+    {active-loss: {strategy: active, selection.acquisition: "loss(answer=own)"}}."""
+    budgets: list[int] = field(default_factory=lambda: [16, 32])
+    """Training-sample budgets (`budget.samples`); every method gets each one."""
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    """Root seeds; the same seeds for every method, so comparisons are paired."""
+    generated_per_sample: float | None = None
+    """Generator completions allowed per training sample (`budget.generated` = this × budget); None =
+    the base config's rule."""
+    baseline: str = "static"
+    """The method every other one is compared with (paired differences in the report)."""
+    tau: list[float] | None = None
+    """Target accuracies for data efficiency N(τ); None = untrained accuracy + 0.03 and + 0.05."""
+    workers: int = 1
+    """Processes running cells at once (each claims cells by lock); torch threads are split between them."""
+    output: str | None = None
+    """Experiment directory (None = runs/experiment-TIMESTAMP); rerunning with it resumes."""
+
+    def __post_init__(self) -> None:
+        if not self.methods:
+            raise AcqsynthError("methods: give at least one method")
+        if not self.budgets or any(b < 1 for b in self.budgets):
+            raise AcqsynthError(f"budgets must be a non-empty list of positive sample counts, got {self.budgets}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise AcqsynthError(f"seeds must be a non-empty list of distinct integers, got {self.seeds}")
+        if self.workers < 1:
+            raise AcqsynthError(f"workers must be >= 1, got {self.workers}")
+        for name in self.methods:
+            if not name or "/" in name or name.startswith(".") or name == "base":
+                raise AcqsynthError(f"methods: {name!r} is not a usable method name (no '/', not 'base')")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the grid."""
+
+    method: str
+    budget: int
+    seed: int
+    config: RunConfig
+
+    @property
+    def key(self) -> str:
+        return f"{self.method}/b{self.budget:04d}-s{self.seed}"
+
+
+def cells(exp: ExperimentConfig, root: Path) -> list[Cell]:
+    """Every cell of the grid with its resolved run config (errors name the method and key)."""
+    base = to_dict(load_config(RunConfig, resolve_config(exp.base)))
+    base = merge(base, nest(exp.overrides))
+    build_config(RunConfig, base, "overrides")
+    out = []
+    for method, keys in exp.methods.items():
+        values = merge(base, nest(keys or {}))
+        for budget in exp.budgets:
+            for seed in exp.seeds:
+                cell_values = merge(values, {"seed": seed, "budget": {"samples": budget},
+                                             "cache": str(root / "cache")})
+                if exp.generated_per_sample is not None:
+                    cell_values["budget"]["generated"] = max(1, round(exp.generated_per_sample * budget))
+                cell_values["output"] = str(root / "cells" / method / f"b{budget:04d}-s{seed}")
+                out.append(Cell(method, budget, seed, build_config(RunConfig, cell_values, f"methods.{method}")))
+    return out
+
+
+def base_key(config: RunConfig) -> str:
+    """What decides the untrained student's evaluation; cells with equal keys share it."""
+    d = to_dict(config)
+    relevant = {"student": d["student"], "eval": d["eval"],
+                "data": {k: d["data"][k] for k in ("name", "task", "eval_n", "eval_split", "forgetting")}}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _log(message: str) -> None:
+    print(f"[acqsynth experiment] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def claim(path: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking lock on `path`: yields True when this process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def is_done(cell: Cell) -> bool:
+    return (Path(cell.config.output or "") / "metrics.json").exists()
+
+
+def _ensure_base(cell: Cell, root: Path, progress: bool) -> None:
+    """Give the cell the shared untrained-student evaluation (computed by the first cell that needs it)."""
+    from acqsynth.job import ROUND_FILE, Job
+
+    run_dir = Path(cell.config.output or "")
+    if (run_dir / "round-00" / ROUND_FILE).exists():
+        return
+    shared = root / "base" / base_key(cell.config)
+    with claim(shared / ".lock") as mine:
+        if not mine:  # another process is evaluating it: the cell does its own
+            return
+        if not (shared / "round-00" / ROUND_FILE).exists():
+            _log(f"evaluating the untrained student once for every cell (base/{shared.name})")
+            job = Job(cell.config, shared, progress=progress)
+            job.load()
+            job.evaluate_base()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / "round-00.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(shared / "round-00", tmp)
+    tmp.rename(run_dir / "round-00")
+
+
+def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True) -> tuple[int, int]:
+    """Run every cell not yet done and not claimed by another process; returns (ran, skipped)."""
+    from acqsynth.job import run_job
+
+    ran = skipped = 0
+    grid = cells(exp, root)
+    for i, cell in enumerate(grid, 1):
+        if is_done(cell):
+            continue
+        run_dir = Path(cell.config.output or "")
+        with claim(run_dir.parent / f".{run_dir.name}.lock") as mine:
+            if not mine or is_done(cell):
+                skipped += not mine
+                continue
+            _log(f"cell {i}/{len(grid)}: {cell.key}")
+            _ensure_base(cell, root, progress)
+            t0 = time.perf_counter()
+            summary = run_job(cell.config, run_dir, progress=progress)
+            acc = summary["accuracy_after"]
+            _log(f"cell {cell.key}: accuracy {acc['mean']:.4f} [{acc['lo']:.4f}, {acc['hi']:.4f}] "
+                 f"in {time.perf_counter() - t0:.0f} s")
+            ran += 1
+    return ran, skipped
+
+
+def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, config_path: str | None = None,
+                   overrides: list[str] | None = None) -> dict[str, Any]:
+    """Run (or resume) the grid in `root`, with `exp.workers` processes, then collect the tables."""
+    root.mkdir(parents=True, exist_ok=True)
+    saved = root / "experiment.yaml"
+    if saved.exists():
+        import yaml
+
+        old = yaml.safe_load(saved.read_text())
+        old.pop("output", None), old.pop("workers", None)
+        new = {k: v for k, v in to_dict(exp).items() if k not in ("output", "workers")}
+        if old != new:
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise AcqsynthError(f"{root} holds an experiment with a different config (differs in: {', '.join(diff)}); "
+                                "resume it with the same config or choose another output directory")
+    grid = cells(exp, root)  # validates every cell's config before anything runs
+    save_config(exp, saved)
+    (root / "experiment.json").write_text(json.dumps(_meta(exp, grid), indent=2) + "\n")
+    children = []
+    if exp.workers > 1 and config_path is not None:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // exp.workers)
+        torch.set_num_threads(threads)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        cmd = [sys.executable, "-m", "acqsynth.cli", "experiment", config_path, *(overrides or []), "workers=1",
+               f"output={root}", "--quiet", "--no-collect"]
+        children = [subprocess.Popen(cmd, env=env) for _ in range(exp.workers - 1)]
+        time.sleep(1.0)
+    ran, skipped = run_cells(exp, root, progress=progress)
+    failed = [c.wait() for c in children]
+    if any(failed):
+        raise AcqsynthError(f"{sum(1 for f in failed if f)} worker process(es) failed; rerun to resume")
+    done = sum(is_done(c) for c in grid)
+    _log(f"{done}/{len(grid)} cells done ({ran} run by this process)")
+    tables = collect(exp, root)
+    return {"cells": len(grid), "done": done, "ran": ran, "skipped_locked": skipped,
+            "results": str(tables), "missing": [c.key for c in grid if not is_done(c)]}
+
+
+def _meta(exp: ExperimentConfig, grid: list[Cell]) -> dict[str, Any]:
+    first = grid[0].config
+    return {"name": exp.name, "baseline": exp.baseline, "tau": exp.tau, "task": first.data.name,
+            "student": first.student.model, "methods": list(exp.methods), "budgets": exp.budgets, "seeds": exp.seeds,
+            "generators": {m: c.config.generator.model for c in grid for m in [c.method]}}
+
+
+# ---- tidy tables ----------------------------------------------------------------------------
+
+def _final_round(summary: dict[str, Any]) -> int:
+    """The round whose student is the final one (the last that trained, else 0)."""
+    for r in reversed(summary["rounds"]):
+        if r["round"] == 0 or r["new_samples"] > 0:
+            return int(r["round"])
+    return 0
+
+
+def _correct_rows(path: Path) -> list[tuple[str, float]]:
+    from acqsynth.samples import read_samples
+
+    data = read_samples(path)
+    return [(i, float(c)) for i, c in zip(data["id"], data["correct"], strict=True)]
+
+
+def collect(exp: ExperimentConfig, root: Path) -> Path:
+    """Write results, items and scores tables (Parquet + CSV) for every finished cell; returns results.parquet."""
+    import pandas as pd
+
+    results, items, scores = [], [], []
+    base_done = False
+    for cell in cells(exp, root):
+        if not is_done(cell):
+            continue
+        run_dir = Path(cell.config.output or "")
+        summary = json.loads((run_dir / "metrics.json").read_text())
+        c = cell.config
+        quantile = float(c.selection.quantile) if c.selection.method == "quantile" and c.selection.quantile else None
+        acc, before = summary["accuracy_after"], summary["accuracy_before"]
+        fb, fa = summary.get("forgetting_before"), summary.get("forgetting_after")
+        ident = {"method": cell.method, "budget": cell.budget, "seed": cell.seed, "quantile": quantile}
+        uses_acq = c.strategy in ("active", "rejection", "filtered")
+        results.append({
+            **ident, "strategy": c.strategy, "acquisition": c.selection.acquisition if uses_acq else None,
+            "generator": summary.get("generator"), "samples": summary["samples"], "generated": summary["generated"],
+            "teacher_tokens": summary["teacher_tokens"], "accuracy": acc["mean"], "accuracy_lo": acc["lo"],
+            "accuracy_hi": acc["hi"], "accuracy_before": before["mean"],
+            "forgetting": fa["mean"] if fa else float("nan"), "forgetting_before": fb["mean"] if fb else float("nan"),
+            "n_eval": acc["n"], "wall_s": sum(r.get("wall_s", 0.0) for r in summary["rounds"]),
+        })
+        final = run_dir / f"round-{_final_round(summary):02d}"
+        items += [{**ident, "suite": "task", "item_id": i, "correct": v} for i, v in _correct_rows(final / "eval.jsonl")]
+        if (run_dir / "forgetting.jsonl").exists():
+            items += [{**ident, "suite": "forgetting", "item_id": i, "correct": v}
+                      for i, v in _correct_rows(run_dir / "forgetting.jsonl")]
+        if not base_done:
+            b = {"method": "base", "budget": 0, "seed": 0, "quantile": None}
+            items += [{**b, "suite": "task", "item_id": i, "correct": v}
+                      for i, v in _correct_rows(run_dir / "round-00" / "eval.jsonl")]
+            if (run_dir / "round-00" / "forgetting.jsonl").exists():
+                items += [{**b, "suite": "forgetting", "item_id": i, "correct": v}
+                          for i, v in _correct_rows(run_dir / "round-00" / "forgetting.jsonl")]
+            base_done = True
+        scores += _score_rows(run_dir, ident)
+    out = {"results": pd.DataFrame(results), "items": pd.DataFrame(items), "scores": pd.DataFrame(scores)}
+    for name, frame in out.items():
+        frame.to_parquet(root / f"{name}.parquet", index=False)
+        frame.to_csv(root / f"{name}.csv", index=False)
+    return root / "results.parquet"
+
+
+def _score_rows(run_dir: Path, ident: dict[str, Any]) -> list[dict[str, Any]]:
+    """Acquisition scores from every round's score table, with whether each row was kept."""
+    from acqsynth.samples import read_samples
+
+    rows = []
+    for d in sorted(run_dir.glob("round-*")):
+        for fname, kind in SCORE_FILES.items():
+            if not (d / fname).exists():
+                continue
+            table = read_samples(d / fname, allow_empty=True)
+            cols = [c for c in table.column_names if c not in _NOT_SCORES]
+            if len(cols) != 1 or len(table) == 0:
+                continue
+            for score, kept in zip(table[cols[0]], table["selected"], strict=True):
+                rows.append({"method": ident["method"], "budget": ident["budget"], "seed": ident["seed"],
+                             "round": int(d.name.split("-")[1]), "kind": kind, "acquisition": cols[0],
+                             "score": float("nan") if score is None else float(score), "selected": bool(kept)})
+    return rows

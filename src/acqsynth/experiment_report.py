@@ -1,0 +1,717 @@
+"""The experiment report: methods × budgets × seeds, from three tidy tables alone.
+
+An `acqsynth experiment` trains one small student per cell (method, budget, seed[, quantile]) and
+evaluates it. This module reads the tables the runner writes (results, items, scores, plus the
+optional experiment.json) and writes `report.md`, a self-contained `report.html` and `plots/*.png`.
+It needs no cell directories, so a committed copy of the tables reproduces the report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from acqsynth.evaluation.stats import Estimate, paired_bootstrap, permutation_test, t_interval
+
+LEVEL = 0.95
+PLOTS = "plots"
+ITEM_COLUMNS = ["method", "budget", "seed", "quantile", "suite", "item_id", "correct"]
+SCORE_COLUMNS = ["method", "budget", "seed", "round", "kind", "acquisition", "score", "selected"]
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tables:
+    """The experiment's tidy tables and its metadata (experiment.json, empty when absent)."""
+
+    results: pd.DataFrame
+    items: pd.DataFrame
+    scores: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_table(run_dir: Path, stem: str, columns: list[str] | None) -> pd.DataFrame:
+    """`<stem>.parquet`, else `<stem>.csv`; an empty frame with `columns` when optional and absent."""
+    parquet, csv = run_dir / f"{stem}.parquet", run_dir / f"{stem}.csv"
+    if parquet.exists():
+        return pd.read_parquet(parquet)
+    if csv.exists():
+        return pd.read_csv(csv, dtype={"item_id": str, "method": str})
+    if columns is None:
+        raise FileNotFoundError(f"no {stem}.parquet or {stem}.csv in {run_dir}")
+    return pd.DataFrame(columns=columns)
+
+
+def load_tables(run_dir: Path) -> Tables:
+    """Read results (required), items and scores (optional) and experiment.json (optional)."""
+    run_dir = Path(run_dir)
+    meta_path = run_dir / "experiment.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    results = _read_table(run_dir, "results", None)
+    if "quantile" not in results.columns:
+        results["quantile"] = np.nan
+    items = _read_table(run_dir, "items", ITEM_COLUMNS)
+    if "quantile" not in items.columns:
+        items["quantile"] = np.nan
+    return Tables(results, items, _read_table(run_dir, "scores", SCORE_COLUMNS), meta)
+
+
+# --- formatting ----------------------------------------------------------------------------------
+
+
+def _finite(x: Any) -> bool:
+    """True for a real, finite number (not None, NaN or inf)."""
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _num(x: Any, digits: int = 4) -> str:
+    """A number with `digits` decimals, or '—' when missing."""
+    return f"{float(x):.{digits}f}" if _finite(x) else "—"
+
+
+def _est(e: Estimate | None, symmetric: bool = True, unit: str = "") -> str:
+    """`mean ± half [lo, hi] (n=…)`; just the mean when the interval is undefined (one seed)."""
+    if e is None or not _finite(e.mean):
+        return "—"
+    n = f"n={e.n}{' ' + unit if unit else ''}"
+    if not (_finite(e.lo) and _finite(e.hi)):
+        return f"{e.mean:.4f} ({n}, no interval)"
+    half = f" ± {(e.hi - e.lo) / 2:.4f}" if symmetric else ""
+    return f"{e.mean:.4f}{half} [{e.lo:.4f}, {e.hi:.4f}] ({n})"
+
+
+def _budget(x: float) -> str:
+    """A budget (sample count) to one decimal, without the '.0' when whole (interpolation rounds off)."""
+    return f"{float(x):.1f}".removesuffix(".0")
+
+
+def _t(values: Any) -> Estimate | None:
+    """Student-t interval over the finite values; None when there are none."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    return t_interval(x, level=LEVEL) if x.size else None
+
+
+# --- document model (rendered to markdown and HTML) -----------------------------------------------
+
+
+@dataclass
+class Doc:
+    """A flat list of blocks: ('h1'|'h2'|'p'|'ul'|'table'|'img'|'pre', payload)."""
+
+    blocks: list[tuple[str, Any]] = field(default_factory=list)
+
+    def add(self, kind: str, payload: Any) -> None:
+        self.blocks.append((kind, payload))
+
+    def table(self, headers: list[str], rows: list[list[str]]) -> None:
+        self.add("table", (headers, rows))
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(doc: Doc) -> str:
+    """The document as GitHub-flavoured markdown; images by their relative path."""
+    out: list[str] = []
+    for kind, payload in doc.blocks:
+        if kind == "h1":
+            out += [f"# {payload}", ""]
+        elif kind == "h2":
+            out += [f"## {payload}", ""]
+        elif kind == "p":
+            out += [payload, ""]
+        elif kind == "ul":
+            out += [f"- {item}" for item in payload] + [""]
+        elif kind == "pre":
+            out += ["```", *payload, "```", ""]
+        elif kind == "img":
+            alt, rel, _ = payload
+            out += [f"![{alt}]({rel})", ""]
+        elif kind == "table":
+            headers, rows = payload
+            out.append("| " + " | ".join(_md_cell(h) for h in headers) + " |")
+            out.append("|" + "---|" * len(headers))
+            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+            out.append("")
+    return "\n".join(out)
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+    "th,td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:left}th{background:#f0f0f0}"
+    "img{max-width:100%;display:block;margin:1em 0}pre{background:#f6f6f6;padding:0.8em;overflow-x:auto}"
+    "code{font-family:monospace}"
+)
+
+
+def _inline_html(text: str) -> str:
+    """Escape text, then turn markdown **bold** and `code` into tags."""
+    s = html.escape(str(text))
+    s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
+
+
+def render_html(doc: Doc, title: str) -> str:
+    """The document as one self-contained HTML page: inline CSS, images as base64 data URIs."""
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+    ]
+    for kind, payload in doc.blocks:
+        if kind in ("h1", "h2", "p"):
+            out.append(f"<{kind}>{_inline_html(payload)}</{kind}>")
+        elif kind == "ul":
+            out.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in payload) + "</ul>")
+        elif kind == "pre":
+            out.append("<pre><code>" + html.escape("\n".join(payload)) + "</code></pre>")
+        elif kind == "img":
+            alt, _, path = payload
+            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+            out.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
+        elif kind == "table":
+            headers, rows = payload
+            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+            body = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+            )
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+# --- selections and statistics --------------------------------------------------------------------
+
+
+def _methods(results: pd.DataFrame) -> list[str]:
+    """Methods in order of first appearance."""
+    return list(dict.fromkeys(results["method"].astype(str)))
+
+
+def _main_cells(results: pd.DataFrame) -> pd.DataFrame:
+    """The cells that trained on the method's full selection (no acquisition-score quantile)."""
+    return results[results["quantile"].isna()]
+
+
+def _quantile_cells(results: pd.DataFrame) -> pd.DataFrame:
+    return results[results["quantile"].notna()]
+
+
+def untrained_accuracy(tables: Tables) -> float:
+    """Accuracy of the untrained student: results' accuracy_before, else the 'base' items' mean."""
+    if "accuracy_before" in tables.results.columns:
+        vals = pd.to_numeric(tables.results["accuracy_before"], errors="coerce").dropna()
+        if len(vals):
+            return float(vals.iloc[0])
+    it = tables.items
+    base = it[(it["method"] == "base") & (it["suite"] == "task")] if len(it) else it
+    return float(base["correct"].mean()) if len(base) else float("nan")
+
+
+def _per_seed(cells: pd.DataFrame, column: str) -> pd.Series:
+    """One value per seed (the mean if a seed repeats), indexed by seed."""
+    vals = pd.to_numeric(cells[column], errors="coerce")
+    return vals.groupby(cells["seed"].to_numpy()).mean()
+
+
+def forgetting_change(cells: pd.DataFrame) -> pd.Series:
+    """After − before on the forgetting suite, per seed; empty when the cells have no forgetting data."""
+    if not {"forgetting", "forgetting_before"} <= set(cells.columns):
+        return pd.Series(dtype=float)
+    delta = pd.to_numeric(cells["forgetting"], errors="coerce") - pd.to_numeric(
+        cells["forgetting_before"], errors="coerce"
+    )
+    return delta.groupby(cells["seed"].to_numpy()).mean().dropna()
+
+
+def item_matrix(items: pd.DataFrame, method: str, budget: int) -> pd.DataFrame:
+    """Seeds × item_id correctness on the task suite for one (method, budget), non-quantile cells."""
+    if not len(items):
+        return pd.DataFrame()
+    sel = items[
+        (items["method"] == method)
+        & (items["budget"] == budget)
+        & items["quantile"].isna()
+        & (items["suite"] == "task")
+    ]
+    if not len(sel):
+        return pd.DataFrame()
+    return sel.pivot_table(index="seed", columns="item_id", values="correct", aggfunc="mean")
+
+
+def paired_items(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """Align two seeds × items matrices on their common seeds and fully observed common items."""
+    if a.empty or b.empty:
+        return None
+    seeds = sorted(set(a.index) & set(b.index))
+    cols = sorted(set(a.columns) & set(b.columns), key=str)
+    if not seeds or not cols:
+        return None
+    xa, xb = a.loc[seeds, cols], b.loc[seeds, cols]
+    keep = xa.notna().all(axis=0) & xb.notna().all(axis=0)
+    if not keep.any():
+        return None
+    return xa.loc[:, keep].to_numpy(dtype=float), xb.loc[:, keep].to_numpy(dtype=float)
+
+
+@dataclass
+class Row:
+    """One (method, budget) line of the main table."""
+
+    method: str
+    budget: int
+    accuracy: Estimate | None
+    forgetting: Estimate | None
+    seed_diff: Estimate | None = None
+    item_diff: Estimate | None = None
+    p_value: float | None = None
+    is_baseline: bool = False
+    teacher_tokens: float = float("nan")
+    wall_s: float = float("nan")
+
+
+def main_rows(tables: Tables, baseline: str) -> list[Row]:
+    """Per (method, budget): accuracy and forgetting over seeds and the paired difference to the baseline."""
+    cells = _main_cells(tables.results)
+    rows = []
+    for method in _methods(cells):
+        for budget in sorted(cells.loc[cells["method"] == method, "budget"].unique()):
+            rows.append(_row(tables, cells, method, int(budget), baseline))
+    return rows
+
+
+def _row(tables: Tables, cells: pd.DataFrame, method: str, budget: int, baseline: str) -> Row:
+    mine = cells[(cells["method"] == method) & (cells["budget"] == budget)]
+    row = Row(
+        method,
+        budget,
+        _t(_per_seed(mine, "accuracy")),
+        _t(forgetting_change(mine)),
+        is_baseline=method == baseline,
+        teacher_tokens=_mean_col(mine, "teacher_tokens"),
+        wall_s=_mean_col(mine, "wall_s"),
+    )
+    base = cells[(cells["method"] == baseline) & (cells["budget"] == budget)]
+    if row.is_baseline or not len(base):
+        return row
+    diffs = (_per_seed(mine, "accuracy") - _per_seed(base, "accuracy")).dropna()
+    row.seed_diff = _t(diffs)
+    pair = paired_items(
+        item_matrix(tables.items, method, budget), item_matrix(tables.items, baseline, budget)
+    )
+    if pair is not None:
+        row.item_diff = paired_bootstrap(pair[0], pair[1], level=LEVEL)
+        row.p_value = permutation_test(pair[0], pair[1])
+    return row
+
+
+def _mean_col(cells: pd.DataFrame, column: str) -> float:
+    if column not in cells.columns:
+        return float("nan")
+    vals = pd.to_numeric(cells[column], errors="coerce").dropna()
+    return float(vals.mean()) if len(vals) else float("nan")
+
+
+def mean_curve(results: pd.DataFrame, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Budgets (ascending) and the mean accuracy over seeds at each, for one method's main cells."""
+    cells = _main_cells(results)
+    cells = cells[cells["method"] == method]
+    curve = pd.to_numeric(cells["accuracy"], errors="coerce").groupby(cells["budget"].to_numpy()).mean()
+    curve = curve.dropna().sort_index()
+    return curve.index.to_numpy(dtype=float), curve.to_numpy(dtype=float)
+
+
+def budget_to_reach(budgets: np.ndarray, means: np.ndarray, tau: float) -> float | None:
+    """N(τ): the smallest budget where the mean curve reaches τ, linearly interpolated between the
+    adjacent budgets around its first crossing; None when it never does within the grid."""
+    b, m = np.asarray(budgets, dtype=float), np.asarray(means, dtype=float)
+    hits = np.flatnonzero(m >= tau)
+    if not hits.size:
+        return None
+    i = int(hits[0])
+    if i == 0:
+        return float(b[0])
+    b0, b1, m0, m1 = b[i - 1], b[i], m[i - 1], m[i]
+    return float(b0 + (tau - m0) / (m1 - m0) * (b1 - b0))
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Spearman's rho and its p-value; NaNs when too few points or a constant input."""
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan"), float("nan")
+    res = spearmanr(x, y)
+    return float(res.statistic), float(res.pvalue)
+
+
+def describe_relation(rho: float, p: float, n: int) -> str:
+    """A plain-language, honest reading of a quantile-vs-gain Spearman correlation."""
+    if not (_finite(rho) and _finite(p)):
+        return f"no correlation computed ({n} cells: too few, or gains or quantiles constant)"
+    stats = f"rho = {rho:.4f}, p = {p:.4f}, {n} cells"
+    if p < 0.05 and rho > 0:
+        return f"higher-score quantiles gave larger gains ({stats})"
+    if p < 0.05 and rho < 0:
+        return f"higher-score quantiles gave *smaller* gains: the score ranks against utility ({stats})"
+    lean = "a positive" if rho > 0 else "a negative" if rho < 0 else "no"
+    return f"no clear monotone relation ({lean} tendency, not significant at 0.05): {stats}"
+
+
+# --- plots ---------------------------------------------------------------------------------------
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    plt = _pyplot()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _bounds(e: Estimate | None) -> tuple[float, float, float]:
+    """Mean, lo, hi with the interval collapsed onto the mean where it is undefined."""
+    if e is None:
+        return float("nan"), float("nan"), float("nan")
+    lo = e.lo if _finite(e.lo) else e.mean
+    hi = e.hi if _finite(e.hi) else e.mean
+    return e.mean, lo, hi
+
+
+def _log_x(ax: Any, xs: list[float]) -> None:
+    xs = [x for x in xs if x > 0]
+    if xs and max(xs) / min(xs) >= 8:
+        ax.set_xscale("log", base=2)
+
+
+def plot_accuracy_vs_budget(rows: list[Row], untrained: float, path: Path) -> Path:
+    """Mean accuracy per method against the budget, with the seeds' t-interval as a band."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
+    for method in dict.fromkeys(r.method for r in rows):
+        mine = [r for r in rows if r.method == method and r.accuracy is not None]
+        xs = [r.budget for r in mine]
+        mean, lo, hi = (np.array(v) for v in zip(*(_bounds(r.accuracy) for r in mine), strict=True))
+        (line,) = ax.plot(xs, mean, marker="o", label=method)
+        ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    if _finite(untrained):
+        ax.axhline(untrained, color="grey", linestyle="--", linewidth=1, label="untrained")
+    _log_x(ax, [r.budget for r in rows])
+    ax.set_xlabel("budget (training samples)")
+    ax.set_ylabel("accuracy (mean, 95% t CI over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_forgetting(rows: list[Row], path: Path) -> Path:
+    """Bars of the forgetting-suite change (after − before) per method, grouped by budget."""
+    plt = _pyplot()
+    rows = [r for r in rows if r.forgetting is not None]
+    methods = list(dict.fromkeys(r.method for r in rows))
+    budgets = sorted({r.budget for r in rows})
+    width = 0.8 / max(len(methods), 1)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
+    for j, method in enumerate(methods):
+        mine = {r.budget: r for r in rows if r.method == method}
+        xs = [i + (j - (len(methods) - 1) / 2) * width for i, b in enumerate(budgets) if b in mine]
+        stats = [_bounds(mine[b].forgetting) for b in budgets if b in mine]
+        ys = [s[0] for s in stats]
+        err = [[s[0] - s[1] for s in stats], [s[2] - s[0] for s in stats]]
+        ax.bar(xs, ys, width=width, yerr=err, capsize=3, label=method)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(budgets)), [str(b) for b in budgets])
+    ax.set_xlabel("budget (training samples)")
+    ax.set_ylabel("forgetting-suite accuracy change")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_scores(scores: pd.DataFrame, method: str, path: Path) -> Path:
+    """Density histograms of the acquisition scores a method kept versus rejected."""
+    plt = _pyplot()
+    s = scores[scores["method"] == method]
+    vals = pd.to_numeric(s["score"], errors="coerce")
+    kept = s["selected"].astype(bool).to_numpy()
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+    for mask, label in ((kept, "kept"), (~kept, "rejected")):
+        x = vals[mask].dropna().to_numpy()
+        if x.size:
+            ax.hist(x, bins=30, density=True, alpha=0.5, label=f"{label} (n={x.size})")
+    acqs = ", ".join(sorted({str(a) for a in s["acquisition"].dropna()})) or "score"
+    ax.set_title(f"{method}: {acqs}", fontsize=9)
+    ax.set_xlabel("acquisition score")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_utility(groups: list[tuple[str, int, list[tuple[float, Estimate | None]]]], path: Path) -> Path:
+    """Gain over the untrained student by acquisition-score quantile, one line per (method, budget)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
+    for k, (method, budget, points) in enumerate(groups):
+        offset = (k - (len(groups) - 1) / 2) * 0.05
+        qs = [q + offset for q, _ in points]
+        stats = [_bounds(e) for _, e in points]
+        ys = [s[0] for s in stats]
+        err = [[s[0] - s[1] for s in stats], [s[2] - s[0] for s in stats]]
+        label = f"{method}, budget {budget}" if len({g[0] for g in groups}) > 1 else f"budget {budget}"
+        ax.errorbar(qs, ys, yerr=err, marker="o", capsize=3, label=label)
+    ax.axhline(0, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("acquisition-score quantile (1 = lowest)")
+    ax.set_ylabel("gain over untrained (95% t CI)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "method"
+
+
+def _header(doc: Doc, tables: Tables, untrained: float, baseline: str) -> None:
+    res, meta = tables.results, tables.meta
+    doc.add("h1", f"Experiment: {meta.get('name', 'unnamed')}")
+    seeds = sorted({int(s) for s in res["seed"].dropna()})
+    budgets = sorted({int(b) for b in res["budget"].dropna()})
+    n_q = len(_quantile_cells(res))
+    doc.add(
+        "ul",
+        [
+            f"student: **{meta.get('student', '?')}**; task: **{meta.get('task', '?')}**",
+            f"cells: {len(res)} ({len(res) - n_q} main, {n_q} quantile); methods: {', '.join(_methods(res))}; "
+            f"baseline: {baseline}",
+            f"seeds: {', '.join(map(str, seeds)) or '—'}; budgets: {', '.join(map(str, budgets)) or '—'}",
+            f"untrained accuracy: {_num(untrained)}",
+            "intervals: 95% Student-t over seeds; item-level differences: paired bootstrap over items "
+            "(seeds × items, same seeds and items), p from a paired sign-flip permutation test",
+        ],
+    )
+
+
+def _main_section(doc: Doc, rows: list[Row], baseline: str, has_baseline: bool) -> None:
+    doc.add("h2", "Accuracy by method and budget")
+    if not has_baseline:
+        doc.add("p", f"Baseline method `{baseline}` has no cells: no paired comparisons.")
+    headers = [
+        "method", "budget", "seeds", "accuracy (mean ± 95% t CI)", "forgetting change",
+        f"Δ vs {baseline} (seeds)", f"Δ vs {baseline} (items, bootstrap)", "p (permutation)",
+        "teacher tokens", "wall s",
+    ]  # fmt: skip
+    table = []
+    for r in rows:
+        dash = "—" if r.is_baseline else None
+        table.append(
+            [
+                r.method,
+                str(r.budget),
+                str(r.accuracy.n if r.accuracy else 0),
+                _est(r.accuracy),
+                _est(r.forgetting),
+                dash or _est(r.seed_diff),
+                dash or _est(r.item_diff, symmetric=False, unit="items"),
+                dash or _num(r.p_value),
+                _num(r.teacher_tokens, 0),
+                _num(r.wall_s, 1),
+            ]
+        )
+    doc.table(headers, table)
+    if not any(r.forgetting is not None for r in rows):
+        doc.add("p", "No forgetting data: the cells did not evaluate a forgetting suite.")
+
+
+def _plots_section(
+    doc: Doc, tables: Tables, rows: list[Row], untrained: float, out_dir: Path
+) -> dict[str, Path]:
+    doc.add("h2", "Plots")
+    made: dict[str, Path] = {}
+
+    def add(name: str, alt: str, path: Path) -> None:
+        rel = f"{PLOTS}/{name}"
+        made[rel] = path
+        doc.add("img", (alt, rel, path))
+
+    plots = out_dir / PLOTS
+    if any(r.accuracy is not None for r in rows):
+        path = plot_accuracy_vs_budget(rows, untrained, plots / "accuracy_vs_budget.png")
+        add("accuracy_vs_budget.png", "accuracy against budget", path)
+    if any(r.forgetting is not None for r in rows):
+        add("forgetting.png", "forgetting change", plot_forgetting(rows, plots / "forgetting.png"))
+    else:
+        doc.add("p", "Forgetting plot skipped: no forgetting data.")
+    scores = tables.scores
+    methods = [m for m in _methods(scores) if _has_scores(scores, m)] if len(scores) else []
+    for method in methods:
+        name = f"scores_{_slug(method)}.png"
+        add(name, f"kept vs rejected scores: {method}", plot_scores(scores, method, plots / name))
+    if not methods:
+        doc.add("p", "Score histograms skipped: no acquisition scores recorded.")
+    return made
+
+
+def _has_scores(scores: pd.DataFrame, method: str) -> bool:
+    return bool(pd.to_numeric(scores.loc[scores["method"] == method, "score"], errors="coerce").notna().any())
+
+
+def _efficiency_section(doc: Doc, tables: Tables, untrained: float) -> None:
+    doc.add("h2", "Data efficiency N(τ)")
+    taus = tables.meta.get("tau") or ([untrained + 0.03, untrained + 0.05] if _finite(untrained) else [])
+    if not taus:
+        doc.add("p", "No targets τ: experiment.json has no `tau` and the untrained accuracy is unknown.")
+        return
+    doc.add(
+        "p",
+        "The smallest budget at which a method's mean accuracy over seeds reaches τ, interpolated "
+        "linearly between adjacent budgets on the mean curve.",
+    )
+    table = []
+    for method in _methods(_main_cells(tables.results)):
+        budgets, means = mean_curve(tables.results, method)
+        cells = [method]
+        for tau in taus:
+            n = budget_to_reach(budgets, means, float(tau))
+            if n is None:
+                top = _budget(budgets.max()) if budgets.size else "—"
+                cells.append(f"not reached (≤ {top})")
+            elif n == budgets[0]:
+                cells.append(f"≤ {_budget(n)} (at the smallest budget)")
+            else:
+                cells.append(_budget(n))
+        table.append(cells)
+    doc.table(["method", *[f"τ = {float(t):.4f}" for t in taus]], table)
+
+
+def utility_groups(
+    tables: Tables, untrained: float
+) -> list[tuple[str, int, list[tuple[float, Estimate | None]]]]:
+    """Per (method, budget) of the quantile cells: (quantile, t-interval of the gain over seeds)."""
+    cells = _quantile_cells(tables.results)
+    gain = _gain(cells, untrained)
+    groups = []
+    for method in _methods(cells):
+        for budget in sorted(cells.loc[cells["method"] == method, "budget"].unique()):
+            sel = (cells["method"] == method) & (cells["budget"] == budget)
+            points = [
+                (float(q), _t(gain[sel & (cells["quantile"] == q)]))
+                for q in sorted(cells.loc[sel, "quantile"].unique())
+            ]
+            groups.append((method, int(budget), points))
+    return groups
+
+
+def _gain(cells: pd.DataFrame, untrained: float) -> pd.Series:
+    """Accuracy − accuracy_before per cell (the untrained accuracy where the column is missing)."""
+    before = (
+        pd.to_numeric(cells["accuracy_before"], errors="coerce").fillna(untrained)
+        if "accuracy_before" in cells.columns
+        else pd.Series(untrained, index=cells.index)
+    )
+    return pd.to_numeric(cells["accuracy"], errors="coerce") - before
+
+
+def _utility_section(doc: Doc, tables: Tables, untrained: float, out_dir: Path) -> dict[str, Path]:
+    doc.add("h2", "Utility check: gain by acquisition-score quantile")
+    cells = _quantile_cells(tables.results)
+    if not len(cells):
+        doc.add("p", "No quantile cells in this experiment: the utility check was not run.")
+        return {}
+    groups = utility_groups(tables, untrained)
+    acqs = sorted({str(a) for a in cells.get("acquisition", pd.Series(dtype=object)).dropna()})
+    doc.add(
+        "p",
+        f"Each quantile cell trained on one slice of the candidates ranked by {', '.join(acqs) or 'the score'} "
+        "(1 = lowest scores). Gain = accuracy − untrained accuracy.",
+    )
+    table = [[m, str(b), _budget(q), _est(e)] for m, b, pts in groups for q, e in pts]
+    doc.table(["method", "budget", "quantile", "gain (mean ± 95% t CI)"], table)
+    gain = _gain(cells, untrained)
+    lines = []
+    for method in _methods(cells):
+        sel = cells["method"] == method
+        rho, p = spearman(cells.loc[sel, "quantile"].to_numpy(), gain[sel].to_numpy())
+        lines.append(f"{method}, all budgets: {describe_relation(rho, p, int(sel.sum()))}")
+        budgets = sorted(cells.loc[sel, "budget"].unique())
+        for budget in budgets if len(budgets) > 1 else []:
+            sb = sel & (cells["budget"] == budget)
+            rho, p = spearman(cells.loc[sb, "quantile"].to_numpy(), gain[sb].to_numpy())
+            lines.append(f"{method}, budget {budget}: {describe_relation(rho, p, int(sb.sum()))}")
+    doc.add("p", "Spearman correlation between quantile and gain over the cells:")
+    doc.add("ul", lines)
+    path = plot_utility(groups, out_dir / PLOTS / "utility.png")
+    doc.add("img", ("gain by quantile", f"{PLOTS}/utility.png", path))
+    return {f"{PLOTS}/utility.png": path}
+
+
+def _commands_section(doc: Doc, meta: dict[str, Any]) -> None:
+    commands = meta.get("commands")
+    if commands:
+        doc.add("h2", "Reproduce")
+        doc.add("pre", [str(c) for c in commands])
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+def build_report(tables: Tables, out_dir: Path) -> tuple[Doc, dict[str, Path]]:
+    """Compute every section (writing the plots under `out_dir/plots`) into one document."""
+    baseline = str(tables.meta.get("baseline", "static"))
+    untrained = untrained_accuracy(tables)
+    rows = main_rows(tables, baseline)
+    has_baseline = bool((_main_cells(tables.results)["method"] == baseline).any())
+    doc = Doc()
+    _header(doc, tables, untrained, baseline)
+    _main_section(doc, rows, baseline, has_baseline)
+    made = _plots_section(doc, tables, rows, untrained, out_dir)
+    _efficiency_section(doc, tables, untrained)
+    made |= _utility_section(doc, tables, untrained, out_dir)
+    _commands_section(doc, tables.meta)
+    return doc, made
+
+
+def write_experiment_report(run_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
+    """Write report.md, report.html and plots/*.png from the run's tables; return name -> path."""
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = load_tables(run_dir)
+    doc, made = build_report(tables, out_dir)
+    md, page = out_dir / "report.md", out_dir / "report.html"
+    md.write_text(render_markdown(doc), encoding="utf-8")
+    title = f"Experiment: {tables.meta.get('name', 'unnamed')}"
+    page.write_text(render_html(doc, title), encoding="utf-8")
+    return {"report.md": md, "report.html": page, **made}

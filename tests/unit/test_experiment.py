@@ -1,0 +1,124 @@
+"""`acqsynth experiment` end to end on a tiny random student and the scripted generator: the grid,
+resuming, the tidy tables, worker processes that split the cells, and the report files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from scripted_generator import problem
+from tiny import make_tiny_model
+
+from acqsynth.config import load_config
+from acqsynth.errors import AcqsynthError
+from acqsynth.experiment import ExperimentConfig, cells, run_experiment
+
+SCRIPTED = str(Path(__file__).resolve().parents[1] / "scripted_generator.py") + ":ScriptedGenerator"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("experiment")
+    data = root / "apples.jsonl"
+    with data.open("w") as f:
+        for a in range(5000, 5080):
+            q, ans = problem(a)
+            f.write(json.dumps({"id": f"apples-{a}", "question": q, "answer": str(ans)}) + "\n")
+    model = make_tiny_model(root / "tiny")
+    base = {
+        "data": {"name": str(data), "task": "math", "seeds": None, "eval_n": 6},
+        "student": {"model": str(model), "batch_size": 4},
+        "generator": {"model": SCRIPTED, "embedder": None, "max_new_tokens": 64,
+                      "hygiene": {"embedding_threshold": None, "decontam_embedding_threshold": None}},
+        "selection": {"answer_max_new_tokens": 6},
+        "train": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
+        "eval": {"max_new_tokens": 6, "loglik": False, "batch_size": 4},
+    }
+    (root / "base.yaml").write_text(yaml.safe_dump(base))
+    return {"root": root, "base": root / "base.yaml"}
+
+
+def experiment(world: dict[str, Path], out: Path, **extra: object) -> ExperimentConfig:
+    spec = {
+        "name": "tiny", "base": str(world["base"]), "budgets": [4], "seeds": [0],
+        "methods": {"static": {"strategy": "static"}, "random": {"strategy": "random"}},
+        "generated_per_sample": 5, "output": str(out), **extra,
+    }
+    path = out.parent / f"{out.name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return load_config(ExperimentConfig, path)
+
+
+def test_two_cells_end_to_end_then_resume(world: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "exp"
+    exp = experiment(world, out)
+    result = run_experiment(exp, out, progress=False)
+    assert result["cells"] == result["done"] == result["ran"] == 2 and not result["missing"]
+
+    results = pd.read_parquet(out / "results.parquet")
+    assert sorted(results["method"]) == ["random", "static"]
+    assert set(results["budget"]) == {4} and set(results["samples"]) == {4}
+    static = results[results["method"] == "static"].iloc[0]
+    assert static["generated"] <= 20 and results[results["method"] == "random"].iloc[0]["generated"] == 0
+    # the table holds exactly what each cell's run directory measured
+    for _, row in results.iterrows():
+        metrics = json.loads((out / "cells" / row["method"] / "b0004-s0" / "metrics.json").read_text())
+        assert row["accuracy"] == metrics["accuracy_after"]["mean"]
+        assert row["accuracy_before"] == metrics["accuracy_before"]["mean"]
+    items = pd.read_parquet(out / "items.parquet")
+    assert len(items[(items["method"] == "base") & (items["suite"] == "task")]) == 6
+    for method in ("static", "random"):
+        mine = items[(items["method"] == method) & (items["suite"] == "task")]
+        acc = results[results["method"] == method].iloc[0]["accuracy"]
+        assert len(mine) == 6 and mine["correct"].mean() == pytest.approx(acc)
+    assert (out / "results.csv").exists() and (out / "experiment.json").exists()
+    # the untrained student was evaluated once and shared
+    assert len(list((out / "base").iterdir())) == 1
+    r0 = [json.loads((out / "cells" / m / "b0004-s0" / "round-00" / "round.json").read_text()) for m in ("static", "random")]
+    assert r0[0] == r0[1]
+
+    again = run_experiment(exp, out, progress=False)
+    assert again["ran"] == 0 and again["done"] == 2
+
+    with pytest.raises(AcqsynthError, match="different config"):
+        run_experiment(experiment(world, out, seeds=[0, 1]), out, progress=False)
+
+
+def test_report_from_the_tables(world: dict[str, Path], tmp_path: Path) -> None:
+    from acqsynth.experiment_report import write_experiment_report
+
+    out = tmp_path / "exp"
+    run_experiment(experiment(world, out), out, progress=False)
+    paths = write_experiment_report(out, tmp_path / "report")
+    assert paths["report.md"].read_text().strip() and paths["report.html"].read_text().startswith("<!DOCTYPE html>")
+    assert (tmp_path / "report" / "plots" / "accuracy_vs_budget.png").stat().st_size > 1000
+
+
+def test_bad_experiment_configs_name_the_problem(world: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(AcqsynthError, match="unknown config key 'methods.x.selection.acqusition'"):
+        cells(experiment(world, tmp_path / "a", methods={"x": {"selection.acqusition": "loss"}}), tmp_path / "a")
+    with pytest.raises(AcqsynthError, match="methods.x: strategy 'nope' is unknown"):
+        cells(experiment(world, tmp_path / "b", methods={"x": {"strategy": "nope"}}), tmp_path / "b")
+    with pytest.raises(AcqsynthError, match="seeds must be a non-empty list of distinct"):
+        experiment(world, tmp_path / "c", seeds=[1, 1])
+
+
+def test_worker_processes_split_the_cells(world: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "exp"
+    experiment(world, out, seeds=[0, 1], workers=2)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-m", "acqsynth.cli", "experiment", str(tmp_path / "exp.yaml"), "--quiet"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    started = [line for line in proc.stderr.splitlines() if "[acqsynth experiment] cell " in line and "/4:" in line]
+    # every cell was run by exactly one of the two processes
+    assert sorted(line.split(": ", 1)[1] for line in started) == sorted(
+        f"{m}/b0004-s{s}" for m in ("static", "random") for s in (0, 1))
+    assert len(pd.read_parquet(out / "results.parquet")) == 4
+    assert "report:" in proc.stdout

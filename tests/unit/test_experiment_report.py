@@ -1,0 +1,242 @@
+"""The experiment report: built from synthetic tidy tables, its numbers checked against numpy by hand."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import t as t_dist
+
+from acqsynth.experiment_report import (
+    budget_to_reach,
+    describe_relation,
+    load_tables,
+    spearman,
+    write_experiment_report,
+)
+
+METHODS = ["static", "uncertainty", "variance"]
+BUDGETS = [16, 48]
+SEEDS = [0, 1, 2]
+N_ITEMS = 20
+BEFORE = 0.3
+SKILL = {"static": 0.0, "uncertainty": 0.1, "variance": 0.05}
+
+
+def _cell(method: str, budget: int, seed: int, quantile: float, correct: np.ndarray, forget: float) -> dict:
+    acc = float(correct.mean())
+    return {
+        "method": method, "strategy": method, "budget": budget, "seed": seed, "quantile": quantile,
+        "acquisition": None if method == "static" else method, "generator": None, "samples": budget,
+        "generated": 2 * budget, "teacher_tokens": 100 * budget, "accuracy": acc, "accuracy_lo": acc - 0.1,
+        "accuracy_hi": acc + 0.1, "accuracy_before": BEFORE, "forgetting": forget, "forgetting_before": 0.5,
+        "n_eval": N_ITEMS, "wall_s": 12.5,
+    }  # fmt: skip
+
+
+def _items(method: str, budget: int, seed: int, quantile: float, correct: np.ndarray) -> list[dict]:
+    return [
+        {"method": method, "budget": budget, "seed": seed, "quantile": quantile, "suite": "task",
+         "item_id": f"q/{i}", "correct": float(c)}
+        for i, c in enumerate(correct)
+    ]  # fmt: skip
+
+
+def make_tables(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """3 methods × 2 budgets × 3 seeds on 20 items, 3 quantile cells × 2 seeds, and some scores."""
+    rng = np.random.default_rng(seed)
+    results, items, scores = [], [], []
+    base = (rng.random(N_ITEMS) < BEFORE).astype(float)
+    items += _items("base", 0, 0, np.nan, base)
+    for method in METHODS:
+        for budget in BUDGETS:
+            for s in SEEDS:
+                p = BEFORE + SKILL[method] + 0.1 * (budget == 48)
+                correct = (rng.random(N_ITEMS) < p).astype(float)
+                forget = 0.5 - 0.02 * SKILL[method] * 10 + rng.normal(0, 0.01)
+                results.append(_cell(method, budget, s, np.nan, correct, forget))
+                items += _items(method, budget, s, np.nan, correct)
+    for q in (1.0, 2.0, 3.0):
+        for s in (0, 1):
+            correct = (rng.random(N_ITEMS) < BEFORE + 0.05 * q).astype(float)
+            results.append(_cell("uncertainty", 16, s, q, correct, np.nan))
+            items += _items("uncertainty", 16, s, q, correct)
+    for method in ("uncertainty", "variance"):
+        for r in range(2):
+            for _ in range(30):
+                score = float(rng.normal())
+                scores.append(
+                    {"method": method, "budget": 16, "seed": 0, "round": r, "kind": "candidate",
+                     "acquisition": method, "score": score, "selected": score > 0.3}
+                )  # fmt: skip
+    return pd.DataFrame(results), pd.DataFrame(items), pd.DataFrame(scores)
+
+
+def write_run(run_dir: Path, results, items, scores=None, meta=None) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results.to_parquet(run_dir / "results.parquet")
+    items.to_parquet(run_dir / "items.parquet")
+    if scores is not None:
+        scores.to_parquet(run_dir / "scores.parquet")
+    meta = (
+        meta
+        if meta is not None
+        else {"name": "demo", "baseline": "static", "task": "gsm8k", "student": "tiny"}
+    )
+    (run_dir / "experiment.json").write_text(json.dumps(meta), encoding="utf-8")
+    return run_dir
+
+
+def table_row(md: str, *first_cells: str) -> list[str]:
+    """The cells of the first markdown table row that starts with `first_cells`."""
+    for line in md.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if cells[: len(first_cells)] == list(first_cells):
+                return cells
+    raise AssertionError(f"no table row starting with {first_cells}")
+
+
+@pytest.fixture(scope="module")
+def full_report(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[dict[str, Path], pd.DataFrame, pd.DataFrame]:
+    results, items, scores = make_tables()
+    run = write_run(tmp_path_factory.mktemp("exp"), results, items, scores)
+    return write_experiment_report(run), results, items
+
+
+def test_report_files_exist(full_report):
+    paths, _, _ = full_report
+    for name in (
+        "report.md", "report.html", "plots/accuracy_vs_budget.png", "plots/forgetting.png",
+        "plots/scores_uncertainty.png", "plots/scores_variance.png", "plots/utility.png",
+    ):  # fmt: skip
+        assert name in paths
+        assert paths[name].is_file() and paths[name].stat().st_size > 0
+    assert "plots/scores_static.png" not in paths
+
+
+def test_html_is_self_contained(full_report):
+    paths, _, _ = full_report
+    page = paths["report.html"].read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page
+    assert re.findall(r'(?:src|href)\s*=\s*"(?!data:)', page) == []
+    assert page.count('src="data:image/png;base64,') == 5
+    assert "<table>" in page and "<style>" in page
+
+
+def test_main_table_matches_numpy(full_report):
+    paths, results, _ = full_report
+    md = paths["report.md"].read_text(encoding="utf-8")
+    main = results[results["quantile"].isna()]
+
+    def accs(method: str, budget: int) -> np.ndarray:
+        sel = main[(main["method"] == method) & (main["budget"] == budget)].sort_values("seed")
+        return sel["accuracy"].to_numpy()
+
+    tcrit = t_dist.ppf(0.975, len(SEEDS) - 1)
+    for method in METHODS:
+        for budget in BUDGETS:
+            x = accs(method, budget)
+            half = tcrit * x.std(ddof=1) / np.sqrt(x.size)
+            row = table_row(md, method, str(budget))
+            assert row[2] == "3"
+            assert row[3].startswith(
+                f"{x.mean():.4f} ± {half:.4f} [{x.mean() - half:.4f}, {x.mean() + half:.4f}]"
+            )
+
+    diffs = accs("uncertainty", 48) - accs("static", 48)
+    row = table_row(md, "uncertainty", "48")
+    assert row[5].startswith(f"{diffs.mean():.4f} ± ")
+    # every seed evaluated every item, so the item-level mean difference equals the seed-level one
+    assert row[6].startswith(f"{diffs.mean():.4f} [") and row[6].endswith("(n=20 items)")
+    assert 0 < float(row[7]) <= 1
+    sel = main[(main["method"] == "uncertainty") & (main["budget"] == 48)]
+    forgetting = (sel["forgetting"] - sel["forgetting_before"]).to_numpy()
+    assert row[4].startswith(f"{forgetting.mean():.4f} ± ")
+    base_row = table_row(md, "static", "16")
+    assert base_row[5] == base_row[6] == base_row[7] == "—"
+
+
+def test_methods_in_order_and_quantile_cells_separate(full_report):
+    paths, _, _ = full_report
+    md = paths["report.md"].read_text(encoding="utf-8")
+    first = [md.index(f"| {m} | 16 |") for m in METHODS]
+    assert first == sorted(first)
+    assert "## Utility check" in md and "Spearman" in md
+    assert table_row(md, "uncertainty", "16", "1")[3].endswith("(n=2)")
+
+
+def test_budget_to_reach_interpolates():
+    budgets, means = np.array([16, 48]), np.array([0.10, 0.20])
+    assert budget_to_reach(budgets, means, 0.15) == pytest.approx(32.0)
+    assert budget_to_reach(budgets, means, 0.05) == 16.0
+    assert budget_to_reach(budgets, means, 0.25) is None
+    # first crossing of a non-monotone curve
+    assert budget_to_reach(np.array([16, 32, 64]), np.array([0.1, 0.3, 0.2]), 0.2) == pytest.approx(24.0)
+
+
+def test_efficiency_table_in_report(tmp_path):
+    rows, items = [], []
+    for budget, acc in ((16, 0.10), (48, 0.20)):
+        for s in SEEDS:
+            correct = np.zeros(N_ITEMS)
+            correct[: int(round(acc * N_ITEMS))] = 1
+            rows.append(_cell("static", budget, s, np.nan, correct, np.nan))
+            items += _items("static", budget, s, np.nan, correct)
+    meta = {"name": "eff", "baseline": "static", "tau": [0.15, 0.5], "task": "t", "student": "s"}
+    run = write_run(tmp_path / "run", pd.DataFrame(rows), pd.DataFrame(items), meta=meta)
+    md = write_experiment_report(run, tmp_path / "out")["report.md"].read_text(encoding="utf-8")
+    row = table_row(md, "static", "32")
+    assert row[2] == "not reached (≤ 48)"
+    # the constant accuracies give a zero-width t interval, never a crash
+    assert table_row(md, "static", "16")[3].startswith("0.1000 ± 0.0000")
+
+
+def test_missing_scores_forgetting_and_quantiles(tmp_path):
+    results, items, _ = make_tables(1)
+    results = results[results["quantile"].isna()].copy()
+    results["forgetting"] = np.nan
+    results["forgetting_before"] = np.nan
+    # a method with a single seed
+    results = results[~((results["method"] == "variance") & (results["seed"] > 0))]
+    run = write_run(tmp_path / "run", results, items[items["quantile"].isna()])
+    paths = write_experiment_report(run)
+    md = paths["report.md"].read_text(encoding="utf-8")
+    assert "No forgetting data" in md and "Forgetting plot skipped" in md
+    assert "no acquisition scores recorded" in md
+    assert "No quantile cells" in md
+    assert "forgetting.png" not in "".join(paths) and "utility.png" not in "".join(paths)
+    row = table_row(md, "variance", "16")
+    assert "n=1, no interval" in row[3] and "n=1, no interval" in row[5]
+    assert "nan" not in md.lower()
+
+
+def test_csv_fallback(tmp_path):
+    results, items, scores = make_tables(2)
+    run = tmp_path / "run"
+    run.mkdir()
+    results.to_csv(run / "results.csv", index=False)
+    items.to_csv(run / "items.csv", index=False)
+    scores.to_csv(run / "scores.csv", index=False)
+    tables = load_tables(run)
+    assert tables.meta == {} and len(tables.results) == len(results)
+    assert tables.items["item_id"].iloc[0] == "q/0"
+    md = write_experiment_report(run)["report.md"].read_text(encoding="utf-8")
+    assert "Experiment: unnamed" in md and "| uncertainty | 48 |" in md
+
+
+def test_spearman_reading_is_honest():
+    rho, p = spearman(np.array([1, 1, 2, 2, 3, 3]), np.array([0.0, 0.01, 0.05, 0.06, 0.1, 0.11]))
+    assert rho == pytest.approx(1.0, abs=0.1) and p < 0.05
+    assert describe_relation(rho, p, 6).startswith("higher-score quantiles gave larger gains")
+    rho, p = spearman(np.array([1, 2, 3, 1, 2, 3]), np.array([0.1, 0.0, 0.05, 0.02, 0.1, 0.0]))
+    assert describe_relation(rho, p, 6).startswith("no clear monotone relation")
+    assert describe_relation(*spearman(np.array([1, 2]), np.array([0.1, 0.2])), 2).startswith(
+        "no correlation computed"
+    )
