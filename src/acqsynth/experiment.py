@@ -54,16 +54,18 @@ class ExperimentConfig:
     """Run config every cell starts from: a built-in name (`default`) or a YAML file."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """Run-config keys set for every cell (dotted or nested), e.g. {data.eval_n: 200}."""
-    methods: dict[str, dict[str, Any]] = field(default_factory=lambda: {"static": {"strategy": "static"}})
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Method name → run-config keys that make it (dotted or nested), e.g.
     {active-loss: {strategy: active, selection.acquisition: "loss(answer=own)"}}."""
     budgets: list[int] = field(default_factory=lambda: [16, 32])
-    """Training-sample budgets (`budget.samples`); every method gets each one."""
+    """Training-sample budgets (`budget.samples`); every method gets each one, unless `method_budgets` says otherwise."""
+    method_budgets: dict[str, list[int]] = field(default_factory=dict)
+    """Method name → its own budgets (e.g. the utility check's quantile methods at the smallest budget only)."""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """Root seeds; the same seeds for every method, so comparisons are paired."""
     generated_per_sample: float | None = None
-    """Generator completions allowed per training sample (`budget.generated` = this × budget); None =
-    the base config's rule."""
+    """Generator completions allowed per training sample (`budget.generated` = this × budget) for
+    methods that do not set `budget.generated` themselves; None = the base config's rule."""
     baseline: str = "static"
     """The method every other one is compared with (paired differences in the report)."""
     tau: list[float] | None = None
@@ -74,14 +76,15 @@ class ExperimentConfig:
     """Experiment directory (None = runs/experiment-TIMESTAMP); rerunning with it resumes."""
 
     def __post_init__(self) -> None:
-        if not self.methods:
-            raise AcqsynthError("methods: give at least one method")
         if not self.budgets or any(b < 1 for b in self.budgets):
             raise AcqsynthError(f"budgets must be a non-empty list of positive sample counts, got {self.budgets}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise AcqsynthError(f"seeds must be a non-empty list of distinct integers, got {self.seeds}")
         if self.workers < 1:
             raise AcqsynthError(f"workers must be >= 1, got {self.workers}")
+        unknown = sorted(set(self.method_budgets) - set(self.methods))
+        if unknown:
+            raise AcqsynthError(f"method_budgets names methods that are not in methods: {', '.join(unknown)}")
         for name in self.methods:
             if not name or "/" in name or name.startswith(".") or name == "base":
                 raise AcqsynthError(f"methods: {name!r} is not a usable method name (no '/', not 'base')")
@@ -102,18 +105,25 @@ class Cell:
 
 
 def cells(exp: ExperimentConfig, root: Path) -> list[Cell]:
-    """Every cell of the grid with its resolved run config (errors name the method and key)."""
+    """Every cell of the grid with its resolved run config (errors name the method and key), budget by
+    budget and seed by seed."""
+    if not exp.methods:
+        raise AcqsynthError("methods: give at least one method, e.g. {static: {strategy: static}}")
     base = to_dict(load_config(RunConfig, resolve_config(exp.base)))
     base = merge(base, nest(exp.overrides))
     build_config(RunConfig, base, "overrides")
     out = []
-    for method, keys in exp.methods.items():
-        values = merge(base, nest(keys or {}))
-        for budget in exp.budgets:
-            for seed in exp.seeds:
-                cell_values = merge(values, {"seed": seed, "budget": {"samples": budget},
-                                             "cache": str(root / "cache")})
-                if exp.generated_per_sample is not None:
+    budgets = sorted({b for m in exp.methods for b in exp.method_budgets.get(m, exp.budgets)})
+    for budget in budgets:  # every method at one seed first, so a partial grid is already paired
+        for seed in exp.seeds:
+            for method, keys in exp.methods.items():
+                if budget not in exp.method_budgets.get(method, exp.budgets):
+                    continue
+                own = nest(keys or {})
+                cell_values = merge(base, own)
+                cell_values = merge(cell_values, {"seed": seed, "budget": {"samples": budget},
+                                                  "cache": str(root / "cache")})
+                if exp.generated_per_sample is not None and "generated" not in own.get("budget", {}):
                     cell_values["budget"]["generated"] = max(1, round(exp.generated_per_sample * budget))
                 cell_values["output"] = str(root / "cells" / method / f"b{budget:04d}-s{seed}")
                 out.append(Cell(method, budget, seed, build_config(RunConfig, cell_values, f"methods.{method}")))
@@ -193,9 +203,16 @@ def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True) -> tuple
                 skipped += not mine
                 continue
             _log(f"cell {i}/{len(grid)}: {cell.key}")
-            _ensure_base(cell, root, progress)
             t0 = time.perf_counter()
-            summary = run_job(cell.config, run_dir, progress=progress)
+            try:
+                _ensure_base(cell, root, progress)
+                summary = run_job(cell.config, run_dir, progress=progress)
+            except (AcqsynthError, OSError, RuntimeError, ValueError) as e:  # one broken cell must not stop the grid
+                _log(f"cell {cell.key} FAILED: {e} (see {run_dir / 'error.txt'}; a rerun retries it)")
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / "error.txt").write_text(f"{type(e).__name__}: {e}\n")
+                continue
+            (run_dir / "error.txt").unlink(missing_ok=True)
             acc = summary["accuracy_after"]
             _log(f"cell {cell.key}: accuracy {acc['mean']:.4f} [{acc['lo']:.4f}, {acc['hi']:.4f}] "
                  f"in {time.perf_counter() - t0:.0f} s")
@@ -233,14 +250,15 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
         children = [subprocess.Popen(cmd, env=env) for _ in range(exp.workers - 1)]
         time.sleep(1.0)
     ran, skipped = run_cells(exp, root, progress=progress)
-    failed = [c.wait() for c in children]
-    if any(failed):
-        raise AcqsynthError(f"{sum(1 for f in failed if f)} worker process(es) failed; rerun to resume")
+    crashed = sum(1 for c in children if c.wait() != 0)
+    if crashed:
+        _log(f"{crashed} worker process(es) exited with an error; their unfinished cells are listed below")
     done = sum(is_done(c) for c in grid)
     _log(f"{done}/{len(grid)} cells done ({ran} run by this process)")
     tables = collect(exp, root)
-    return {"cells": len(grid), "done": done, "ran": ran, "skipped_locked": skipped,
-            "results": str(tables), "missing": [c.key for c in grid if not is_done(c)]}
+    failed = [c.key for c in grid if not is_done(c) and (Path(c.config.output or "") / "error.txt").exists()]
+    return {"cells": len(grid), "done": done, "ran": ran, "skipped_locked": skipped, "results": str(tables),
+            "missing": [c.key for c in grid if not is_done(c)], "failed": failed}
 
 
 def _meta(exp: ExperimentConfig, grid: list[Cell]) -> dict[str, Any]:
@@ -264,7 +282,8 @@ def _correct_rows(path: Path) -> list[tuple[str, float]]:
     from acqsynth.samples import read_samples
 
     data = read_samples(path)
-    return [(i, float(c)) for i, c in zip(data["id"], data["correct"], strict=True)]
+    col = "pass1" if "pass1" in data.column_names else "correct"  # pass@1 = c/n when n answers were sampled
+    return [(i, float(c)) for i, c in zip(data["id"], data[col], strict=True)]
 
 
 def collect(exp: ExperimentConfig, root: Path) -> Path:

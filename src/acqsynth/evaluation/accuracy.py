@@ -10,7 +10,8 @@ import datasets
 import numpy as np
 from tqdm.auto import tqdm
 
-from acqsynth.evaluation.stats import Estimate, bootstrap_mean
+from acqsynth.errors import AcqsynthError
+from acqsynth.evaluation.stats import Estimate, bootstrap_mean, pass_at_k
 from acqsynth.models.generator import GenerationParams, Generator
 from acqsynth.models.student import Student
 from acqsynth.samples import Sample, iter_samples
@@ -33,6 +34,20 @@ class EvalConfig:
     """Seed for sampling (temperature > 0) and for the bootstrap interval."""
     loglik: bool = True
     """For multiple choice, also score each option letter by log-likelihood and report that accuracy."""
+    samples: int = 1
+    """Answers sampled per item. With n > 1 (and temperature > 0) accuracy is the mean pass@1 = c/n
+    and `pass_k` is reported with the unbiased estimator of Chen et al. (2021)."""
+    pass_k: list[int] = field(default_factory=lambda: [1])
+    """The k of pass@k to report (each ≤ samples)."""
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise AcqsynthError(f"eval.samples must be >= 1, got {self.samples}")
+        if self.samples > 1 and self.temperature <= 0:
+            raise AcqsynthError("eval.samples > 1 needs eval.temperature > 0 (greedy answers would all be the same)")
+        bad = [k for k in self.pass_k if not 1 <= k <= self.samples]
+        if bad:
+            raise AcqsynthError(f"eval.pass_k: every k must be in 1..eval.samples ({self.samples}), got {bad}")
 
 
 @dataclass
@@ -46,6 +61,8 @@ class EvalSummary:
     rows_per_s: float
     loglik_accuracy: Estimate | None = None
     reasons: dict[str, int] = field(default_factory=dict)
+    pass_at_k: dict[str, Estimate] = field(default_factory=dict)
+    """pass@k by k (as a string key, for JSON), each with a bootstrap interval over items."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,17 +82,19 @@ def evaluate(
         raise ValueError("cannot evaluate on an empty dataset")
     samples = list(iter_samples(data))
     start = time.perf_counter()
+    n = config.samples
     params = GenerationParams(
-        max_new_tokens=config.max_new_tokens, temperature=config.temperature, n=1, seed=config.seed
+        max_new_tokens=config.max_new_tokens, temperature=config.temperature, n=n, seed=config.seed
     )
-    predictions: list[str] = []
+    answers: list[list[str]] = []
     bar = tqdm(total=len(samples), desc=f"eval {task.name}", unit="row", disable=not progress)
     for i in range(0, len(samples), config.batch_size):
         chunk = samples[i : i + config.batch_size]
         outs = generator.generate([task.prompt(s) for s in chunk], params)
-        predictions.extend(o[0].text for o in outs)
+        answers.extend([c.text for c in o[:n]] for o in outs)
         bar.update(len(chunk))
     bar.close()
+    predictions = [a[0] for a in answers]
     verdicts = grade_all(task, predictions, samples)
     correct = np.array([v.correct for v in verdicts], dtype=np.float64)
     out = (
@@ -84,6 +103,14 @@ def evaluate(
         .add_column("correct", [bool(v.correct) for v in verdicts])
         .add_column("reason", [v.reason for v in verdicts])
     )
+    pass_k: dict[str, Estimate] = {}
+    if n > 1:
+        rest = grade_all(task, [a for ans in answers for a in ans[1:]], [s for s in samples for _ in range(n - 1)])
+        n_correct = correct + np.array([v.correct for v in rest], dtype=np.float64).reshape(len(samples), n - 1).sum(1)
+        correct = n_correct / n
+        out = out.add_column("n_correct", n_correct.astype(int).tolist()).add_column("pass1", correct.tolist())
+        pass_k = {str(k): bootstrap_mean(pass_at_k(n, n_correct.astype(int), k), seed=config.seed)
+                  for k in config.pass_k}
     loglik_est = None
     if config.loglik and hasattr(task, "option_continuations") and all(s.choices for s in samples):
         picks = option_loglik_predictions(student, task, samples)
@@ -105,6 +132,7 @@ def evaluate(
         rows_per_s=len(samples) / wall,
         loglik_accuracy=loglik_est,
         reasons=reasons,
+        pass_at_k=pass_k,
     )
     return out, summary
 
