@@ -224,19 +224,9 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
                    overrides: list[str] | None = None) -> dict[str, Any]:
     """Run (or resume) the grid in `root`, with `exp.workers` processes, then collect the tables."""
     root.mkdir(parents=True, exist_ok=True)
-    saved = root / "experiment.yaml"
-    if saved.exists():
-        import yaml
-
-        old = yaml.safe_load(saved.read_text())
-        old.pop("output", None), old.pop("workers", None)
-        new = {k: v for k, v in to_dict(exp).items() if k not in ("output", "workers")}
-        if old != new:
-            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            raise AcqsynthError(f"{root} holds an experiment with a different config (differs in: {', '.join(diff)}); "
-                                "resume it with the same config or choose another output directory")
     grid = cells(exp, root)  # validates every cell's config before anything runs
-    save_config(exp, saved)
+    _check_started_cells(grid)
+    save_config(exp, root / "experiment.yaml")
     (root / "experiment.json").write_text(json.dumps(_meta(exp, grid), indent=2) + "\n")
     children = []
     if exp.workers > 1 and config_path is not None:
@@ -259,6 +249,25 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
     failed = [c.key for c in grid if not is_done(c) and (Path(c.config.output or "") / "error.txt").exists()]
     return {"cells": len(grid), "done": done, "ran": ran, "skipped_locked": skipped, "results": str(tables),
             "missing": [c.key for c in grid if not is_done(c)], "failed": failed}
+
+
+def _check_started_cells(grid: list[Cell]) -> None:
+    """Refuse a config that would change a cell already started (methods, budgets and seeds may be
+    added: their cells are new)."""
+    import yaml
+
+    changed = []
+    for cell in grid:
+        saved = Path(cell.config.output or "") / "config.yaml"
+        if not saved.exists():
+            continue
+        old, new = yaml.safe_load(saved.read_text()), to_dict(cell.config)
+        keys = sorted(k for k in set(old) | set(new) if k != "output" and old.get(k) != new.get(k))
+        if keys:
+            changed.append(f"{cell.key} ({', '.join(keys)})")
+    if changed:
+        raise AcqsynthError(f"the config changes {len(changed)} cell(s) already started: {'; '.join(changed[:5])}; "
+                            "resume with the same settings for them, or choose another output directory")
 
 
 def _meta(exp: ExperimentConfig, grid: list[Cell]) -> dict[str, Any]:

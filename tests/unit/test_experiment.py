@@ -86,8 +86,12 @@ def test_two_cells_end_to_end_then_resume(world: dict[str, Path], tmp_path: Path
     again = run_experiment(exp, out, progress=False)
     assert again["ran"] == 0 and again["done"] == 2
 
-    with pytest.raises(AcqsynthError, match="different config"):
-        run_experiment(experiment(world, out, seeds=[0, 1]), out, progress=False)
+    with pytest.raises(AcqsynthError, match=r"changes 2 cell\(s\) already started: random/b0004-s0 \(budget\)"):
+        run_experiment(experiment(world, out, generated_per_sample=3), out, progress=False)
+    # a new seed only adds cells; the finished ones are kept
+    more = run_experiment(experiment(world, out, seeds=[0, 1], methods={"random": {"strategy": "random"}}), out,
+                          progress=False)
+    assert more["cells"] == 2 and more["ran"] == 1 and more["done"] == 2
 
 
 def test_report_from_the_tables(world: dict[str, Path], tmp_path: Path) -> None:
