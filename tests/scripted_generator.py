@@ -13,10 +13,12 @@ A final assistant message (a response prefix) is continued: the text after the p
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from acqsynth.models.generator import Completion, GenerationParams, seed_indices
 
@@ -30,6 +32,20 @@ def problem(a: int) -> tuple[str, int]:
     name, item = NAMES[a % len(NAMES)], ITEMS[(a // len(NAMES)) % len(ITEMS)]
     q = f"{name} has {x} {item} and then buys {y} more {item} at market number {a}. How many {item} does {name} have now?"
     return q, x + y
+
+
+def write_problems(path: Path, first: int = 5000, n: int = 80) -> Path:
+    """A JSONL dataset of the problems at indices first..first+n (far from the generator's own, so no
+    contamination), for runs whose seeds, pool and evaluation come from it."""
+    with path.open("w") as f:
+        for a in range(first, first + n):
+            q, ans = problem(a)
+            f.write(json.dumps({"id": f"apples-{a}", "question": q, "answer": str(ans)}) + "\n")
+    return path
+
+
+SCRIPTED = str(Path(__file__).resolve().parent / "scripted_generator.py") + ":ScriptedGenerator"
+"""The generator spec (FILE.py:NAME) that loads this module's ScriptedGenerator."""
 
 
 def completion_for(a: int) -> str:

@@ -143,13 +143,14 @@ def _log(message: str) -> None:
 
 
 @contextmanager
-def claim(path: Path) -> Iterator[bool]:
-    """An exclusive, non-blocking lock on `path`: yields True when this process holds it."""
+def claim(path: Path, wait: bool = False) -> Iterator[bool]:
+    """An exclusive lock on `path`: yields True when this process holds it (False at once when another
+    process does, unless `wait`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             yield False
             return
@@ -173,9 +174,7 @@ def _ensure_base(cell: Cell, root: Path, progress: bool) -> None:
     if (run_dir / "round-00" / ROUND_FILE).exists():
         return
     shared = root / "base" / base_key(cell.config)
-    with claim(shared / ".lock") as mine:
-        if not mine:  # another process is evaluating it: the cell does its own
-            return
+    with claim(shared / ".lock", wait=True):  # another process evaluating it: wait and share
         if not (shared / "round-00" / ROUND_FILE).exists():
             _log(f"evaluating the untrained student once for every cell (base/{shared.name})")
             job = Job(cell.config, shared, progress=progress)

@@ -12,21 +12,16 @@ import time
 from pathlib import Path
 
 import pytest
-from scripted_generator import problem
+from scripted_generator import SCRIPTED, write_problems
 from tiny import make_tiny_model
 
 from acqsynth.cli import main
 
 pytestmark = pytest.mark.integration
-SCRIPTED = str(Path(__file__).parents[1] / "scripted_generator.py") + ":ScriptedGenerator"
 
 
 def _world(tmp: Path) -> list[str]:
-    data = tmp / "apples.jsonl"
-    with data.open("w") as f:
-        for a in range(5000, 5080):
-            q, ans = problem(a)
-            f.write(json.dumps({"id": f"apples-{a}", "question": q, "answer": str(ans)}) + "\n")
+    data = write_problems(tmp / "apples.jsonl")
     model = make_tiny_model(tmp / "tiny")
     return [
         f"data.name={data}", "data.task=math", "data.seeds=null", "data.eval_n=6", f"student.model={model}",

@@ -12,24 +12,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from scripted_generator import problem
+from scripted_generator import SCRIPTED, write_problems
 from tiny import make_tiny_model
 
 from acqsynth.config import load_config
 from acqsynth.errors import AcqsynthError
 from acqsynth.experiment import ExperimentConfig, cells, run_experiment
 
-SCRIPTED = str(Path(__file__).resolve().parents[1] / "scripted_generator.py") + ":ScriptedGenerator"
-
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("experiment")
-    data = root / "apples.jsonl"
-    with data.open("w") as f:
-        for a in range(5000, 5080):
-            q, ans = problem(a)
-            f.write(json.dumps({"id": f"apples-{a}", "question": q, "answer": str(ans)}) + "\n")
+    data = write_problems(root / "apples.jsonl")
     model = make_tiny_model(root / "tiny")
     base = {
         "data": {"name": str(data), "task": "math", "seeds": None, "eval_n": 6},
@@ -94,7 +88,7 @@ def test_two_cells_end_to_end_then_resume(world: dict[str, Path], tmp_path: Path
     assert more["cells"] == 2 and more["ran"] == 1 and more["done"] == 2
 
 
-def test_report_from_the_tables(world: dict[str, Path], tmp_path: Path) -> None:
+def test_report_from_the_tables(world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from acqsynth.experiment_report import write_experiment_report
 
     out = tmp_path / "exp"
@@ -102,6 +96,15 @@ def test_report_from_the_tables(world: dict[str, Path], tmp_path: Path) -> None:
     paths = write_experiment_report(out, tmp_path / "report")
     assert paths["report.md"].read_text().strip() and paths["report.html"].read_text().startswith("<!DOCTYPE html>")
     assert (tmp_path / "report" / "plots" / "accuracy_vs_budget.png").stat().st_size > 1000
+
+    from acqsynth.cli import main
+
+    assert main(["report", str(out)]) == 0 and (out / "report.html").exists()
+    cell = out / "cells" / "static" / "b0004-s0"
+    (cell / "report.md").unlink()
+    assert main(["report", str(cell)]) == 0 and (cell / "report.md").read_text().startswith("# static:")
+    assert main(["report", str(tmp_path / "report")]) == 2
+    assert "holds neither an experiment (results.parquet) nor a run (metrics.json)" in capsys.readouterr().err
 
 
 def test_bad_experiment_configs_name_the_problem(world: dict[str, Path], tmp_path: Path) -> None:

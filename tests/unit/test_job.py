@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scripted_generator import problem
+from scripted_generator import SCRIPTED, write_problems
 from tiny import make_tiny_model
 
 from acqsynth.config import load_config
@@ -18,17 +18,11 @@ from acqsynth.errors import AcqsynthError
 from acqsynth.job import run_job, samples_this_round
 from acqsynth.run_config import RunConfig
 
-SCRIPTED = str(Path(__file__).resolve().parents[1] / "scripted_generator.py") + ":ScriptedGenerator"
-
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("job")
-    data = root / "apples.jsonl"
-    with data.open("w") as f:
-        for a in range(5000, 5080):  # far from the scripted generator's own problems (no contamination)
-            q, ans = problem(a)
-            f.write(json.dumps({"id": f"apples-{a}", "question": q, "answer": str(ans)}) + "\n")
+    data = write_problems(root / "apples.jsonl")
     return {"root": root, "data": data, "model": make_tiny_model(root / "tiny")}
 
 
