@@ -173,6 +173,9 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
 
 def save_config(config: Any, path: str | Path) -> Path:
     """Write the resolved config as YAML (what the run really used, defaults included)."""
+    from acqsynth.samples import atomic_file
+
     path = Path(path)
-    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True), encoding="utf-8")
+    with atomic_file(path) as tmp:  # another process may read it (an experiment's workers do)
+        tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path

@@ -37,9 +37,18 @@ from typing import Any
 from acqsynth.config import build_config, load_config, merge, nest, save_config, to_dict
 from acqsynth.errors import AcqsynthError
 from acqsynth.run_config import RunConfig, resolve_config
+from acqsynth.samples import atomic_file
 
 SCORE_FILES = {"seed_scores.jsonl": "seed", "candidate_scores.jsonl": "candidate", "pool_scores.jsonl": "pool"}
 """Per-round score tables a cell may hold, and the kind of row each ranks."""
+COLUMNS = {
+    "results": ["method", "budget", "seed", "quantile", "quantile_group", "strategy", "acquisition", "generator",
+                "samples", "generated", "teacher_tokens", "accuracy", "accuracy_lo", "accuracy_hi", "accuracy_before",
+                "forgetting", "forgetting_before", "n_eval", "wall_s"],
+    "items": ["method", "budget", "seed", "quantile", "suite", "item_id", "correct"],
+    "scores": ["method", "budget", "seed", "round", "kind", "acquisition", "score", "selected"],
+}
+"""The columns of each tidy table (written even when a table has no rows yet)."""
 _NOT_SCORES = {"id", "question", "answer", "reasoning", "choices", "tests", "entry_point", "source", "metadata",
                "selected", "selection_rank"}
 
@@ -82,6 +91,14 @@ class ExperimentConfig:
             raise AcqsynthError(f"seeds must be a non-empty list of distinct integers, got {self.seeds}")
         if self.workers < 1:
             raise AcqsynthError(f"workers must be >= 1, got {self.workers}")
+        for name, keys in self.methods.items():
+            if keys is not None and not isinstance(keys, dict):
+                raise AcqsynthError(f"methods.{name}: expected a mapping of run-config keys (e.g. {{strategy: static}}), "
+                                    f"got {keys!r}")
+        for name, budgets in self.method_budgets.items():
+            if not isinstance(budgets, list) or not budgets or any(not isinstance(b, int) or b < 1 for b in budgets):
+                raise AcqsynthError(f"method_budgets.{name}: expected a non-empty list of positive sample counts, "
+                                    f"got {budgets!r}")
         unknown = sorted(set(self.method_budgets) - set(self.methods))
         if unknown:
             raise AcqsynthError(f"method_budgets names methods that are not in methods: {', '.join(unknown)}")
@@ -109,6 +126,8 @@ def cells(exp: ExperimentConfig, root: Path) -> list[Cell]:
     budget and seed by seed."""
     if not exp.methods:
         raise AcqsynthError("methods: give at least one method, e.g. {static: {strategy: static}}")
+    if exp.baseline not in exp.methods:
+        raise AcqsynthError(f"baseline {exp.baseline!r} is not one of the methods ({', '.join(exp.methods)})")
     base = to_dict(load_config(RunConfig, resolve_config(exp.base)))
     base = merge(base, nest(exp.overrides))
     build_config(RunConfig, base, "overrides")
@@ -120,6 +139,9 @@ def cells(exp: ExperimentConfig, root: Path) -> list[Cell]:
                 if budget not in exp.method_budgets.get(method, exp.budgets):
                     continue
                 own = nest(keys or {})
+                if not isinstance(own.get("budget", {}), dict):
+                    raise AcqsynthError(f"methods.{method}.budget: expected a mapping such as {{generated: 320}} "
+                                        "(the sample budget comes from `budgets`)")
                 cell_values = merge(base, own)
                 cell_values = merge(cell_values, {"seed": seed, "budget": {"samples": budget},
                                                   "cache": str(root / "cache")})
@@ -184,6 +206,7 @@ def _ensure_base(cell: Cell, root: Path, progress: bool) -> None:
     tmp = run_dir / "round-00.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(shared / "round-00", tmp)
+    shutil.rmtree(run_dir / "round-00", ignore_errors=True)  # an unfinished evaluation of its own
     tmp.rename(run_dir / "round-00")
 
 
@@ -206,10 +229,12 @@ def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True) -> tuple
             try:
                 _ensure_base(cell, root, progress)
                 summary = run_job(cell.config, run_dir, progress=progress)
-            except (AcqsynthError, OSError, RuntimeError, ValueError) as e:  # one broken cell must not stop the grid
-                _log(f"cell {cell.key} FAILED: {e} (see {run_dir / 'error.txt'}; a rerun retries it)")
+            except Exception as e:  # noqa: BLE001 -- one broken cell must not stop the grid
+                import traceback
+
+                _log(f"cell {cell.key} FAILED: {type(e).__name__}: {e} (see {run_dir / 'error.txt'}; a rerun retries it)")
                 run_dir.mkdir(parents=True, exist_ok=True)
-                (run_dir / "error.txt").write_text(f"{type(e).__name__}: {e}\n")
+                (run_dir / "error.txt").write_text(traceback.format_exc())
                 continue
             (run_dir / "error.txt").unlink(missing_ok=True)
             acc = summary["accuracy_after"]
@@ -226,7 +251,8 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
     grid = cells(exp, root)  # validates every cell's config before anything runs
     _check_started_cells(grid)
     save_config(exp, root / "experiment.yaml")
-    (root / "experiment.json").write_text(json.dumps(_meta(exp, grid), indent=2) + "\n")
+    with atomic_file(root / "experiment.json") as tmp:
+        tmp.write_text(json.dumps(_meta(exp, grid), indent=2) + "\n")
     children = []
     if exp.workers > 1 and config_path is not None:
         import torch
@@ -238,8 +264,13 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
                f"output={root}", "--quiet", "--no-collect"]
         children = [subprocess.Popen(cmd, env=env) for _ in range(exp.workers - 1)]
         time.sleep(1.0)
-    ran, skipped = run_cells(exp, root, progress=progress)
-    crashed = sum(1 for c in children if c.wait() != 0)
+    try:
+        ran, skipped = run_cells(exp, root, progress=progress)
+    finally:
+        if sys.exc_info()[0] is not None:  # this process failed or was interrupted: stop the workers too
+            for c in children:
+                c.terminate()
+        crashed = sum(1 for c in children if c.wait() != 0)
     if crashed:
         _log(f"{crashed} worker process(es) exited with an error; their unfinished cells are listed below")
     done = sum(is_done(c) for c in grid)
@@ -261,7 +292,10 @@ def _check_started_cells(grid: list[Cell]) -> None:
         if not saved.exists():
             continue
         old, new = yaml.safe_load(saved.read_text()), to_dict(cell.config)
-        keys = sorted(k for k in set(old) | set(new) if k != "output" and old.get(k) != new.get(k))
+        if not isinstance(old, dict):  # another process is just writing it: not started yet
+            continue
+        old = merge(to_dict(RunConfig()), old)  # keys added to RunConfig since the cell started
+        keys = sorted(k for k in set(old) | set(new) if k not in ("output", "cache") and old.get(k) != new.get(k))
         if keys:
             changed.append(f"{cell.key} ({', '.join(keys)})")
     if changed:
@@ -306,18 +340,20 @@ def collect(exp: ExperimentConfig, root: Path) -> Path:
         run_dir = Path(cell.config.output or "")
         summary = json.loads((run_dir / "metrics.json").read_text())
         c = cell.config
-        quantile = float(c.selection.quantile) if c.selection.method == "quantile" and c.selection.quantile else None
+        is_q = c.selection.method == "quantile" and c.selection.quantile is not None
+        quantile = float(c.selection.quantile) if is_q else None
+        group = f"{c.strategy} by {c.selection.acquisition}, {c.selection.quantiles} bins" if is_q else None
         acc, before = summary["accuracy_after"], summary["accuracy_before"]
         fb, fa = summary.get("forgetting_before"), summary.get("forgetting_after")
         ident = {"method": cell.method, "budget": cell.budget, "seed": cell.seed, "quantile": quantile}
         uses_acq = c.strategy in ("active", "rejection", "filtered")
         results.append({
-            **ident, "strategy": c.strategy, "acquisition": c.selection.acquisition if uses_acq else None,
+            **ident, "quantile_group": group, "strategy": c.strategy, "acquisition": c.selection.acquisition if uses_acq else None,
             "generator": summary.get("generator"), "samples": summary["samples"], "generated": summary["generated"],
             "teacher_tokens": summary["teacher_tokens"], "accuracy": acc["mean"], "accuracy_lo": acc["lo"],
             "accuracy_hi": acc["hi"], "accuracy_before": before["mean"],
             "forgetting": fa["mean"] if fa else float("nan"), "forgetting_before": fb["mean"] if fb else float("nan"),
-            "n_eval": acc["n"], "wall_s": sum(r.get("wall_s", 0.0) for r in summary["rounds"]),
+            "n_eval": acc["n"], "wall_s": sum(r.get("wall_s", 0.0) for r in summary["rounds"] if r["round"] > 0),
         })
         final = run_dir / f"round-{_final_round(summary):02d}"
         items += [{**ident, "suite": "task", "item_id": i, "correct": v} for i, v in _correct_rows(final / "eval.jsonl")]
@@ -335,8 +371,11 @@ def collect(exp: ExperimentConfig, root: Path) -> Path:
         scores += _score_rows(run_dir, ident)
     out = {"results": pd.DataFrame(results), "items": pd.DataFrame(items), "scores": pd.DataFrame(scores)}
     for name, frame in out.items():
-        frame.to_parquet(root / f"{name}.parquet", index=False)
-        frame.to_csv(root / f"{name}.csv", index=False)
+        frame = frame.reindex(columns=COLUMNS[name]) if frame.empty else frame
+        with atomic_file(root / f"{name}.parquet") as tmp:
+            frame.to_parquet(tmp, index=False)
+        with atomic_file(root / f"{name}.csv") as tmp:
+            frame.to_csv(tmp, index=False)
     return root / "results.parquet"
 
 

@@ -619,19 +619,28 @@ def _efficiency_section(doc: Doc, tables: Tables, untrained: float) -> None:
 def utility_groups(
     tables: Tables, untrained: float
 ) -> list[tuple[str, int, list[tuple[float, Estimate | None]]]]:
-    """Per (method, budget) of the quantile cells: (quantile, t-interval of the gain over seeds)."""
+    """Per (utility group, budget) of the quantile cells: (quantile, t-interval of the gain over seeds)."""
     cells = _quantile_cells(tables.results)
     gain = _gain(cells, untrained)
+    group = _utility_group(cells)
     groups = []
-    for method in _methods(cells):
-        for budget in sorted(cells.loc[cells["method"] == method, "budget"].unique()):
-            sel = (cells["method"] == method) & (cells["budget"] == budget)
+    for method in dict.fromkeys(group):
+        for budget in sorted(cells.loc[group == method, "budget"].unique()):
+            sel = (group == method) & (cells["budget"] == budget)
             points = [
                 (float(q), _t(gain[sel & (cells["quantile"] == q)]))
                 for q in sorted(cells.loc[sel, "quantile"].unique())
             ]
             groups.append((method, int(budget), points))
     return groups
+
+
+def _utility_group(cells: pd.DataFrame) -> pd.Series:
+    """Which quantile cells belong together: the runner's `quantile_group` (same candidates and score,
+    one method per quantile), else the method."""
+    if "quantile_group" in cells.columns:
+        return cells["quantile_group"].where(cells["quantile_group"].notna(), cells["method"]).astype(str)
+    return cells["method"].astype(str)
 
 
 def _gain(cells: pd.DataFrame, untrained: float) -> pd.Series:
@@ -658,11 +667,12 @@ def _utility_section(doc: Doc, tables: Tables, untrained: float, out_dir: Path) 
         "(1 = lowest scores). Gain = accuracy − untrained accuracy.",
     )
     table = [[m, str(b), _budget(q), _est(e)] for m, b, pts in groups for q, e in pts]
-    doc.table(["method", "budget", "quantile", "gain (mean ± 95% t CI)"], table)
+    doc.table(["group", "budget", "quantile", "gain (mean ± 95% t CI)"], table)
     gain = _gain(cells, untrained)
+    group = _utility_group(cells)
     lines = []
-    for method in _methods(cells):
-        sel = cells["method"] == method
+    for method in dict.fromkeys(group):
+        sel = group == method
         rho, p = spearman(cells.loc[sel, "quantile"].to_numpy(), gain[sel].to_numpy())
         lines.append(f"{method}, all budgets: {describe_relation(rho, p, int(sel.sum()))}")
         budgets = sorted(cells.loc[sel, "budget"].unique())

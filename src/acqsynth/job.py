@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from acqsynth.config import save_config, to_dict
+from acqsynth.config import merge, save_config, to_dict
 from acqsynth.errors import AcqsynthError
 from acqsynth.run_config import REAL_DATA_STRATEGIES, RunConfig
 from acqsynth.samples import Sample, atomic_file, iter_samples, read_samples, to_dataset, write_samples
@@ -81,9 +81,13 @@ def _check_resume(run_dir: Path, config: RunConfig) -> None:
     import yaml
 
     old = yaml.safe_load(saved.read_text())
+    if not isinstance(old, dict):
+        raise AcqsynthError(f"{saved} is empty or not a mapping; delete it to restart the run")
+    old = merge(to_dict(RunConfig()), old)  # keys added to RunConfig since the run started take their defaults
     new = to_dict(config)
-    old.pop("output", None)
-    new.pop("output", None)
+    for key in ("output", "cache"):  # where things are kept does not change the run
+        old.pop(key, None)
+        new.pop(key, None)
     if old != new:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise AcqsynthError(
@@ -232,6 +236,9 @@ class Job:
             from acqsynth.data import load_data
 
             pool = [s for s in self.pool() if s.id not in {x.id for x in self.samples}]
+            if len(pool) < n:
+                raise AcqsynthError(f"the pool has {len(pool)} unused samples but {n} were asked for "
+                                    "(raise data.pool or lower budget.samples)")
             seeds = load_data(c.data.name, split="seed", task=c.data.task)
             reference = seeds["question"][: c.data.seeds] if c.data.seeds is not None else seeds["question"]
             _log(f"round {r}: scoring {len(pool)} pool samples by {sel.acquisition}; keeping the top {n}")
@@ -261,10 +268,10 @@ class Job:
             wrong, table = find_mistakes(student, self.task, seeds, c.eval.max_new_tokens, c.eval.batch_size,
                                          progress=self.progress)
             write_samples(table, d / "mistakes.jsonl")
-            if wrong:
-                seeds = pick_mistakes(wrong, n, c.seed * 1000 + r)
-            else:
-                _log(f"round {r}: the student answered every seed correctly; writing from all seeds")
+            if not wrong:
+                _log(f"round {r}: the student answered every seed correctly: no mistakes to target")
+                return [], {"stop_reason": "no mistakes left"}, 0, 0
+            seeds = pick_mistakes(wrong, n, c.seed * 1000 + r)
         target = n * c.oversample if c.strategy == "rejection" else n
         _log(f"round {r}: generating {target} samples from {len(seeds)} seeds with {c.generator.model}")
         from tqdm.auto import tqdm
@@ -379,15 +386,17 @@ class Job:
             if record.new_samples == 0:
                 stop = record.stop_reason
                 break
-        write_samples(to_dataset(self.samples), self.run_dir / "data.jsonl")
-        self.final_forgetting(student)
-        summary = self.summary(stop, time.perf_counter() - started)
-        _write_json(self.run_dir / "metrics.json", summary)
-        from acqsynth.report import write_report
+        try:
+            write_samples(to_dataset(self.samples), self.run_dir / "data.jsonl")
+            self.final_forgetting(student)
+            summary = self.summary(stop, time.perf_counter() - started)
+            from acqsynth.report import write_report
 
-        write_report(self.run_dir, summary)
-        if self._setup is not None:
-            self._setup.close()
+            write_report(self.run_dir, summary)
+            _write_json(self.run_dir / "metrics.json", summary)  # last: it marks the run done
+        finally:
+            if self._setup is not None:
+                self._setup.close()
         return summary
 
     def final_forgetting(self, student: Any) -> None:

@@ -123,6 +123,12 @@ class SelectionSettings:
     """For method "quantile": how many score bins."""
 
 
+    def __post_init__(self) -> None:
+        if self.method == "quantile" and (self.quantile is None or not 1 <= self.quantile <= self.quantiles):
+            raise AcqsynthError(f"selection.method 'quantile' needs selection.quantile in 1..{self.quantiles} "
+                                f"(selection.quantiles), got {self.quantile}")
+
+
 @dataclass
 class StudentSettings:
     """The student model."""

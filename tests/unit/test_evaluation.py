@@ -63,3 +63,27 @@ def test_eval_config_errors_name_the_field() -> None:
         EvalConfig(samples=4)
     with pytest.raises(AcqsynthError, match=r"eval.pass_k: every k must be in 1..eval.samples \(4\), got \[8\]"):
         EvalConfig(samples=4, temperature=0.7, pass_k=[1, 8])
+
+
+def test_single_token_option_scoring_matches_one_pass_per_option(tmp_path) -> None:
+    """The one-forward-per-question path picks exactly what scoring every option separately picks."""
+    from tiny import make_tiny_model
+
+    from acqsynth.evaluation.accuracy import LETTERS, _single_token_picks, option_loglik_predictions
+    from acqsynth.models.student import TransformersStudent, load_causal_lm
+
+    model, tok = load_causal_lm(str(make_tiny_model(tmp_path / "m", vocab_size=600)))  # " A".." D" are one token
+    student = TransformersStudent(model, tok, batch_size=3)
+    task = get_task("mcqa")
+    samples = [Sample(id=f"m{i}", question=f"Which number is {i} plus one?", answer="B",
+                      choices=[str(i + d) for d in (0, 1, 2, 3)]) for i in range(7)]
+    picks = option_loglik_predictions(student, task, samples)
+    prefixes, conts = [], []
+    for s in samples:
+        prefix = student.format_prompt(task.prompt(s)) + "Answer:"
+        for opt in task.option_continuations(s)[1]:
+            prefixes.append(prefix)
+            conts.append(opt)
+    totals = np.array([float(x.logprobs.sum()) for x in student.score_texts(prefixes, conts)]).reshape(7, 4)
+    assert picks == [LETTERS[int(row.argmax())] for row in totals]
+    assert _single_token_picks(student, prefixes, conts, [i // 4 for i in range(28)], 7) == picks

@@ -83,7 +83,8 @@ def test_two_cells_end_to_end_then_resume(world: dict[str, Path], tmp_path: Path
     with pytest.raises(AcqsynthError, match=r"changes 2 cell\(s\) already started: random/b0004-s0 \(budget\)"):
         run_experiment(experiment(world, out, generated_per_sample=3), out, progress=False)
     # a new seed only adds cells; the finished ones are kept
-    more = run_experiment(experiment(world, out, seeds=[0, 1], methods={"random": {"strategy": "random"}}), out,
+    more = run_experiment(experiment(world, out, seeds=[0, 1], methods={"random": {"strategy": "random"}},
+                                     baseline="random"), out,
                           progress=False)
     assert more["cells"] == 2 and more["ran"] == 1 and more["done"] == 2
 
@@ -108,10 +109,24 @@ def test_report_from_the_tables(world: dict[str, Path], tmp_path: Path, capsys: 
 
 
 def test_bad_experiment_configs_name_the_problem(world: dict[str, Path], tmp_path: Path) -> None:
+    def bad(methods: dict, **extra: object) -> None:
+        out = tmp_path / f"e{len(list(tmp_path.iterdir()))}"
+        cells(experiment(world, out, methods=methods, baseline="x", **extra), out)
+
     with pytest.raises(AcqsynthError, match="unknown config key 'methods.x.selection.acqusition'"):
-        cells(experiment(world, tmp_path / "a", methods={"x": {"selection.acqusition": "loss"}}), tmp_path / "a")
+        bad({"x": {"selection.acqusition": "loss"}})
     with pytest.raises(AcqsynthError, match="methods.x: strategy 'nope' is unknown"):
-        cells(experiment(world, tmp_path / "b", methods={"x": {"strategy": "nope"}}), tmp_path / "b")
+        bad({"x": {"strategy": "nope"}})
+    with pytest.raises(AcqsynthError, match=r"methods.x: expected a mapping of run-config keys .* got 'static'"):
+        bad({"x": "static"})
+    with pytest.raises(AcqsynthError, match=r"methods.x.budget: expected a mapping such as \{generated: 320\}"):
+        bad({"x": {"budget": 100}})
+    with pytest.raises(AcqsynthError, match=r"selection.method 'quantile' needs selection.quantile in 1..4"):
+        bad({"x": {"strategy": "rejection", "selection.method": "quantile"}})
+    with pytest.raises(AcqsynthError, match=r"baseline 'static' is not one of the methods \(x\)"):
+        cells(experiment(world, tmp_path / "f", methods={"x": {}}), tmp_path / "f")
+    with pytest.raises(AcqsynthError, match="method_budgets names methods that are not in methods: y"):
+        bad({"x": {}}, method_budgets={"y": [4]})
     with pytest.raises(AcqsynthError, match="seeds must be a non-empty list of distinct"):
         experiment(world, tmp_path / "c", seeds=[1, 1])
 

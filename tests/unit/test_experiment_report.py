@@ -240,3 +240,22 @@ def test_spearman_reading_is_honest():
     assert describe_relation(*spearman(np.array([1, 2]), np.array([0.1, 0.2])), 2).startswith(
         "no correlation computed"
     )
+
+
+def test_utility_cells_of_one_method_per_quantile_are_grouped(tmp_path):
+    """The runner makes one method per quantile (utility-q1, -q2, -q3) with a shared quantile_group;
+    the report must put them on one curve and correlate quantile with gain across them."""
+    rng = np.random.default_rng(3)
+    rows, items = [], []
+    for q in (1, 2, 3):
+        for seed in range(3):
+            correct = (rng.random(N_ITEMS) < 0.1 + 0.2 * q).astype(float)
+            row = _cell(f"utility-q{q}", 16, seed, float(q), correct, 0.5)
+            row["quantile_group"] = "rejection by loss, 3 bins"
+            rows.append(row)
+            items += _items(f"utility-q{q}", 16, seed, float(q), correct)
+    run = write_run(tmp_path / "run", pd.DataFrame(rows), pd.DataFrame(items))
+    paths = write_experiment_report(run)
+    md = paths["report.md"].read_text()
+    assert "rejection by loss, 3 bins, all budgets: higher-score quantiles gave larger gains" in md
+    assert "no correlation computed" not in md

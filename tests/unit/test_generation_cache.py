@@ -93,3 +93,36 @@ def test_misses_are_cached_chunk_by_chunk(tmp_path):
     with pytest.raises(RuntimeError):
         gen.generate([PROMPT] * 5, GenerationParams(), seed_index=[0, 1, 2, 3, 4])
     assert len(gen.cache) == 2  # the first chunk (0, 1) survived the failure of the second
+
+
+def _put_many(path: str, prefix: str, n: int) -> None:
+    cache = CompletionCache(path)
+    for i in range(n):
+        cache.put(f"{prefix}{i}", [Completion(f"text {prefix}{i} " + "x" * 3000, 1, 1, "stop")])
+    cache.close()
+
+
+def test_processes_sharing_the_cache_see_each_others_records_and_never_tear_a_line(tmp_path):
+    import multiprocessing
+
+    path = tmp_path / "c.jsonl"
+    early = CompletionCache(path)  # opened before anyone wrote
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_put_many, args=(str(path), p, 150)) for p in "ab"]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 300 and sorted(json.loads(line)["key"] for line in lines) == sorted(
+        f"{p}{i}" for p in "ab" for i in range(150))
+    got = early.get("b149")  # written by another process after this cache was opened
+    assert got is not None and got[0].text.startswith("text b149")
+    # a writer killed mid-record leaves a torn tail; the next append cuts it off under the lock
+    with path.open("ab") as f:
+        f.write(b'{"key": "torn", "completions": [{"te')
+    early.put("after", [Completion("whole", 1, 1, "stop")])
+    early.close()
+    reopened = CompletionCache(path)
+    assert "after" in reopened and "torn" not in reopened and len(reopened) == 301

@@ -158,6 +158,9 @@ def option_loglik_predictions(student: Student, task: Any, samples: list[Sample]
             prefixes.append(prefix)
             conts.append(opt)
             owners.append(i)
+    fast = _single_token_picks(student, prefixes, conts, owners, len(samples))
+    if fast is not None:
+        return fast
     scores = student.score_texts(prefixes, conts)
     best: dict[int, tuple[float, int]] = {}
     seen: dict[int, int] = {}
@@ -168,3 +171,29 @@ def option_loglik_predictions(student: Student, task: Any, samples: list[Sample]
         if owner not in best or total > best[owner][0]:
             best[owner] = (total, k)
     return [LETTERS[best[i][1]] for i in range(len(samples))]
+
+
+def _single_token_picks(student: Any, prefixes: list[str], conts: list[str], owners: list[int],
+                        n: int) -> list[str] | None:
+    """When every option is one token (" A", " B", ...), one forward pass per question gives the
+    next-token logits of all its options at once (instead of one pass per option); the pick is the
+    option with the highest logit, which is the highest log-likelihood. None when this does not apply."""
+    if not hasattr(student, "continuation_logits") or not hasattr(student, "fit"):
+        return None
+    tok = student.tokenizer
+    ids = [tok(c, add_special_tokens=False)["input_ids"] for c in conts]
+    if any(len(i) != 1 for i in ids):
+        return None
+    first: dict[int, int] = {}
+    options: dict[int, list[int]] = {}
+    for k, owner in enumerate(owners):
+        first.setdefault(owner, k)
+        options.setdefault(owner, []).append(ids[k][0])
+    pairs = [(tok(prefixes[first[i]], add_special_tokens=False)["input_ids"], [options[i][0]]) for i in range(n)]
+    seqs, _ = student.fit(pairs)
+    picks: list[str] = [""] * n
+    for idx in student.length_batches(seqs):
+        logits, _ = student.continuation_logits([seqs[i] for i in idx])
+        for row, i in zip(logits, idx, strict=True):
+            picks[i] = LETTERS[int(row[options[i]].argmax())]
+    return picks

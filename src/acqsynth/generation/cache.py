@@ -3,17 +3,19 @@
 A completion set is keyed by (model name, chat prompt, generation parameters, root seed, the
 prompt's seed index): exactly what decides the samples (see `models.generator.sample_seed`). The
 cache file is append-only JSONL; each record is written with one `write` on an `O_APPEND`
-descriptor, so a killed process leaves either the whole line or none of it. A partial last line
-(from a crash mid-write or a full disk) is cut off when the cache is opened, so nothing torn is
-ever read or appended to.
+descriptor under an exclusive `flock`, so a killed process leaves at most a partial last line, and
+that is cut off (under the lock) before anything else is appended or when the cache is opened:
+nothing torn is ever read or appended to, even with several processes sharing the file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -36,21 +38,56 @@ def completion_key(model: str, prompt: Messages, params: GenerationParams, seed_
 
 
 class CompletionCache:
-    """Completions by key, loaded from and appended to one JSONL file."""
+    """Completions by key, loaded from and appended to one JSONL file.
+
+    Several processes may share the file (an experiment's cells do): every append and every torn-tail
+    repair happens under an exclusive `flock`, and a key missing from memory is looked up again in
+    whatever other processes appended since, so a completion one process paid for is not paid again.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._entries: dict[str, list[Completion]] = {}
-        self._load()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._offset = 0
+        self._lines = 0
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        with self._locked():
+            self._cut_torn_tail()
+            self._read_new()
 
-    def _load(self) -> None:
-        if not self.path.exists():
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _cut_torn_tail(self) -> None:
+        """Drop a partial last line (a writer killed mid-write); only called under the lock, when no
+        live writer can be mid-write."""
+        size = os.fstat(self._fd).st_size
+        if size == 0 or os.pread(self._fd, 1, size - 1) == b"\n":
             return
-        data = self.path.read_bytes()
-        good = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
-        for lineno, line in enumerate(data[:good].splitlines(), start=1):
+        tail_start = max(0, size - (1 << 20))
+        while True:
+            chunk = os.pread(self._fd, size - tail_start, tail_start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0 or tail_start == 0:
+                os.ftruncate(self._fd, tail_start + cut + 1)
+                return
+            tail_start = max(0, tail_start - (1 << 20))
+
+    def _read_new(self) -> None:
+        """Parse the whole lines appended since the last read (by this or another process)."""
+        size = os.fstat(self._fd).st_size
+        if size <= self._offset:
+            return
+        data = os.pread(self._fd, size - self._offset, self._offset)
+        good = data.rfind(b"\n") + 1
+        for line in data[:good].splitlines():
+            self._lines += 1
             if not line.strip():
                 continue
             try:
@@ -58,11 +95,9 @@ class CompletionCache:
                 self._entries[rec["key"]] = [Completion(**c) for c in rec["completions"]]
             except (json.JSONDecodeError, KeyError, TypeError) as e:
                 raise AcqsynthError(
-                    f"{self.path}:{lineno}: corrupt cache record ({e}); delete the file to regenerate"
+                    f"{self.path}:{self._lines}: corrupt cache record ({e}); delete the file to regenerate"
                 ) from None
-        if good < len(data):
-            with self.path.open("r+b") as f:
-                f.truncate(good)
+        self._offset += good
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -73,6 +108,10 @@ class CompletionCache:
     def get(self, key: str) -> list[Completion] | None:
         """The cached completions for `key` (fresh copies), or None."""
         found = self._entries.get(key)
+        if found is None and os.fstat(self._fd).st_size > self._offset:  # another process may have it
+            with self._locked():
+                self._read_new()
+            found = self._entries.get(key)
         return None if found is None else [Completion(**asdict(c)) for c in found]
 
     def put(self, key: str, completions: Sequence[Completion], meta: dict[str, Any] | None = None) -> None:
@@ -81,10 +120,15 @@ class CompletionCache:
             return
         record = {"key": key, "completions": [asdict(c) for c in completions], **(meta or {})}
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        written = os.write(self._fd, line)
-        if written != len(line):  # a short write (disk full): cut it off so the file stays whole
-            os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
-            raise AcqsynthError(f"{self.path}: short write to the cache (disk full?)")
+        with self._locked():
+            self._cut_torn_tail()
+            self._read_new()
+            written = os.write(self._fd, line)
+            if written != len(line):  # a short write (disk full): cut it off so the file stays whole
+                os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
+                raise AcqsynthError(f"{self.path}: short write to the cache (disk full?)")
+            self._offset += written
+            self._lines += 1
         self._entries[key] = [Completion(**asdict(c)) for c in completions]
 
     def flush(self) -> None:
