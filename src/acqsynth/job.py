@@ -177,6 +177,17 @@ class Job:
         pool = list(iter_samples(load_data(c.data.name, split="pool", task=c.data.task)))
         return pool[: c.data.pool] if c.data.pool is not None else pool
 
+    def _pool_score_path(self, pool: list[Sample], reference: list[str], seed: int) -> Path:
+        """Where the untrained student's scores of `pool` are kept: runs that differ only in budget
+        (an experiment's `filtered` cells) score the pool once."""
+        import hashlib
+
+        c = self.config
+        key = json.dumps({"student": to_dict(c.student), "task": self.task_name, "pool": [s.id for s in pool],
+                          "reference": reference, "selection": to_dict(c.selection), "seed": seed,
+                          "embedder": c.generator.embedder}, sort_keys=True)
+        return self.cache_dir / "pool-scores" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
+
     def student_after(self, r: int) -> Any:
         """The student trained in round `r` (0: the base student), rebuilt from its saved weights."""
         from peft import PeftModel
@@ -240,13 +251,19 @@ class Job:
                 raise AcqsynthError(f"the pool has {len(pool)} unused samples but {n} were asked for "
                                     "(raise data.pool or lower budget.samples)")
             seeds = load_data(c.data.name, split="seed", task=c.data.task)
-            reference = seeds["question"][: c.data.seeds] if c.data.seeds is not None else seeds["question"]
+            reference = list(seeds["question"])[: c.data.seeds]
             _log(f"round {r}: scoring {len(pool)} pool samples by {sel.acquisition}; keeping the top {n}")
             ctx = student_context(student, self.task, self._embedder, reference, c.seed * 1000 + r,
                                   sel.answer_max_new_tokens, sel.answer_temperature)
+            cached = self._pool_score_path(pool, reference, c.seed * 1000 + r)
+            known = read_samples(cached) if cached.exists() else None
+            if known is not None:
+                _log(f"round {r}: pool scores from {cached} (same student, pool, acquisition and seed)")
             new, table = select_candidates(pool, sel.acquisition, sel.method, n, ctx, c.seed + r, sel.quantile,
-                                           sel.quantiles)
+                                           sel.quantiles, None if known is None else known[_score_column(known)])
             write_samples(table, d / "pool_scores.jsonl")
+            if known is None:
+                write_samples(table.remove_columns(["selected", "selection_rank"]), cached)
             return new, {}, 0, 0
         setup = self.setup()
         gen_config = c.generator.generate_config(n, budget.generated, budget.tokens, seed=c.seed * 1000 + r)
@@ -460,6 +477,16 @@ class Job:
             "wall_s_this_invocation": round(wall_s, 1),
             "rounds": [r.to_dict() for r in self.records],
         }
+
+
+def _score_column(table: Any) -> str:
+    """The acquisition-score column of a scored table (the one column that is not a Sample field)."""
+    from acqsynth.samples import SAMPLE_COLUMNS
+
+    cols = [k for k in table.column_names if k not in SAMPLE_COLUMNS and k not in ("selected", "selection_rank")]
+    if len(cols) != 1:
+        raise AcqsynthError(f"cannot tell the score column among {cols}")
+    return cols[0]
 
 
 def _fmt(acc: dict[str, Any]) -> str:

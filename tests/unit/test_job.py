@@ -211,3 +211,19 @@ def test_forgetting_suite_before_and_after(world: dict[str, Path], tmp_path: Pat
     (out / "forgetting.jsonl").unlink()
     again = run_job(config(world, out, "strategy=random", "data.forgetting=2"), out, progress=False)
     assert again["forgetting_after"] == summary["forgetting_after"] and not (out / "forgetting.jsonl").exists()
+
+
+def test_filtered_runs_that_differ_in_budget_score_the_pool_once(world: dict[str, Path], tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    shared = f"cache={tmp_path / 'shared'}"
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_job(config(world, a, "strategy=filtered", "data.pool=12", "selection.acquisition=loss", shared), a,
+            progress=False)
+    capsys.readouterr()
+    run_job(config(world, b, "strategy=filtered", "data.pool=12", "selection.acquisition=loss", shared,
+                   "budget.samples=4"), b, progress=False)
+    assert "pool scores from" in capsys.readouterr().err
+    first, second = rows(a / "round-01" / "pool_scores.jsonl"), rows(b / "round-01" / "pool_scores.jsonl")
+    assert [r["loss"] for r in first] == [r["loss"] for r in second]
+    best4 = {r["id"] for r in sorted(first, key=lambda r: -r["loss"])[:4]}
+    assert {r["id"] for r in second if r["selected"]} == best4

@@ -26,9 +26,11 @@ def score_and_select(
     seed: int,
     quantile: int | None = None,
     quantiles: int = 4,
+    scores: np.ndarray | None = None,
 ) -> tuple[list[Sample], datasets.Dataset]:
     """Score `samples` with `acquisition` and select `k` of them (all when k ≥ len(samples)) with `method`
-    (`quantile`/`quantiles` for method "quantile").
+    (`quantile`/`quantiles` for method "quantile"). `scores`: the acquisition's values when already
+    known (a score cache), so nothing is scored again.
 
     Returns the selected samples (in selection order) and the samples as a Dataset with a score
     column, a `selected` flag and the selection rank (-1 when not selected).
@@ -36,8 +38,12 @@ def score_and_select(
     k = min(k, len(samples))
     acq = parse_acquisition(acquisition)
     col = column_name(acq)
-    scores, _ = score_samples(list(samples), [acq], ctx)
-    values = scores[col]
+    if scores is None:
+        values = score_samples(list(samples), [acq], ctx)[0][col]
+    else:
+        values = np.asarray(scores, dtype=np.float64)
+        if values.shape != (len(samples),):
+            raise ValueError(f"{len(values)} cached scores for {len(samples)} samples")
     embeddings = None
     if method in ("diverse", "kmeans++", "k-center"):
         embeddings = ctx.embed([s.question for s in samples], by=f"selection {method}")
