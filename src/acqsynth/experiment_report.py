@@ -285,6 +285,8 @@ class Row:
     is_baseline: bool = False
     teacher_tokens: float = float("nan")
     wall_s: float = float("nan")
+    samples: str = "—"
+    """Training samples the cells really used: the budget, or min–max when some fell short (flagged)."""
 
 
 def main_rows(tables: Tables, baseline: str) -> list[Row]:
@@ -307,6 +309,7 @@ def _row(tables: Tables, cells: pd.DataFrame, method: str, budget: int, baseline
         is_baseline=method == baseline,
         teacher_tokens=_mean_col(mine, "teacher_tokens"),
         wall_s=_mean_col(mine, "wall_s"),
+        samples=_samples(mine, budget),
     )
     base = cells[(cells["method"] == baseline) & (cells["budget"] == budget)]
     if row.is_baseline or not len(base):
@@ -320,6 +323,18 @@ def _row(tables: Tables, cells: pd.DataFrame, method: str, budget: int, baseline
         row.item_diff = paired_bootstrap(pair[0], pair[1], level=LEVEL)
         row.p_value = permutation_test(pair[0], pair[1])
     return row
+
+
+def _samples(cells: pd.DataFrame, budget: int) -> str:
+    """The budget when every cell trained on all of it, else "min–max (short of N)"."""
+    if "samples" not in cells.columns or not len(cells):
+        return "—"
+    vals = pd.to_numeric(cells["samples"], errors="coerce").dropna().astype(int)
+    if not len(vals):
+        return "—"
+    lo, hi = int(vals.min()), int(vals.max())
+    text = str(lo) if lo == hi else f"{lo}–{hi}"
+    return text if lo >= budget else f"{text} (short of {budget})"
 
 
 def _mean_col(cells: pd.DataFrame, column: str) -> float:
@@ -529,7 +544,7 @@ def _main_section(doc: Doc, rows: list[Row], baseline: str, has_baseline: bool) 
     if not has_baseline:
         doc.add("p", f"Baseline method `{baseline}` has no cells: no paired comparisons.")
     headers = [
-        "method", "budget", "seeds", "accuracy (mean ± 95% t CI)", "forgetting change",
+        "method", "budget", "seeds", "samples", "accuracy (mean ± 95% t CI)", "forgetting change",
         f"Δ vs {baseline} (seeds)", f"Δ vs {baseline} (items, bootstrap)", "p (permutation)",
         "teacher tokens", "wall s",
     ]  # fmt: skip
@@ -541,6 +556,7 @@ def _main_section(doc: Doc, rows: list[Row], baseline: str, has_baseline: bool) 
                 r.method,
                 str(r.budget),
                 str(r.accuracy.n if r.accuracy else 0),
+                r.samples,
                 _est(r.accuracy),
                 _est(r.forgetting),
                 dash or _est(r.seed_diff),

@@ -145,22 +145,22 @@ def test_main_table_matches_numpy(full_report):
             x = accs(method, budget)
             half = tcrit * x.std(ddof=1) / np.sqrt(x.size)
             row = table_row(md, method, str(budget))
-            assert row[2] == "3"
-            assert row[3].startswith(
+            assert row[2] == "3" and row[3] == str(budget)  # every cell trained on its whole budget
+            assert row[4].startswith(
                 f"{x.mean():.4f} ± {half:.4f} [{x.mean() - half:.4f}, {x.mean() + half:.4f}]"
             )
 
     diffs = accs("uncertainty", 48) - accs("static", 48)
     row = table_row(md, "uncertainty", "48")
-    assert row[5].startswith(f"{diffs.mean():.4f} ± ")
+    assert row[6].startswith(f"{diffs.mean():.4f} ± ")
     # every seed evaluated every item, so the item-level mean difference equals the seed-level one
-    assert row[6].startswith(f"{diffs.mean():.4f} [") and row[6].endswith("(n=20 items)")
-    assert 0 < float(row[7]) <= 1
+    assert row[7].startswith(f"{diffs.mean():.4f} [") and row[7].endswith("(n=20 items)")
+    assert 0 < float(row[8]) <= 1
     sel = main[(main["method"] == "uncertainty") & (main["budget"] == 48)]
     forgetting = (sel["forgetting"] - sel["forgetting_before"]).to_numpy()
-    assert row[4].startswith(f"{forgetting.mean():.4f} ± ")
+    assert row[5].startswith(f"{forgetting.mean():.4f} ± ")
     base_row = table_row(md, "static", "16")
-    assert base_row[5] == base_row[6] == base_row[7] == "—"
+    assert base_row[6] == base_row[7] == base_row[8] == "—"
 
 
 def test_methods_in_order_and_quantile_cells_separate(full_report):
@@ -195,7 +195,7 @@ def test_efficiency_table_in_report(tmp_path):
     row = table_row(md, "static", "32")
     assert row[2] == "not reached (≤ 48)"
     # the constant accuracies give a zero-width t interval, never a crash
-    assert table_row(md, "static", "16")[3].startswith("0.1000 ± 0.0000")
+    assert table_row(md, "static", "16")[4].startswith("0.1000 ± 0.0000")
 
 
 def test_missing_scores_forgetting_and_quantiles(tmp_path):
@@ -213,7 +213,7 @@ def test_missing_scores_forgetting_and_quantiles(tmp_path):
     assert "No quantile cells" in md
     assert "forgetting.png" not in "".join(paths) and "utility.png" not in "".join(paths)
     row = table_row(md, "variance", "16")
-    assert "n=1, no interval" in row[3] and "n=1, no interval" in row[5]
+    assert "n=1, no interval" in row[4] and "n=1, no interval" in row[6]
     assert "nan" not in md.lower()
 
 
@@ -259,3 +259,11 @@ def test_utility_cells_of_one_method_per_quantile_are_grouped(tmp_path):
     md = paths["report.md"].read_text()
     assert "rejection by loss, 3 bins, all budgets: higher-score quantiles gave larger gains" in md
     assert "no correlation computed" not in md
+
+
+def test_cells_short_of_their_budget_are_flagged(tmp_path):
+    results, items, _ = make_tables()
+    main = results[results["quantile"].isna()].copy()
+    main.loc[(main["method"] == "static") & (main["budget"] == 16) & (main["seed"] == 1), "samples"] = 9
+    md = write_experiment_report(write_run(tmp_path / "run", main, items))["report.md"].read_text()
+    assert table_row(md, "static", "16")[3] == "9–16 (short of 16)"
