@@ -74,4 +74,4 @@ def test_errors_are_one_clear_line(tmp_path, capsys):
     assert "bad.jsonl:2: malformed JSON" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()
     assert main(["eval", "--student", "no-such-model", "--data", "gsm8k", "-n", "1"]) == 2
-    assert "unknown model" in capsys.readouterr().err
+    assert "model 'no-such-model' is neither an alias" in capsys.readouterr().err

@@ -8,6 +8,7 @@ file lock so two processes never convert at the same time, and written atomicall
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib.util
 import os
@@ -197,7 +198,10 @@ def hf_model_path(spec: str) -> str:
         raise AcqsynthError(f"{path}: not a model directory or a .gguf file")
     if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
         return spec  # a hub id the user named
-    raise unknown_name("model (alias, directory, .gguf file or hub id)", spec, ALIASES)
+    close = difflib.get_close_matches(spec, sorted(ALIASES), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise AcqsynthError(f"model {spec!r} is neither an alias, an existing directory or .gguf file, nor a hub id "
+                        f"(owner/name).{hint} Aliases: {', '.join(sorted(ALIASES))}")
 
 
 def _converted_dir(gguf: Path, name: str | None) -> Path:
