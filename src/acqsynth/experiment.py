@@ -252,7 +252,11 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
     _check_started_cells(grid)
     save_config(exp, root / "experiment.yaml")
     with atomic_file(root / "experiment.json") as tmp:
-        tmp.write_text(json.dumps(_meta(exp, grid), indent=2) + "\n")
+        meta = _meta(exp, grid)
+        if config_path is not None:
+            meta["commands"] = [" ".join(["acqsynth experiment", config_path, *(overrides or []), f"--output {root}"]),
+                                f"acqsynth report {root}"]
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
     children = []
     if exp.workers > 1 and config_path is not None:
         import torch
