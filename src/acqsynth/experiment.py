@@ -49,8 +49,6 @@ COLUMNS = {
     "scores": ["method", "budget", "seed", "round", "kind", "acquisition", "score", "selected"],
 }
 """The columns of each tidy table (written even when a table has no rows yet)."""
-_NOT_SCORES = {"id", "question", "answer", "reasoning", "choices", "tests", "entry_point", "source", "metadata",
-               "selected", "selection_rank"}
 
 
 @dataclass
@@ -386,6 +384,7 @@ def collect(exp: ExperimentConfig, root: Path) -> Path:
 def _score_rows(run_dir: Path, ident: dict[str, Any]) -> list[dict[str, Any]]:
     """Acquisition scores from every round's score table, with whether each row was kept."""
     from acqsynth.samples import read_samples
+    from acqsynth.strategies.active import score_column
 
     rows = []
     for d in sorted(run_dir.glob("round-*")):
@@ -393,11 +392,11 @@ def _score_rows(run_dir: Path, ident: dict[str, Any]) -> list[dict[str, Any]]:
             if not (d / fname).exists():
                 continue
             table = read_samples(d / fname, allow_empty=True)
-            cols = [c for c in table.column_names if c not in _NOT_SCORES]
-            if len(cols) != 1 or len(table) == 0:
+            col = score_column(table)
+            if col is None or len(table) == 0:
                 continue
-            for score, kept in zip(table[cols[0]], table["selected"], strict=True):
+            for score, kept in zip(table[col], table["selected"], strict=True):
                 rows.append({"method": ident["method"], "budget": ident["budget"], "seed": ident["seed"],
-                             "round": int(d.name.split("-")[1]), "kind": kind, "acquisition": cols[0],
+                             "round": int(d.name.split("-")[1]), "kind": kind, "acquisition": col,
                              "score": float("nan") if score is None else float(score), "selected": bool(kept)})
     return rows

@@ -236,7 +236,7 @@ class Job:
     def collect(self, r: int, n: int, student: Any, budget: Any, d: Path) -> tuple[list[Sample], dict[str, Any], int, int]:
         """The round's new samples, generation stats, completions and completion tokens spent."""
         from acqsynth.strategies import generate_round, random_real, select_candidates, select_seeds
-        from acqsynth.strategies.active import student_context
+        from acqsynth.strategies.active import score_column, student_context
 
         c = self.config
         sel = c.selection
@@ -256,11 +256,16 @@ class Job:
             ctx = student_context(student, self.task, self._embedder, reference, c.seed * 1000 + r,
                                   sel.answer_max_new_tokens, sel.answer_temperature)
             cached = self._pool_score_path(pool, reference, c.seed * 1000 + r)
-            known = read_samples(cached) if cached.exists() else None
-            if known is not None:
+            known = None
+            if cached.exists():
+                table = read_samples(cached)
+                col = score_column(table)
+                if col is None:
+                    raise AcqsynthError(f"{cached}: cannot tell the score column among {table.column_names}")
+                known = table[col]
                 _log(f"round {r}: pool scores from {cached} (same student, pool, acquisition and seed)")
             new, table = select_candidates(pool, sel.acquisition, sel.method, n, ctx, c.seed + r, sel.quantile,
-                                           sel.quantiles, None if known is None else known[_score_column(known)])
+                                           sel.quantiles, known)
             write_samples(table, d / "pool_scores.jsonl")
             if known is None:
                 write_samples(table.remove_columns(["selected", "selection_rank"]), cached)
@@ -477,16 +482,6 @@ class Job:
             "wall_s_this_invocation": round(wall_s, 1),
             "rounds": [r.to_dict() for r in self.records],
         }
-
-
-def _score_column(table: Any) -> str:
-    """The acquisition-score column of a scored table (the one column that is not a Sample field)."""
-    from acqsynth.samples import SAMPLE_COLUMNS
-
-    cols = [k for k in table.column_names if k not in SAMPLE_COLUMNS and k not in ("selected", "selection_rank")]
-    if len(cols) != 1:
-        raise AcqsynthError(f"cannot tell the score column among {cols}")
-    return cols[0]
 
 
 def _fmt(acc: dict[str, Any]) -> str:

@@ -57,6 +57,15 @@ def score_and_select(
     return [samples[i] for i in chosen], table
 
 
+def score_column(table: datasets.Dataset) -> str | None:
+    """The acquisition-score column of a table `score_and_select` wrote (the one column that is not a
+    Sample field or the selection flags), or None when there is not exactly one."""
+    from acqsynth.samples import SAMPLE_COLUMNS
+
+    cols = [c for c in table.column_names if c not in SAMPLE_COLUMNS and c not in ("selected", "selection_rank")]
+    return cols[0] if len(cols) == 1 else None
+
+
 select_seeds = score_and_select
 """The active loop's step: the seeds the current student's acquisition scores pick, and the scored seed table."""
 
