@@ -5,21 +5,23 @@ forever, fork children that outlive it, or try the network. `run_python` execute
 `python -I` subprocess and always returns a `SandboxResult`; it never executes the code in the host
 process and never raises because of what the code did.
 
-Layers of protection (see docs/tasks.md for the threat model):
+Layers of protection (the threat model is in docs/security.md):
 - a new session / process group, killed as a whole (SIGKILL) on timeout, output overflow and exit;
 - where `unshare` works (root, or unprivileged user namespaces): new network namespace (no
   interfaces but a down loopback, so nothing is reachable), new PID namespace (everything the code
-  started dies with it, even processes that called setsid) and a private /proc (host processes and
-  their environments are invisible). Otherwise a socket-blocking audit hook is installed instead;
+  started dies with it, even processes that called setsid), a private /proc (host processes and
+  their environments are invisible) and a private mount namespace in which the whole filesystem is
+  read-only and home directories are hidden, the working directory excepted. Otherwise a
+  socket-blocking audit hook is installed instead;
+- the code runs without privileges: as `nobody` when the caller is root, else without capabilities;
 - rlimits set in the child before exec: CPU seconds, address space, file size, open files, no core
-  files, and the process count where the kernel enforces it (not for root);
+  files and the process count;
 - a scrubbed environment (no inherited variables, so no secrets) and a throw-away working directory
   removed afterwards;
 - stdout/stderr read with a byte cap; the process group is killed as soon as the cap is exceeded.
 
-What it does not do: it is not a filesystem jail. The code runs with the caller's uid and can read or
-write, by absolute path, whatever that uid can. For hostile code at scale run the whole grader in a
-container or VM. `network_isolation()` and `process_isolation()` report which mode is in use.
+It is not a kernel security boundary: for hostile workloads run the grader in a container or VM.
+`isolation()` reports which mode of each layer is in use.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
 
 ISOLATION_ENV = "ACQSYNTH_SANDBOX_NETWORK"
 """Set to `socket-block` to force the fallback isolation even where network namespaces work."""
+
+FS_ENV = "ACQSYNTH_SANDBOX_FILESYSTEM"
+"""Set to `none` to turn off the read-only filesystem view (the code may then write anywhere its user can)."""
+
+NOBODY = 65534
+"""The uid and gid sandboxed code runs as when the caller is root."""
 
 _NS_FLAGS = ("--pid", "--fork", "--kill-child", "--mount-proc")
 _READ_CHUNK = 65536
@@ -118,6 +126,79 @@ def network_isolation() -> Literal["netns", "socket-block"]:
     return "netns" if _unshare_prefix() is not None else "socket-block"
 
 
+_JAIL_PROBE = """
+import os
+outside = os.path.join(os.path.dirname(os.getcwd()), os.path.basename(os.getcwd()) + "-escape")
+try:
+    open(outside, "w").close()
+    print("WRITABLE-OUTSIDE", outside)
+except OSError:
+    print("READONLY-OUTSIDE")
+open("inside.txt", "w").write("ok")
+print("WRITABLE-INSIDE")
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def _jail_works() -> bool:
+    """Probe once: does the read-only filesystem view build here, leaving the working directory writable?"""
+    result = _execute(_JAIL_PROBE, jail=True, timeout_s=20)
+    for line in result.stdout.splitlines():  # a failed jail must not leave the probe's file behind
+        if line.startswith("WRITABLE-OUTSIDE "):
+            with contextlib.suppress(OSError):
+                os.unlink(line.split(" ", 1)[1])
+    return result.ok and "READONLY-OUTSIDE" in result.stdout and "WRITABLE-INSIDE" in result.stdout
+
+
+def filesystem_isolation() -> Literal["readonly", "none"]:
+    """Whether the code sees a read-only filesystem with home directories hidden (`readonly`) or not.
+
+    `readonly` needs the namespace mode (`network_isolation() == "netns"`): in the sandbox's own
+    mount namespace every mount is remounted read-only, `/root`, `/home` and `~` are covered by
+    empty tmpfs (Python's own import paths re-appear read-only), the working directory stays
+    writable, and the code then runs without capabilities (as `nobody` when the caller is root).
+    Setting ACQSYNTH_SANDBOX_FILESYSTEM=none turns it off.
+    """
+    if network_isolation() != "netns" or os.environ.get(FS_ENV, "").strip().lower() == "none":
+        return "none"
+    return "readonly" if _jail_works() else "none"
+
+
+@functools.lru_cache(maxsize=1)
+def _nobody_can_run() -> bool:
+    """Can `nobody` start this Python and import from its standard library (not so if it lives in /root)?"""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", "import json, encodings.idna"],
+            cwd="/",
+            env=_clean_env("/"),
+            user=NOBODY,
+            group=NOBODY,
+            extra_groups=[],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def _runs_as_nobody() -> bool:
+    return os.getuid() == 0 and (filesystem_isolation() == "readonly" or _nobody_can_run())
+
+
+def isolation() -> dict[str, str]:
+    """Every isolation mode in use on this machine, for logs and reports."""
+    return {
+        "network": network_isolation(),
+        "processes": process_isolation(),
+        "filesystem": filesystem_isolation(),
+        "user": "nobody" if _runs_as_nobody() else "caller",
+    }
+
+
 def process_isolation() -> Literal["pidns", "pgroup"]:
     """How leftover processes are cleaned up: a PID namespace (all die with the code) or a process group."""
     return "pidns" if network_isolation() == "netns" else "pgroup"
@@ -148,9 +229,73 @@ _acq_install_net_block()
 del _acq_install_net_block
 """
 
+_JAIL = r"""
+def _acq_jail(workdir, drop, home):
+    # Runs as (namespace) root in the sandbox's fresh mount namespace, before the code's process forks.
+    import ctypes, struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    def mount(src, tgt, fstype, flags, data=None):
+        enc = lambda x: None if x is None else x.encode()
+        if libc.mount(enc(src), enc(tgt), enc(fstype), flags, enc(data)) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), tgt)
+    RDONLY, NOSUID, NODEV, NOEXEC, REMOUNT, BIND, REC, PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+    KEEP = ((2, NOSUID), (4, NODEV), (8, NOEXEC), (1024, 1024), (2048, 2048), (4096, 1 << 21))
+    def under(path, top):
+        return path == top or path.startswith(top.rstrip("/") + "/")
+    mount(None, "/", None, REC | PRIVATE)
+    mount(workdir, workdir, None, BIND)
+    wanted = {*sys.path, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)), workdir}
+    wanted = sorted(os.path.realpath(p) for p in wanted if p and os.path.isdir(p))
+    keep = [p for i, p in enumerate(wanted) if not any(under(p, q) for q in wanted[:i])]
+    homes = [h for h in ("/root", "/home", home)
+             if h and os.path.isdir(h) and h != "/" and not under(h, workdir)]
+    for home in sorted(set(homes)):
+        inside = [k for k in keep if under(k, home)]
+        fds = [(k, os.open(k, os.O_RDONLY | os.O_DIRECTORY)) for k in inside]
+        mount("tmpfs", home, "tmpfs", NOSUID | NODEV, "size=64k,mode=755")
+        for k, fd in fds:
+            os.makedirs(k, exist_ok=True)
+            mount("/proc/self/fd/%d" % fd, k, None, BIND | REC)
+            os.close(fd)
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4]) for line in f]
+    for point in points:
+        if point == workdir or under(point, "/proc"):
+            continue
+        try:
+            have = os.statvfs(point).f_flag
+            flags = REMOUNT | BIND | RDONLY
+            for st, ms in KEEP:
+                flags |= ms if have & st else 0
+            mount(None, point, None, flags)
+        except OSError:
+            if point == "/":
+                raise
+    os.chdir(workdir)
+    if drop == "nobody":
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    else:
+        # Namespace root mapped to an ordinary user: give up every capability (and the bounding set).
+        for cap in range(64):
+            libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
+        header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))
+        data = ctypes.create_string_buffer(24)
+        if libc.capset(header, data) != 0:
+            raise OSError(ctypes.get_errno(), "capset failed")
+    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+import re
+_acq_jail(sys.argv[2], sys.argv[3], sys.argv[4])
+del _acq_jail, re
+"""
+
 _BOOT = r"""
 import os, sys
 _acq_fd = int(sys.argv[1])
+__JAIL__
 _acq_pid = os.fork()
 if _acq_pid:
     # Monitor: wait for the code's process, report its wait status and CPU time, exit like it.
@@ -177,8 +322,10 @@ exec(compile(_acq_src, "main.py", "exec"),
 """
 
 
-def _boot_script(block_sockets: bool) -> str:
-    return _BOOT.replace("__SOCKET_HOOK__", _SOCKET_HOOK if block_sockets else "")
+def _boot_script(block_sockets: bool, jail: bool) -> str:
+    return _BOOT.replace("__SOCKET_HOOK__", _SOCKET_HOOK if block_sockets else "").replace(
+        "__JAIL__", _JAIL if jail else ""
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -216,6 +363,12 @@ def _make_preexec(cpu_s: int, memory_mb: int, max_file_mb: int, nproc: int | Non
                 resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
     return preexec
+
+
+def _caller_home() -> str:
+    """The caller's home directory (hidden from the code), from $HOME or the password database."""
+    home = os.environ.get("HOME") or os.path.expanduser("~")
+    return os.path.realpath(home) if home else ""
 
 
 def _clean_env(workdir: str) -> dict[str, str]:
@@ -278,31 +431,66 @@ def run_python(
 
     `timeout_s` bounds wall-clock time; `cpu_s` (default: timeout + 1) bounds CPU seconds of each
     process; `memory_mb` is the address-space limit; `max_output_bytes` caps stdout and stderr each;
-    `max_processes` is added to the user's current task count for RLIMIT_NPROC (not enforced by the
-    kernel for root); `max_file_mb` caps the size of any file written; `network=False` isolates.
-    Stdin is empty. The working directory is a fresh temp dir, removed afterwards.
+    `max_processes` is added to the sandbox user's current task count for RLIMIT_NPROC;
+    `max_file_mb` caps the size of any file written; `network=False` isolates. Stdin is empty. The
+    working directory is a fresh temp dir, removed afterwards; where `filesystem_isolation()` is
+    `readonly` it is the only writable place.
     """
+    return _execute(
+        code,
+        jail=filesystem_isolation() == "readonly",
+        timeout_s=timeout_s,
+        cpu_s=cpu_s,
+        memory_mb=memory_mb,
+        max_output_bytes=max_output_bytes,
+        max_processes=max_processes,
+        max_file_mb=max_file_mb,
+        network=network,
+    )
+
+
+def _execute(
+    code: str,
+    *,
+    jail: bool,
+    timeout_s: float = 10,
+    cpu_s: float | None = None,
+    memory_mb: int = 1024,
+    max_output_bytes: int = 1_000_000,
+    max_processes: int = 64,
+    max_file_mb: int = 16,
+    network: bool = False,
+) -> SandboxResult:
     cpu_limit = max(1, math.ceil(cpu_s if cpu_s is not None else timeout_s + 1))
     isolation = network_isolation()
     prefix: tuple[str, ...] = ()
     if isolation == "netns":
         full = _unshare_prefix() or ()
         prefix = full if not network else tuple(f for f in full if f != "--net")
+    jail = jail and isolation == "netns"
     block_sockets = not network and isolation == "socket-block"
-    uid = os.getuid()
-    nproc = None if uid == 0 else _user_task_count(uid) + max_processes
+    as_nobody = os.getuid() == 0 and (jail or _nobody_can_run())
+    nproc = _user_task_count(NOBODY if as_nobody else os.getuid()) + max_processes
 
-    workdir = tempfile.mkdtemp(prefix="acqsynth-sandbox-")
+    workdir = os.path.realpath(tempfile.mkdtemp(prefix="acqsynth-sandbox-"))
     status_r, status_w = os.pipe()
     start = time.monotonic()
     try:
         os.chmod(workdir, 0o700)
-        with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8") as f:
+        main = os.path.join(workdir, "main.py")
+        with open(main, "w", encoding="utf-8") as f:
             f.write(code)
-        argv = [*prefix, "--", sys.executable, "-I", "-B", "-X", "utf8", "-c", _boot_script(block_sockets)]
+        if as_nobody:
+            os.chown(workdir, NOBODY, NOBODY)
+            os.chown(main, NOBODY, NOBODY)
+        boot = _boot_script(block_sockets, jail)
+        argv = [*prefix, "--", sys.executable, "-I", "-B", "-X", "utf8", "-c", boot, str(status_w)]
         if not prefix:
             argv = argv[1:]
-        argv.append(str(status_w))
+        if jail:
+            argv += [workdir, "nobody" if as_nobody else "caps", _caller_home()]
+        # Root drops to nobody: in the jail after mounting, otherwise before exec.
+        user = NOBODY if as_nobody and not jail else None
         proc = subprocess.Popen(
             argv,
             cwd=workdir,
@@ -312,6 +500,9 @@ def run_python(
             stderr=subprocess.PIPE,
             start_new_session=True,
             pass_fds=(status_w,),
+            user=user,
+            group=user,
+            extra_groups=[] if user is not None else None,
             preexec_fn=_make_preexec(cpu_limit, memory_mb, max_file_mb, nproc),
         )
         os.close(status_w)
