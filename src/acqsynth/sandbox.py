@@ -56,7 +56,7 @@ FS_ENV = "ACQSYNTH_SANDBOX_FILESYSTEM"
 NOBODY = 65534
 """The uid and gid sandboxed code runs as when the caller is root."""
 
-_NS_FLAGS = ("--pid", "--fork", "--kill-child", "--mount-proc")
+_NS_FLAGS = ("--pid", "--ipc", "--fork", "--kill-child", "--mount-proc")
 _READ_CHUNK = 65536
 _DRAIN_GRACE_S = 0.5
 
@@ -126,7 +126,7 @@ def network_isolation() -> Literal["netns", "socket-block"]:
     return "netns" if _unshare_prefix() is not None else "socket-block"
 
 
-_JAIL_PROBE = """
+_FS_PROBE = """
 import os
 outside = os.path.join(os.path.dirname(os.getcwd()), os.path.basename(os.getcwd()) + "-escape")
 try:
@@ -139,29 +139,37 @@ print("WRITABLE-INSIDE")
 """
 
 
-@functools.lru_cache(maxsize=1)
-def _jail_works() -> bool:
-    """Probe once: does the read-only filesystem view build here, leaving the working directory writable?"""
-    result = _execute(_JAIL_PROBE, jail=True, timeout_s=20)
-    for line in result.stdout.splitlines():  # a failed jail must not leave the probe's file behind
+@functools.lru_cache(maxsize=2)
+def _fs_works(fs: str) -> bool:
+    """Probe once per mode: does this filesystem restriction build here, leaving the working directory writable?"""
+    result = _execute(_FS_PROBE, fs=fs, timeout_s=20)
+    for line in result.stdout.splitlines():  # a failed restriction must not leave the probe's file behind
         if line.startswith("WRITABLE-OUTSIDE "):
             with contextlib.suppress(OSError):
                 os.unlink(line.split(" ", 1)[1])
     return result.ok and "READONLY-OUTSIDE" in result.stdout and "WRITABLE-INSIDE" in result.stdout
 
 
-def filesystem_isolation() -> Literal["readonly", "none"]:
-    """Whether the code sees a read-only filesystem with home directories hidden (`readonly`) or not.
+FilesystemMode = Literal["readonly", "landlock", "none"]
 
-    `readonly` needs the namespace mode (`network_isolation() == "netns"`): in the sandbox's own
-    mount namespace every mount is remounted read-only, `/root`, `/home` and `~` are covered by
-    empty tmpfs (Python's own import paths re-appear read-only), the working directory stays
-    writable, and the code then runs without capabilities (as `nobody` when the caller is root).
-    Setting ACQSYNTH_SANDBOX_FILESYSTEM=none turns it off.
+
+def filesystem_isolation() -> FilesystemMode:
+    """How the code is kept from writing outside its working directory and from reading home directories.
+
+    - `readonly` (namespace mode, `network_isolation() == "netns"`): in the sandbox's own mount
+      namespace every mount is remounted read-only and `/root`, `/home` and the caller's `$HOME` are
+      covered by empty tmpfs (Python's own directories re-appear read-only); the working directory
+      stays writable; then the code runs without capabilities (as `nobody` when the caller is root).
+    - `landlock` (fallback, kernel >= 5.13 with Landlock enabled): the same policy enforced by
+      Landlock rules, plus no TCP connect/bind and no signals to processes outside the sandbox.
+    - `none`: neither works here; the code can write wherever its user can.
+    Setting ACQSYNTH_SANDBOX_FILESYSTEM=none turns both off.
     """
-    if network_isolation() != "netns" or os.environ.get(FS_ENV, "").strip().lower() == "none":
+    if os.environ.get(FS_ENV, "").strip().lower() == "none":
         return "none"
-    return "readonly" if _jail_works() else "none"
+    if network_isolation() == "netns" and _fs_works("readonly"):
+        return "readonly"
+    return "landlock" if _fs_works("landlock") else "none"
 
 
 @functools.lru_cache(maxsize=1)
@@ -191,11 +199,12 @@ def _runs_as_nobody() -> bool:
 
 def isolation() -> dict[str, str]:
     """Every isolation mode in use on this machine, for logs and reports."""
+    fs = filesystem_isolation()
     return {
         "network": network_isolation(),
         "processes": process_isolation(),
-        "filesystem": filesystem_isolation(),
-        "user": "nobody" if _runs_as_nobody() else "caller",
+        "filesystem": fs,
+        "user": "nobody" if _runs_as_nobody() else "caller" if fs == "none" else "caller-without-capabilities",
     }
 
 
@@ -274,28 +283,95 @@ def _acq_jail(workdir, drop, home):
             if point == "/":
                 raise
     os.chdir(workdir)
-    if drop == "nobody":
-        os.setgroups([])
-        os.setgid(65534)
-        os.setuid(65534)
-    else:
-        # Namespace root mapped to an ordinary user: give up every capability (and the bounding set).
-        for cap in range(64):
-            libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
-        header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))
-        data = ctypes.create_string_buffer(24)
-        if libc.capset(header, data) != 0:
-            raise OSError(ctypes.get_errno(), "capset failed")
-    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+    _acq_drop(drop)
 import re
 _acq_jail(sys.argv[2], sys.argv[3], sys.argv[4])
 del _acq_jail, re
 """
 
+_DROP = r"""
+def _acq_drop(drop):
+    # Give up privileges for good: become nobody, or keep the uid and drop every capability.
+    import ctypes, struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    if drop == "nobody":
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    elif drop == "caps":
+        for cap in range(64):
+            libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
+        header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))
+        if libc.capset(header, ctypes.create_string_buffer(24)) != 0:
+            raise OSError(ctypes.get_errno(), "capset failed")
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "no_new_privs failed")
+"""
+
+_LANDLOCK = r"""
+def _acq_landlock(workdir, drop, home):
+    # Landlock (unprivileged, kernel >= 5.13): reads everywhere but the homes, writes only in the
+    # working directory, no TCP bind/connect (ABI 4+), no signals or abstract sockets outside (ABI 6+).
+    import ctypes, struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(444, None, 0, 1)
+    if abi < 1:
+        raise OSError(ctypes.get_errno(), "Landlock is not available")
+    fs = (1 << 13) - 1 | (1 << 13 if abi >= 2 else 0) | (1 << 14 if abi >= 3 else 0) | (1 << 15 if abi >= 5 else 0)
+    file_rights = fs & (1 | 2 | 4 | 1 << 14 | 1 << 15)
+    attr = struct.pack("QQQ", fs, 3 if abi >= 4 else 0, 3 if abi >= 6 else 0)[: 24 if abi >= 6 else 16 if abi >= 4 else 8]
+    ruleset = libc.syscall(444, attr, len(attr), 0)
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    def allow(path, access):
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            if not os.path.isdir(path):
+                access &= file_rights
+            if libc.syscall(445, ruleset, 1, struct.pack("=Qi", access, fd), 0) != 0:
+                raise OSError(ctypes.get_errno(), "landlock_add_rule failed", path)
+        finally:
+            os.close(fd)
+    def under(path, top):
+        return path == top or path.startswith(top.rstrip("/") + "/")
+    hidden = {os.path.realpath(h) for h in ("/root", "/home", home) if h}
+    hidden = {h for h in hidden if h != "/" and not under(workdir, h)}
+    read = 1 | 4 | 8  # execute, read file, read directory
+    def walk(directory):
+        for name in os.listdir(directory):
+            path = os.path.join(directory, name)
+            real = os.path.realpath(path)  # a rule applies to the target: a symlink must not reopen a home
+            if any(under(real, h) for h in hidden):
+                continue
+            if any(under(h, real) for h in hidden):
+                if real == path and os.path.isdir(path):
+                    walk(path)
+                continue
+            allow(path, read)
+    walk("/")
+    wanted = {*sys.path, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    for path in wanted:
+        if path and os.path.isdir(path):
+            allow(os.path.realpath(path), read)
+    allow(workdir, fs)
+    for dev in ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty"):
+        allow(dev, 2 | 4)
+    _acq_drop(drop)
+    if libc.syscall(446, ruleset, 0) != 0:
+        raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    os.close(ruleset)
+_acq_landlock(sys.argv[2], sys.argv[3], sys.argv[4])
+del _acq_landlock
+"""
+
 _BOOT = r"""
 import os, sys
 _acq_fd = int(sys.argv[1])
-__JAIL__
+__FS__
 _acq_pid = os.fork()
 if _acq_pid:
     # Monitor: wait for the code's process, report its wait status and CPU time, exit like it.
@@ -322,10 +398,9 @@ exec(compile(_acq_src, "main.py", "exec"),
 """
 
 
-def _boot_script(block_sockets: bool, jail: bool) -> str:
-    return _BOOT.replace("__SOCKET_HOOK__", _SOCKET_HOOK if block_sockets else "").replace(
-        "__JAIL__", _JAIL if jail else ""
-    )
+def _boot_script(block_sockets: bool, fs: str) -> str:
+    chunk = {"readonly": _DROP + _JAIL, "landlock": _DROP + _LANDLOCK}.get(fs, "")
+    return _BOOT.replace("__SOCKET_HOOK__", _SOCKET_HOOK if block_sockets else "").replace("__FS__", chunk)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -438,7 +513,7 @@ def run_python(
     """
     return _execute(
         code,
-        jail=filesystem_isolation() == "readonly",
+        fs=filesystem_isolation(),
         timeout_s=timeout_s,
         cpu_s=cpu_s,
         memory_mb=memory_mb,
@@ -452,7 +527,7 @@ def run_python(
 def _execute(
     code: str,
     *,
-    jail: bool,
+    fs: str,
     timeout_s: float = 10,
     cpu_s: float | None = None,
     memory_mb: int = 1024,
@@ -467,7 +542,9 @@ def _execute(
     if isolation == "netns":
         full = _unshare_prefix() or ()
         prefix = full if not network else tuple(f for f in full if f != "--net")
-    jail = jail and isolation == "netns"
+    if fs == "readonly" and isolation != "netns":
+        fs = "landlock"
+    jail = fs == "readonly"
     block_sockets = not network and isolation == "socket-block"
     as_nobody = os.getuid() == 0 and (jail or _nobody_can_run())
     nproc = _user_task_count(NOBODY if as_nobody else os.getuid()) + max_processes
@@ -483,12 +560,14 @@ def _execute(
         if as_nobody:
             os.chown(workdir, NOBODY, NOBODY)
             os.chown(main, NOBODY, NOBODY)
-        boot = _boot_script(block_sockets, jail)
+        boot = _boot_script(block_sockets, fs)
         argv = [*prefix, "--", sys.executable, "-I", "-B", "-X", "utf8", "-c", boot, str(status_w)]
         if not prefix:
             argv = argv[1:]
-        if jail:
-            argv += [workdir, "nobody" if as_nobody else "caps", _caller_home()]
+        if fs in ("readonly", "landlock"):
+            # The jail drops to nobody itself after mounting; Landlock runs as nobody already.
+            drop = ("nobody" if jail else "keep") if as_nobody else "caps"
+            argv += [workdir, drop, _caller_home()]
         # Root drops to nobody: in the jail after mounting, otherwise before exec.
         user = NOBODY if as_nobody and not jail else None
         proc = subprocess.Popen(
