@@ -36,6 +36,7 @@ import secrets
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -193,8 +194,10 @@ def _nobody_can_run() -> bool:
     return done.returncode == 0
 
 
-def _runs_as_nobody() -> bool:
-    return os.getuid() == 0 and (filesystem_isolation() == "readonly" or _nobody_can_run())
+def _drop_mode(jail: bool) -> str:
+    """How the boot gives up privileges: `nobody` (root caller whose Python nobody can run, or the
+    jail, which re-exposes Python's directories) or `caps` (keep the uid, drop every capability)."""
+    return "nobody" if os.getuid() == 0 and (jail or _nobody_can_run()) else "caps"
 
 
 def isolation() -> dict[str, str]:
@@ -204,7 +207,8 @@ def isolation() -> dict[str, str]:
         "network": network_isolation(),
         "processes": process_isolation(),
         "filesystem": fs,
-        "user": "nobody" if _runs_as_nobody() else "caller" if fs == "none" else "caller-without-capabilities",
+        "user": "nobody" if _drop_mode(fs == "readonly") == "nobody"
+        else "root-without-capabilities" if os.getuid() == 0 else "caller-without-capabilities",
     }
 
 
@@ -239,9 +243,9 @@ del _acq_install_net_block
 """
 
 _JAIL = r"""
-def _acq_jail(workdir, drop, home):
+def _acq_jail(workdir, drop, home, disk_mb):
     # Runs as (namespace) root in the sandbox's fresh mount namespace, before the code's process forks.
-    import ctypes, struct
+    import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
     def mount(src, tgt, fstype, flags, data=None):
@@ -253,39 +257,61 @@ def _acq_jail(workdir, drop, home):
     KEEP = ((2, NOSUID), (4, NODEV), (8, NOEXEC), (1024, 1024), (2048, 2048), (4096, 1 << 21))
     def under(path, top):
         return path == top or path.startswith(top.rstrip("/") + "/")
+    def mount_points():
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            return [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4]) for line in f]
+    with open(os.path.join(workdir, "main.py"), "rb") as f:
+        source = f.read()
     mount(None, "/", None, REC | PRIVATE)
-    mount(workdir, workdir, None, BIND)
-    wanted = {*sys.path, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)), workdir}
+    wanted = {*sys.path, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
     wanted = sorted(os.path.realpath(p) for p in wanted if p and os.path.isdir(p))
     keep = [p for i, p in enumerate(wanted) if not any(under(p, q) for q in wanted[:i])]
-    homes = [h for h in ("/root", "/home", home)
-             if h and os.path.isdir(h) and h != "/" and not under(h, workdir)]
-    for home in sorted(set(homes)):
-        inside = [k for k in keep if under(k, home)]
-        fds = [(k, os.open(k, os.O_RDONLY | os.O_DIRECTORY)) for k in inside]
-        mount("tmpfs", home, "tmpfs", NOSUID | NODEV, "size=64k,mode=755")
+    # Homes hold secrets; the temp parent holds other candidates' working directories.
+    hidden = {os.path.realpath(h) for h in ("/root", "/home", home, os.path.dirname(workdir)) if h}
+    hidden = sorted(h for h in hidden if h != "/" and os.path.isdir(h))
+    hidden = [h for i, h in enumerate(hidden) if not any(under(h, q) for q in hidden[:i])]
+    for top in hidden:
+        fds = [(k, os.open(k, os.O_RDONLY | os.O_DIRECTORY)) for k in keep if under(k, top)]
+        mount("tmpfs", top, "tmpfs", NOSUID | NODEV, "size=64k,mode=755")
         for k, fd in fds:
             os.makedirs(k, exist_ok=True)
             mount("/proc/self/fd/%d" % fd, k, None, BIND | REC)
             os.close(fd)
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4]) for line in f]
-    for point in points:
+    # The working directory: a fresh tmpfs capped in size and inodes (gone with the namespace).
+    os.makedirs(workdir, exist_ok=True)
+    owner = ",uid=65534,gid=65534" if drop == "nobody" else ""
+    mount("tmpfs", workdir, "tmpfs", NOSUID | NODEV, "size=%dm,nr_inodes=16384,mode=700%s" % (disk_mb, owner))
+    with open(os.path.join(workdir, "main.py"), "wb") as f:
+        f.write(source)
+    if drop == "nobody":
+        os.chown(os.path.join(workdir, "main.py"), 65534, 65534)
+    for point in mount_points():
         if point == workdir or under(point, "/proc"):
             continue
         try:
             have = os.statvfs(point).f_flag
-            flags = REMOUNT | BIND | RDONLY
-            for st, ms in KEEP:
-                flags |= ms if have & st else 0
+        except OSError:
+            continue  # a mount point hidden under a tmpfs above: unreachable
+        flags = REMOUNT | BIND | RDONLY
+        for st, ms in KEEP:
+            flags |= ms if have & st else 0
+        try:
             mount(None, point, None, flags)
         except OSError:
-            if point == "/":
-                raise
+            pass
+    for point in mount_points():  # fail closed: every reachable mount but the working directory is read-only
+        if point == workdir or under(point, "/proc"):
+            continue
+        try:
+            writable = not os.statvfs(point).f_flag & 1
+        except OSError:
+            continue
+        if writable:
+            raise OSError("could not make %s read-only" % point)
     os.chdir(workdir)
     _acq_drop(drop)
 import re
-_acq_jail(sys.argv[2], sys.argv[3], sys.argv[4])
+_acq_jail(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
 del _acq_jail, re
 """
 
@@ -309,7 +335,7 @@ def _acq_drop(drop):
 """
 
 _LANDLOCK = r"""
-def _acq_landlock(workdir, drop, home):
+def _acq_landlock(workdir, drop, home, disk_mb):
     # Landlock (unprivileged, kernel >= 5.13): reads everywhere but the homes, writes only in the
     # working directory, no TCP bind/connect (ABI 4+), no signals or abstract sockets outside (ABI 6+).
     import ctypes, struct
@@ -338,8 +364,10 @@ def _acq_landlock(workdir, drop, home):
             os.close(fd)
     def under(path, top):
         return path == top or path.startswith(top.rstrip("/") + "/")
-    hidden = {os.path.realpath(h) for h in ("/root", "/home", home) if h}
-    hidden = {h for h in hidden if h != "/" and not under(workdir, h)}
+    # Homes hold secrets; the temp parent holds other candidates' working directories. The working
+    # directory's own rule grants it even when it lies under a hidden directory.
+    hidden = {os.path.realpath(h) for h in ("/root", "/home", home, os.path.dirname(workdir)) if h}
+    hidden = {h for h in hidden if h != "/"}
     read = 1 | 4 | 8  # execute, read file, read directory
     def walk(directory):
         for name in os.listdir(directory):
@@ -360,11 +388,12 @@ def _acq_landlock(workdir, drop, home):
     allow(workdir, fs)
     for dev in ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty"):
         allow(dev, 2 | 4)
+    libc.unshare(0x08000000)  # CLONE_NEWIPC: a private SysV IPC namespace where still privileged
     _acq_drop(drop)
     if libc.syscall(446, ruleset, 0) != 0:
         raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
     os.close(ruleset)
-_acq_landlock(sys.argv[2], sys.argv[3], sys.argv[4])
+_acq_landlock(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
 del _acq_landlock
 """
 
@@ -372,22 +401,50 @@ _BOOT = r"""
 import os, sys
 _acq_fd = int(sys.argv[1])
 __FS__
+import ctypes as _acq_ct
+_acq_ct.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come back to the monitor
 _acq_pid = os.fork()
 if _acq_pid:
-    # Monitor: wait for the code's process, report its wait status and CPU time, exit like it.
+    # Monitor: wait for the code's process, kill and reap whatever it left, report its wait status and
+    # CPU time, exit like it. Not dumpable, so the code cannot reach its pipe through /proc.
+    _acq_ct.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+    import signal, time
     while True:
         try:
             _, _st, _ru = os.wait4(_acq_pid, 0)
             break
         except InterruptedError:
             continue
+    _me, _end = os.getpid(), time.monotonic() + 2
+    while time.monotonic() < _end:
+        _kids = []
+        for _p in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/stat" % _p, "rb") as _f:
+                    _stat = _f.read()
+                if int(_stat[_stat.rindex(b")") + 2:].split()[1]) == _me:
+                    _kids.append(int(_p))
+            except (OSError, ValueError, IndexError):
+                continue
+        for _k in _kids:
+            try:
+                os.kill(_k, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            if not _kids:
+                break
+        time.sleep(0.005)
     try:
         os.write(_acq_fd, ("%d %.6f\n" % (_st, _ru.ru_utime + _ru.ru_stime)).encode())
     except OSError:
         pass
     os._exit(os.WEXITSTATUS(_st) if os.WIFEXITED(_st) else 128 + os.WTERMSIG(_st))
 os.close(_acq_fd)
-del _acq_fd, _acq_pid
+del _acq_fd, _acq_pid, _acq_ct
 __SOCKET_HOOK__
 sys.argv = ["main.py"]
 with open("main.py", encoding="utf-8") as _acq_f:
@@ -398,8 +455,13 @@ exec(compile(_acq_src, "main.py", "exec"),
 """
 
 
+_NO_FS = r"""
+_acq_drop(sys.argv[3])
+"""
+
+
 def _boot_script(block_sockets: bool, fs: str) -> str:
-    chunk = {"readonly": _DROP + _JAIL, "landlock": _DROP + _LANDLOCK}.get(fs, "")
+    chunk = _DROP + {"readonly": _JAIL, "landlock": _LANDLOCK}.get(fs, _NO_FS)
     return _BOOT.replace("__SOCKET_HOOK__", _SOCKET_HOOK if block_sockets else "").replace("__FS__", chunk)
 
 
@@ -469,15 +531,38 @@ def _killpg(pgid: int) -> None:
 
 
 def _rmtree(path: str) -> None:
-    """Remove the working directory even if the code made parts of it read-only."""
+    """Remove the working directory; never raises, never follows a symlink, never recurses deeply.
 
-    def onerror(func, p, _exc):
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-            func(p)
+    The code may have made directories unwritable (a non-root caller then restores its own
+    permission bits on directories inside, found without following symlinks) or nested them
+    thousands deep (shutil.rmtree recurses; `rm -rf` does not)."""
+    for attempt in range(2):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            return
+        except (OSError, RecursionError):
+            if attempt == 0 and os.getuid() != 0:
+                _unlock_dirs(path)
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(["rm", "-rf", "--", path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=120, check=False)
 
-    shutil.rmtree(path, onerror=onerror)
+
+def _unlock_dirs(root: str) -> None:
+    """Give the owner rwx back on every real directory under `root` (iteratively; symlinks skipped)."""
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            if not stat.S_ISDIR(os.lstat(d).st_mode):
+                continue
+            os.chmod(d, 0o700)
+            with os.scandir(d) as entries:
+                stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
 
 
 def _signal_name(sig: int) -> str:
@@ -500,6 +585,7 @@ def run_python(
     max_output_bytes: int = 1_000_000,
     max_processes: int = 64,
     max_file_mb: int = 16,
+    max_disk_mb: int = 64,
     network: bool = False,
 ) -> SandboxResult:
     """Execute `code` as `__main__` in a fresh, limited `python -I` process and report what happened.
@@ -507,7 +593,8 @@ def run_python(
     `timeout_s` bounds wall-clock time; `cpu_s` (default: timeout + 1) bounds CPU seconds of each
     process; `memory_mb` is the address-space limit; `max_output_bytes` caps stdout and stderr each;
     `max_processes` is added to the sandbox user's current task count for RLIMIT_NPROC;
-    `max_file_mb` caps the size of any file written; `network=False` isolates. Stdin is empty. The
+    `max_file_mb` caps the size of any file written; `max_disk_mb` caps the working directory as a
+    whole (in `readonly` mode, where it is a tmpfs); `network=False` isolates. Stdin is empty. The
     working directory is a fresh temp dir, removed afterwards; where `filesystem_isolation()` is
     `readonly` it is the only writable place.
     """
@@ -520,6 +607,7 @@ def run_python(
         max_output_bytes=max_output_bytes,
         max_processes=max_processes,
         max_file_mb=max_file_mb,
+        max_disk_mb=max_disk_mb,
         network=network,
     )
 
@@ -534,6 +622,7 @@ def _execute(
     max_output_bytes: int = 1_000_000,
     max_processes: int = 64,
     max_file_mb: int = 16,
+    max_disk_mb: int = 64,
     network: bool = False,
 ) -> SandboxResult:
     cpu_limit = max(1, math.ceil(cpu_s if cpu_s is not None else timeout_s + 1))
@@ -546,8 +635,8 @@ def _execute(
         fs = "landlock"
     jail = fs == "readonly"
     block_sockets = not network and isolation == "socket-block"
-    as_nobody = os.getuid() == 0 and (jail or _nobody_can_run())
-    nproc = _user_task_count(NOBODY if as_nobody else os.getuid()) + max_processes
+    drop = _drop_mode(jail)
+    nproc = _user_task_count(NOBODY if drop == "nobody" else os.getuid()) + max_processes
 
     workdir = os.path.realpath(tempfile.mkdtemp(prefix="acqsynth-sandbox-"))
     status_r, status_w = os.pipe()
@@ -557,19 +646,14 @@ def _execute(
         main = os.path.join(workdir, "main.py")
         with open(main, "w", encoding="utf-8") as f:
             f.write(code)
-        if as_nobody:
+        if drop == "nobody":
             os.chown(workdir, NOBODY, NOBODY)
             os.chown(main, NOBODY, NOBODY)
         boot = _boot_script(block_sockets, fs)
         argv = [*prefix, "--", sys.executable, "-I", "-B", "-X", "utf8", "-c", boot, str(status_w)]
         if not prefix:
             argv = argv[1:]
-        if fs in ("readonly", "landlock"):
-            # The jail drops to nobody itself after mounting; Landlock runs as nobody already.
-            drop = ("nobody" if jail else "keep") if as_nobody else "caps"
-            argv += [workdir, drop, _caller_home()]
-        # Root drops to nobody: in the jail after mounting, otherwise before exec.
-        user = NOBODY if as_nobody and not jail else None
+        argv += [workdir, drop, _caller_home(), str(max_disk_mb)]
         proc = subprocess.Popen(
             argv,
             cwd=workdir,
@@ -579,16 +663,13 @@ def _execute(
             stderr=subprocess.PIPE,
             start_new_session=True,
             pass_fds=(status_w,),
-            user=user,
-            group=user,
-            extra_groups=[] if user is not None else None,
             preexec_fn=_make_preexec(cpu_limit, memory_mb, max_file_mb, nproc),
         )
         os.close(status_w)
         status_w = -1
         outcome = _supervise(proc, timeout_s, max_output_bytes)
         wall = time.monotonic() - start
-        child_status = _read_status(status_r)
+        child_status = _read_status(status_r, outcome.returncode)
     finally:
         if status_w >= 0:
             os.close(status_w)
@@ -662,15 +743,25 @@ def _supervise(proc: subprocess.Popen, timeout_s: float, cap: int) -> _Outcome:
     return _Outcome(proc.returncode, bytes(bufs["stdout"]), bytes(bufs["stderr"]), timed_out, overflow)
 
 
-def _read_status(fd: int) -> tuple[int, float] | None:
-    """The monitor's report: (wait status, CPU seconds) of the code's process, if it got to write one."""
+def _read_status(fd: int, returncode: int | None) -> tuple[int, float] | None:
+    """The monitor's report: (wait status, CPU seconds) of the code's process, if it got to write one.
+
+    Anything but one well-formed line that agrees with how the monitor exited is ignored."""
     os.set_blocking(fd, False)
     try:
-        data = os.read(fd, 256).decode()
-    except (BlockingIOError, OSError):
+        data = os.read(fd, 256).decode("ascii")
+    except (OSError, UnicodeDecodeError):
         return None
-    m = re.match(r"(\d+) ([\d.]+)", data)
-    return (int(m.group(1)), float(m.group(2))) if m else None
+    m = re.fullmatch(r"(\d{1,10}) (\d{1,9}\.\d{6})\n", data)
+    if m is None:
+        return None
+    st = int(m.group(1))
+    if not (os.WIFEXITED(st) or os.WIFSIGNALED(st)):
+        return None
+    expected = os.WEXITSTATUS(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st)
+    if returncode is not None and returncode >= 0 and returncode != expected:
+        return None
+    return st, float(m.group(2))
 
 
 _MEMORY_ERROR = re.compile(r"^MemoryError\b", re.MULTILINE)

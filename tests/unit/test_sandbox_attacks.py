@@ -44,12 +44,15 @@ class Host:
     fake_home: Path
     secret: str
 
-    def fingerprint(self) -> dict[str, str]:
-        return {
-            str(p.relative_to(self.victim_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(self.victim_dir.rglob("*"))
-            if p.is_file()
-        }
+    def fingerprint(self) -> dict[str, tuple[str, int, int]]:
+        """Content, mode and mtime of every victim file and directory, and the mode of /tmp."""
+        out: dict[str, tuple[str, int, int]] = {}
+        for p in [self.victim_dir, *sorted(self.victim_dir.rglob("*"))]:
+            st = p.lstat()
+            digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            out[str(p.relative_to(self.victim_dir))] = (digest, st.st_mode, st.st_mtime_ns)
+        out["/tmp"] = ("dir", os.stat("/tmp").st_mode, 0)
+        return out
 
     def leftovers(self) -> list[str]:
         """Processes carrying the marker, and files named with it in shared temp directories."""
@@ -98,7 +101,7 @@ class Attack:
     check: Callable[[SandboxResult, Host, str], None]
     """Asserts on the result; the third argument is the isolation mode."""
     needs: str = ""
-    """`filesystem` or `pidns` when only that isolation contains the attack (the fallback does not)."""
+    """`filesystem`, `pidns` or `nobody` when only that layer contains the attack (see docs/security.md)."""
 
 
 def _contained(*statuses: str) -> Callable[[SandboxResult, Host, str], None]:
@@ -300,6 +303,55 @@ ATTACKS = [
         {"timeout_s": 1},
         _contained("timeout"),
     ),
+    Attack(
+        "chmod, utime and chown of host files",
+        lambda h: (
+            "import os\n"
+            f"target = {str(h.victim_dir / 'results.jsonl')!r}\n"
+            "for name, call in [('chmod', lambda: os.chmod(target, 0o4777)), ('utime', lambda: os.utime(target, (0, 0))),"
+            " ('chown', lambda: os.chown(target, 65534, 65534)), ('chmod /tmp', lambda: os.chmod('/tmp', 0o700))]:\n"
+            "    try:\n"
+            "        call()\n"
+            "        print('CHANGED', name)\n"
+            "    except OSError:\n"
+            "        print('DENIED', name)\n"
+        ),
+        {"timeout_s": 5},
+        lambda r, h, mode: (r.status == "ok" and "CHANGED" not in r.stdout) or pytest.fail(str(r)),
+        needs="nobody",
+    ),
+    Attack(
+        "a directory tree 3000 deep, with symlinks to host files, made unwritable",
+        lambda h: (
+            "import os\n"
+            f"os.symlink({str(h.victim_dir / 'results.jsonl')!r}, 'link-to-host')\n"
+            f"os.symlink({str(h.victim_dir)!r}, 'dirlink-to-host')\n"
+            "for _ in range(3000):\n"
+            "    os.mkdir('d')\n"
+            "    os.chdir('d')\n"
+            f"    os.symlink({str(h.victim_dir / 'sub' / 'model.bin')!r}, 'l')\n"
+            "os.chdir(os.environ['HOME'])\n"
+            "os.chmod('d', 0o500)\n"
+            "print('built')\n"
+        ),
+        {"timeout_s": 20},
+        _contained("ok"),
+    ),
+    Attack(
+        "forging the monitor's status report",
+        lambda h: (
+            "import os\n"
+            "for fd in os.listdir(f'/proc/{os.getppid()}/fd') if os.access(f'/proc/{os.getppid()}/fd', os.R_OK) else []:\n"
+            "    try:\n"
+            "        with open(f'/proc/{os.getppid()}/fd/{fd}', 'w') as f:\n"
+            "            f.write('0 0.000000\\n')\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "raise SystemExit(3)\n"
+        ),
+        {"timeout_s": 5},
+        lambda r, h, mode: (r.status == "error" and r.returncode == 3) or pytest.fail(str(r)),
+    ),
 ]
 
 
@@ -309,6 +361,8 @@ def test_attack_is_contained(attack: Attack, mode: str, host: Host) -> None:
         pytest.skip("without a filesystem restriction this is not contained (docs/security.md)")
     if attack.needs == "pidns" and sandbox.process_isolation() != "pidns":
         pytest.skip("without a PID namespace a child that calls setsid escapes (docs/security.md)")
+    if attack.needs == "nobody" and sandbox.isolation()["user"] != "nobody":
+        pytest.skip("code that keeps the caller's uid may chmod the caller's own files (docs/security.md)")
     before = host.fingerprint()
     start = time.monotonic()
     result = run_python(attack.code(host), **attack.limits)  # must return, never raise
@@ -409,3 +463,72 @@ def test_hostile_candidates_fail_the_candidate_not_the_grading() -> None:
         assert not verdicts[name].correct, (name, verdicts[name])
     if sandbox.filesystem_isolation() != "none":
         assert not verdicts["escape"].correct
+
+
+def test_candidates_cannot_see_each_other(mode: str) -> None:
+    """Two programs at once: neither can list or read the other's working directory or main.py."""
+    spy = (
+        "import glob, os, time\n"
+        "time.sleep(0.5)\n"
+        "parent = os.path.dirname(os.getcwd())\n"
+        "try:\n"
+        "    others = [d for d in os.listdir(parent) if d != os.path.basename(os.getcwd())]\n"
+        "except OSError:\n"
+        "    others = []\n"
+        "found = [open(p).read() for p in glob.glob(parent + '/acqsynth-sandbox-*/main.py')\n"
+        "         if os.path.dirname(p) != os.getcwd() and os.access(p, os.R_OK)]\n"
+        "print('OTHERS', len(others), 'READ', len(found))\n"
+    )
+    secret = "SECRET_TESTS_" + uuid.uuid4().hex
+    victim = f"# {secret}\nimport time\ntime.sleep(2)\n"
+    if sandbox.filesystem_isolation() == "none":
+        pytest.skip("without a filesystem restriction candidates of one user can read each other")
+    results = sandbox.run_many([victim, spy], max_workers=2, timeout_s=10)
+    assert results[0].ok and results[1].ok, results
+    assert results[1].stdout.strip() == "OTHERS 0 READ 0"
+    assert secret not in results[1].stdout
+
+
+def test_working_directory_under_home_keeps_the_home_hidden(
+    mode: str, host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TMPDIR inside $HOME: the sandbox's own directory is usable, the rest of the home is not."""
+    import tempfile
+
+    if sandbox.filesystem_isolation() == "none":
+        pytest.skip("without a filesystem restriction the home is readable")
+    tmp_in_home = host.fake_home / "tmp"
+    tmp_in_home.mkdir()
+    tmp_in_home.chmod(0o777)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_in_home))
+    code = (
+        "open('mine.txt', 'w').write('ok')\n"
+        "print(open('mine.txt').read())\n"
+        "try:\n"
+        f"    print(open({str(host.fake_home / '.ssh' / 'id_ed25519')!r}).read())\n"
+        "except OSError:\n"
+        "    print('DENIED')\n"
+    )
+    r = run_python(code, timeout_s=10)
+    assert r.status == "ok", r
+    assert r.stdout.split() == ["ok", "DENIED"]
+    assert list(tmp_in_home.iterdir()) == []  # removed afterwards
+
+
+def test_working_directory_size_is_capped() -> None:
+    if sandbox.filesystem_isolation() != "readonly":
+        pytest.skip("the size cap needs the readonly mode's tmpfs working directory")
+    code = (
+        "import errno\n"
+        "n = 0\n"
+        "try:\n"
+        "    while True:\n"
+        "        open(f'f{n}', 'wb').write(b'x' * 1024 * 1024)\n"
+        "        n += 1\n"
+        "except OSError as e:\n"
+        "    print('FULL', n, errno.errorcode[e.errno])\n"
+    )
+    r = run_python(code, timeout_s=20, max_disk_mb=8, max_file_mb=4)
+    assert r.status == "ok", r
+    full, n, err = r.stdout.split()
+    assert full == "FULL" and int(n) <= 8 and err == "ENOSPC"
