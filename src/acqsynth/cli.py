@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -136,6 +137,9 @@ def run_eval(
     task_obj = get_task(task or builtin_task_name(data, option="--task"))
     if n is not None:
         ds = ds.select(range(min(n, len(ds))))
+    if len(ds) == 0:  # before the student is loaded: nothing to evaluate is the user's to fix
+        raise AcqsynthError(f"dataset {data!r} has no rows to evaluate in its {split!r} split"
+                            + (f" (asked for -n {n})" if n is not None else ""))
     out_path = Path(output) if output else Path("runs") / "eval" / f"{_slug(student)}_{_slug(data)}_{split}_n{len(ds)}_s{seed}.jsonl"
     stu = load_student(student, batch_size=batch_size)
     gen = HFGenerator((stu.model, stu.tokenizer), batch_size=batch_size)
@@ -313,6 +317,7 @@ def run_generate(
 
     from acqsynth.generation.pipeline import generate_samples
     from acqsynth.generation.setup import prepare_generation
+    from acqsynth.samples import atomic_write_text
 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -337,7 +342,7 @@ def run_generate(
         )
         bar.refresh()
 
-    (out / "config.json").write_text(json.dumps({
+    atomic_write_text(out / "config.json", json.dumps({
         "generator": generator, "answer_model": answer_model, "task": setup.task_name, "data": setup.data,
         "seeds": len(setup.seeds), "embedder": embedder, "decontaminate": [e.name for e in setup.evals],
         "template": template, "config": dataclasses.asdict(config)}, indent=2) + "\n")
@@ -355,7 +360,7 @@ def run_generate(
     stats["cache"] = {"generator_hits": gen.hits, "generator_misses": gen.misses,
                       **({"answer_hits": ans.hits, "answer_misses": ans.misses} if ans is not None else {})}
     stats["accepted_ids_unique"] = len({s.id for s in run.accepted}) == len(run.accepted)
-    (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")  # never half a file
     return stats
 
 
@@ -409,6 +414,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load_cli_config(RunConfig, args, default_config_path())
     out = Path(config.output or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S"))
+    args.resume_output = [] if config.output else ["--output", str(out)]  # a rerun must name the directory
     summary = run_job(config, out, progress=not args.quiet)
     before, after = summary["accuracy_before"], summary["accuracy_after"]
     print(f"{summary['strategy']}: {summary['samples']} training samples, {summary['generated']} generator completions")
@@ -447,6 +453,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         raise AcqsynthError("acqsynth experiment needs an experiment config file first (see docs/experiments.md)")
     exp = _load_cli_config(ExperimentConfig, args, None)
     root = Path(exp.output or Path("runs") / time.strftime("experiment-%Y%m%d-%H%M%S"))
+    args.resume_output = [] if exp.output else ["--output", str(root)]  # a rerun must name the directory
     if args.no_collect:  # a worker process started by another `acqsynth experiment`
         run_cells(exp, root, progress=not args.quiet)
         return 0
@@ -642,6 +649,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("acqsynth: interrupted", file=sys.stderr)
+        if args.command in ("generate", "run", "experiment") and not getattr(args, "no_collect", False):
+            words = [*(sys.argv[1:] if argv is None else argv), *getattr(args, "resume_output", [])]
+            print("acqsynth: what was finished is saved; rerun the same command to resume:\n"
+                  f"  acqsynth {shlex.join(words)}", file=sys.stderr)
         return 130
 
 

@@ -9,6 +9,7 @@ key (and the file and line for YAML), listing the valid keys.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from collections.abc import Sequence
@@ -56,6 +57,11 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
             raise AcqsynthError(f"{where}: expected a mapping, got {value!r}")
+        args = typing.get_args(hint)
+        if args and args[0] is str:
+            bad = [k for k in value if not isinstance(k, str)]
+            if bad:  # YAML reads `1:` as an int key; a method or column name must be text
+                raise AcqsynthError(f"{where}: key {bad[0]!r} must be text (quote it: '{bad[0]}')")
         return dict(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -82,12 +88,46 @@ def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
     for key, value in values.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in fields:
-            raise AcqsynthError(f"unknown config key {path!r}; valid keys here: {', '.join(fields)}")
+            hint = _key_hint(cls, str(key), where)
+            raise AcqsynthError(f"unknown config key {path!r}{hint}; valid keys here: {', '.join(fields)}")
         kwargs[key] = _check_type(value, hints[key], path)
     try:
         return cls(**kwargs)
     except AcqsynthError as e:
-        raise AcqsynthError(f"{where or 'config'}: {e}") from None
+        message = str(e)
+        if not where or message.startswith((f"{where}.", f"{where}:")):  # already names its key path
+            raise
+        raise AcqsynthError(f"{where}: {message}") from None
+
+
+def key_paths(cls: Any, prefix: str = "") -> list[str]:
+    """Every dotted key path under dataclass `cls` (`budget.samples`, `generator.label.k`, ...)."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        path = f"{prefix}{f.name}"
+        out.append(path)
+        hint = hints[f.name]
+        inner = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)] or [hint]
+        if dataclasses.is_dataclass(inner[0]):
+            out.extend(key_paths(inner[0], f"{path}."))
+    return out
+
+
+def _key_hint(cls: Any, key: str, where: str) -> str:
+    """` (did you mean 'budget.samples'?)` for a misspelt key: the closest key at this level, else a key
+    of that name (or close to it) deeper down, e.g. `epochs` at the top → `train.epochs`."""
+    prefix = f"{where}." if where else ""
+    here = [f.name for f in dataclasses.fields(cls) if f.init]
+    close = difflib.get_close_matches(key, here, n=1)
+    if close:
+        return f" (did you mean {prefix + close[0]!r}?)"
+    deeper = [p for p in key_paths(cls) if "." in p]
+    leaves = {p.rsplit(".", 1)[1]: p for p in reversed(deeper)}  # the shallowest path of each name wins
+    close = difflib.get_close_matches(key, list(leaves), n=1, cutoff=0.8)
+    return f" (did you mean {prefix + leaves[close[0]]!r}?)" if close else ""
 
 
 def build_config(cls: type[T], values: dict[str, Any], where: str = "") -> T:
@@ -123,12 +163,23 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise AcqsynthError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+    except OSError as e:
+        raise AcqsynthError(f"config file {path}: cannot be read ({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise AcqsynthError(f"config file {path} line {line}: not valid UTF-8 (byte {raw[e.start]:#04x})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise AcqsynthError(f"config file {path}{where}: not valid YAML ({problem})") from None
+    except (ValueError, RecursionError) as e:  # an impossible date (2001-02-30), or nesting too deep
+        raise AcqsynthError(f"config file {path}: not a usable YAML value ({type(e).__name__}: {e})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -146,7 +197,7 @@ def parse_override(item: str) -> dict[str, Any]:
         raise AcqsynthError(f"override {item!r}: the key must be a dotted path such as train.epochs")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):  # not YAML (or an impossible date): the text itself
         value = raw
     out: dict[str, Any] = {}
     node = out

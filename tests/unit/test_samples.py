@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -101,3 +103,16 @@ def test_write_is_atomic_and_keeps_old_file_on_failure(tmp_path):
         write_samples(unserialisable, path)
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_atomic_writes_give_files_the_usual_permissions(tmp_path: Path) -> None:
+    """Atomic writes go through mkstemp (mode 0600); the result must get the mode open() would give."""
+    from acqsynth.samples import atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        assert atomic_write_text(tmp_path / "a.json", "{}").stat().st_mode & 0o777 == 0o644
+        os.umask(0o002)
+        assert atomic_write_text(tmp_path / "b.json", "{}").stat().st_mode & 0o777 == 0o664
+    finally:
+        os.umask(mask)

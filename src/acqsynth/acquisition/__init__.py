@@ -97,7 +97,11 @@ def _parse_one(spec: str) -> Any:
             if "=" not in item:
                 raise AcqsynthError(f"acquisition {spec!r}: parameter {item.strip()!r} is not key=value")
             key, value = item.split("=", 1)
-            params[key.strip()] = yaml.safe_load(value.strip())
+            try:
+                params[key.strip()] = yaml.safe_load(value.strip())
+            except (yaml.YAMLError, ValueError, RecursionError):
+                raise AcqsynthError(f"acquisition {spec!r}: parameter {item.strip()!r} has an unreadable value "
+                                    "(a number, true/false, a word or a [list])") from None
     if ".py:" in name:
         return _load_user(name, params)
     if name not in ACQUISITIONS:

@@ -7,6 +7,7 @@ NaN: a sample whose any term is undefined has an undefined combination.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -121,6 +122,8 @@ def parse_expression(expr: str, parse_one: Callable[[str], Any], normalize: str 
                 f"term {term!r} of {expr!r} must be `weight*name` or `name`, with exactly one acquisition name "
                 "(write subtraction with a space: `loss - 0.5*diversity`)"
             )
+        if not math.isfinite(weight):  # nan or inf would turn every combined score into NaN
+            raise AcqsynthError(f"term {term!r} of {expr!r}: the weight must be a finite number, got {weight}")
         parsed.append((-weight if sep == "-" else weight, parse_one(names[0])))
     return Combination(terms=parsed, normalize=normalize)
 

@@ -7,7 +7,6 @@ comes with where it is (`file.jsonl:12`, `file.parquet: row 3`) so errors can po
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import pyarrow.parquet as pq
 
 from acqsynth.data.mapping import Row
 from acqsynth.errors import AcqsynthError
-from acqsynth.samples import read_jsonl_rows
+from acqsynth.samples import parse_json, read_jsonl_rows
 
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -51,7 +50,7 @@ def read_file(path: Path) -> SourceRows:
             raise AcqsynthError(f"{path}: cannot read Parquet ({e})") from None
         rows = [(f"{path}: row {i}", r) for i, r in enumerate(table.to_pylist())]
         return SourceRows(str(path), rows, list(table.column_names), path.name)
-    if suffix == ".json" and path.read_text(encoding="utf-8").lstrip().startswith("["):
+    if suffix == ".json" and _json_text(path).lstrip().startswith("["):
         rows = _read_json_array(path)
     elif suffix in (".jsonl", ".json"):
         rows = [(f"{path}:{n}", r) for n, r in read_jsonl_rows(path)]
@@ -60,12 +59,22 @@ def read_file(path: Path) -> SourceRows:
     return SourceRows(str(path), rows, _columns(rows), path.name)
 
 
+def _json_text(path: Path) -> str:
+    """The text of a `.json` file; unreadable or non-UTF-8 content is an error naming the file and line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise AcqsynthError(f"{path}: cannot be read ({e.strerror or e})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise AcqsynthError(f"{path}:{line}: not valid UTF-8 (byte {raw[e.start]:#04x}); save the file as UTF-8") from None
+
+
 def _read_json_array(path: Path) -> list[Row]:
     """Rows of a file holding one JSON array of objects."""
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise AcqsynthError(f"{path}:{e.lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+    items = parse_json(_json_text(path), str(path))
     rows = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):

@@ -234,7 +234,10 @@ def rows_to_samples(
     extra_keys = list(dict.fromkeys(k for e in extras for k in e))
     for sample_row, extra in zip(out, extras, strict=True):
         sample_row.update({k: extra.get(k) for k in extra_keys})
-    return rows_to_dataset(out)
+    try:
+        return rows_to_dataset(out)
+    except AcqsynthError as e:  # an extra column of mixed types: name the dataset it is in
+        raise AcqsynthError(f"{name}: {e}") from None
 
 
 def _unique(base: str, seen: dict[str, str]) -> str:

@@ -10,7 +10,7 @@ import datasets
 import numpy as np
 from tqdm.auto import tqdm
 
-from acqsynth.errors import AcqsynthError
+from acqsynth.errors import AcqsynthError, check_range
 from acqsynth.evaluation.stats import Estimate, bootstrap_mean, pass_at_k
 from acqsynth.models.generator import GenerationParams, Generator
 from acqsynth.models.student import Student
@@ -43,6 +43,10 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.samples < 1:
             raise AcqsynthError(f"eval.samples must be >= 1, got {self.samples}")
+        check_range("eval.max_new_tokens", self.max_new_tokens, 1)
+        check_range("eval.temperature", self.temperature, 0)
+        check_range("eval.batch_size", self.batch_size, 1)
+        check_range("eval.seed", self.seed, 0, 2**32 - 1)
         if self.samples > 1 and self.temperature <= 0:
             raise AcqsynthError("eval.samples > 1 needs eval.temperature > 0 (greedy answers would all be the same)")
         bad = [k for k in self.pass_k if not 1 <= k <= self.samples]
@@ -79,7 +83,7 @@ def evaluate(
     """Grade the student's answers on every row; return the rows with verdict columns and a summary."""
     config = config or EvalConfig()
     if len(data) == 0:
-        raise ValueError("cannot evaluate on an empty dataset")
+        raise AcqsynthError("cannot evaluate on an empty dataset (0 rows)")
     samples = list(iter_samples(data))
     start = time.perf_counter()
     n = config.samples

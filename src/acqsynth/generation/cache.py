@@ -123,7 +123,15 @@ class CompletionCache:
         with self._locked():
             self._cut_torn_tail()
             self._read_new()
-            written = os.write(self._fd, line)
+            try:
+                written = os.write(self._fd, line)
+            except OSError as e:  # nothing was appended: the records already there are whole
+                from acqsynth.samples import WRITE_ERRNOS
+
+                if e.errno not in WRITE_ERRNOS:
+                    raise
+                raise AcqsynthError(f"{self.path}: cannot append to the cache: {WRITE_ERRNOS[e.errno]}; "
+                                    "the records already cached are intact") from e
             if written != len(line):  # a short write (disk full): cut it off so the file stays whole
                 os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
                 raise AcqsynthError(f"{self.path}: short write to the cache (disk full?)")
@@ -145,7 +153,10 @@ class CompletionCache:
 class CachedGenerator:
     """A Generator that answers from a `CompletionCache` and asks the wrapped generator only for misses.
 
-    Counts `hits` and `misses` (prompts) so a run can report how much came from the cache.
+    Counts `hits` and `misses` (prompts) so a run can report how much came from the cache. If the
+    wrapped generator fails with an AcqsynthError carrying `partial` (per prompt: its completions,
+    or None; e.g. OpenAIGenerator's PartialGenerationError), the finished ones are cached before
+    the error propagates.
     """
 
     def __init__(self, inner: Generator, cache: CompletionCache, chunk_size: int | None = None) -> None:
@@ -173,7 +184,15 @@ class CachedGenerator:
         self.last_fresh = [got is None for got in out]
         for start in range(0, len(todo), self.chunk_size):
             chunk = todo[start : start + self.chunk_size]
-            fresh = self.inner.generate([prompts[i] for i in chunk], params, seed_index=[index[i] for i in chunk])
+            try:
+                fresh = self.inner.generate([prompts[i] for i in chunk], params, seed_index=[index[i] for i in chunk])
+            except AcqsynthError as e:  # keep what the failed call finished (`partial`: per prompt, or None)
+                partial = getattr(e, "partial", None) or []
+                for i, comps in zip(chunk, partial, strict=False):
+                    if comps is not None:
+                        self.cache.put(keys[i], comps, {"model": self.name, "seed_index": index[i]})
+                self.cache.flush()
+                raise
             for i, comps in zip(chunk, fresh, strict=True):
                 self.cache.put(keys[i], comps, {"model": self.name, "seed_index": index[i]})
                 out[i] = comps

@@ -124,6 +124,15 @@ class HygieneConfig:
     """Cosine similarity at or above which a candidate counts as contaminated by an evaluation item
     (None or <= 0 disables the embedding check for decontamination)."""
 
+    def __post_init__(self) -> None:
+        from acqsynth.errors import check_range
+
+        check_range("ngram_n", self.ngram_n, 1)
+        check_range("ngram_min_overlap", self.ngram_min_overlap, 0, 1)
+        check_range("ngram_min_shared", self.ngram_min_shared, 1)
+        check_range("embedding_threshold", self.embedding_threshold, high=1)
+        check_range("decontam_embedding_threshold", self.decontam_embedding_threshold, high=1)
+
     def threshold(self, decontamination: bool) -> float | None:
         """The embedding threshold for a duplicate check or a decontamination check (None: disabled)."""
         value = self.decontam_embedding_threshold if decontamination else self.embedding_threshold

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from acqsynth.errors import AcqsynthError
+from acqsynth.errors import AcqsynthError, check_range
 from acqsynth.models.embedder import Embedder
 from acqsynth.models.generator import Completion, GenerationParams, Generator
 from acqsynth.samples import Sample
@@ -67,6 +67,9 @@ class LabelConfig:
             raise AcqsynthError(f"min_agreement must be in [0, 1], got {self.min_agreement}")
         if self.grouping not in ("auto", "exact", "embedding"):
             raise AcqsynthError(f"grouping {self.grouping!r} is unknown; choose auto, exact or embedding")
+        check_range("temperature", self.temperature, 0)
+        check_range("max_new_tokens", self.max_new_tokens, 1)
+        check_range("cluster_threshold", self.cluster_threshold, 0, 2)
 
     def params(self, seed: int) -> GenerationParams:
         """Sampling parameters of the answer model."""

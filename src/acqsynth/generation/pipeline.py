@@ -23,7 +23,7 @@ from typing import Any
 
 import datasets
 
-from acqsynth.errors import AcqsynthError
+from acqsynth.errors import AcqsynthError, check_range
 from acqsynth.generation.budget import Budget, Ledger
 from acqsynth.generation.cache import CachedGenerator
 from acqsynth.generation.hygiene import HygieneConfig, HygieneIndex, deduplicate_and_decontaminate
@@ -76,6 +76,13 @@ class GenerateConfig:
             raise AcqsynthError(f"num_samples must be >= 1, got {self.num_samples}")
         if self.batch_size < 1:
             raise AcqsynthError(f"batch_size must be >= 1, got {self.batch_size}")
+        check_range("max_generated", self.max_generated, 1)
+        check_range("max_tokens", self.max_tokens, 1)
+        check_range("max_new_tokens", self.max_new_tokens, 1)
+        check_range("temperature", self.temperature, 0)
+        check_range("top_p", self.top_p, 0, 1, low_open=True)
+        check_range("max_chars", self.max_chars, 1)
+        check_range("n_choices", self.n_choices, 2)
 
     def budget(self) -> Budget:
         generated = self.max_generated if self.max_generated is not None else 20 * self.num_samples

@@ -13,7 +13,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from acqsynth.errors import AcqsynthError
+from acqsynth.errors import AcqsynthError, suggest
 from acqsynth.samples import Sample
 from acqsynth.tasks.base import Messages
 from acqsynth.tasks.common import check_template, fill_template
@@ -54,7 +54,8 @@ def load_template(kind_or_path: str) -> str:
     path = Path(kind_or_path)
     if not path.is_file():
         raise AcqsynthError(
-            f"generator template {kind_or_path!r}: no such file (built-in templates: {', '.join(BUILTIN_TEMPLATES)})"
+            f"generator template {kind_or_path!r}: no such file{suggest(kind_or_path, BUILTIN_TEMPLATES)} "
+            f"(built-in templates: {', '.join(BUILTIN_TEMPLATES)})"
         )
     return path.read_text(encoding="utf-8")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from acqsynth.errors import AcqsynthError, unknown_name
+from acqsynth.errors import AcqsynthError, closest, unknown_name
 from acqsynth.paths import cache_dir
 
 GGUF_MAGIC = b"GGUF"
@@ -202,6 +202,29 @@ def hf_model_path(spec: str) -> str:
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise AcqsynthError(f"model {spec!r} is neither an alias, an existing directory or .gguf file, nor a hub id "
                         f"(owner/name).{hint} Aliases: {', '.join(sorted(ALIASES))}")
+
+
+def check_model_spec(spec: str, key: str) -> None:
+    """Fail at once, naming config key `key`, when `spec` is a bare word that is not an alias (so it
+    can only be a misspelt one). Paths, `.gguf` files, `FILE.py:NAME`, `openai:` specs and hub ids
+    pass unchecked: a path may name a model that an earlier step has yet to write.
+
+    Why: a misspelt alias would otherwise surface only when the model is loaded, maybe an hour into
+    a run. Nothing is loaded or downloaded here."""
+    if spec.startswith("openai:"):
+        return
+    path, sep, attr = spec.rpartition(":")
+    if sep and path.endswith(".py") and attr.isidentifier():
+        return
+    name = spec.removeprefix("llamacpp:")
+    if name in ALIASES or "/" in name or "\\" in name or name.startswith(("~", ".")) or name.lower().endswith(".gguf"):
+        return
+    if Path(name).exists():
+        return
+    close = closest(name, ALIASES)
+    hint = f" Did you mean {close!r}?" if close else ""
+    raise AcqsynthError(f"{key}: model {spec!r} is neither an alias, a path, a .gguf file nor a hub id (owner/name)."
+                        f"{hint} Aliases: {', '.join(sorted(ALIASES))}")
 
 
 def _converted_dir(gguf: Path, name: str | None) -> Path:

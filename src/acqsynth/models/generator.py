@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from acqsynth.errors import AcqsynthError
+from acqsynth.errors import AcqsynthError, suggest
 from acqsynth.tasks.base import Messages
 
 FINISH_REASONS = ("stop", "length", "error")
@@ -167,7 +167,11 @@ def load_generator(spec: str, **kwargs: Any) -> Generator:
 
         gguf = gguf_path(name)
         if gguf is None:
-            raise AcqsynthError(f"{name!r} has no GGUF form for llama.cpp; give a causal-LM alias or a .gguf file")
+            from acqsynth.models.aliases import ALIASES
+
+            causal = sorted(k for k, a in ALIASES.items() if a.kind == "causal-lm")
+            raise AcqsynthError(f"{name!r} has no GGUF form for llama.cpp{suggest(name, causal)}; give a causal-LM "
+                                f"alias ({', '.join(causal)}) or a .gguf file")
         return LlamaCppGenerator(gguf, **kwargs)
     from acqsynth.models.hf_generator import HFGenerator
 

@@ -1,21 +1,25 @@
 """A Generator for any OpenAI-compatible chat server: vLLM, llama.cpp server, Ollama, SGLang, ...
 
 Prompts are sent concurrently from a thread pool of `max_concurrency` workers, one request per
-prompt asking for `n` choices. Connection errors, timeouts, 429 and 5xx answers are retried with
-exponential backoff and jitter (a server's Retry-After is honoured); after `max_retries` retries
-the run stops with an error naming the URL, the status and the attempts. Requests go to the given
-`base_url` only (the client's own retries are off, and its base URL is never taken from the
-environment).
+prompt asking for `n` choices. Connection errors (refused, dropped, a body cut off mid-way),
+timeouts, 408, 429 and 5xx answers, and malformed 200 answers (not JSON, JSON cut short, or not a
+chat completion) are retried with exponential backoff and jitter (a server's Retry-After is
+honoured); after `max_retries` retries the run stops with an error naming the URL, the last error
+(its status) and the attempts. Requests go to the given `base_url` only (the client's own retries
+are off, so every attempt is counted here, and its base URL is never taken from the environment).
+When one prompt fails, the prompts already in flight are finished and the error (a
+`PartialGenerationError`) carries their completions, so a caching caller can keep them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from acqsynth.errors import AcqsynthError
@@ -37,6 +41,23 @@ MAX_RETRY_AFTER_S = 60.0
 LLAMA_CPP_SERVER_PLAIN_SAMPLING = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
 """`extra_body` for llama.cpp server: switch off its default top_k=40, min_p=0.05 and repeat_penalty=1.1, so it
 samples as the other backends do (and exactly as LlamaCppGenerator does, for the same GGUF and seeds)."""
+
+
+class MalformedResponse(ValueError):
+    """A 200 answer that is not a usable chat completion (retried like a server error)."""
+
+
+class PartialGenerationError(AcqsynthError):
+    """A `generate` call that failed part-way: `partial[i]` is prompt i's completions if they were
+    finished, else None (not started, cancelled or failed)."""
+
+    def __init__(self, message: str, partial: list[list[Completion] | None]) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+MALFORMED_ERRORS = (json.JSONDecodeError, UnicodeDecodeError, MalformedResponse)
+"""What a 200 answer with a cut-off, non-JSON or wrong-shape body raises (retried)."""
 
 
 def import_openai() -> Any:
@@ -124,13 +145,21 @@ class OpenAIGenerator:
         with ThreadPoolExecutor(
             max_workers=self.max_concurrency, thread_name_prefix="acqsynth-openai"
         ) as pool:
-            futures = [pool.submit(self._prompt, i, p, params, errors) for i, p in zip(index, prompts, strict=True)]
+            futures = [
+                pool.submit(self._prompt, i, p, params, errors) for i, p in zip(index, prompts, strict=True)
+            ]
+            failure: BaseException | None = None
             try:
                 results = [f.result() for f in futures]
-            except BaseException:
+            except BaseException as e:
                 for f in futures:
                     f.cancel()
-                raise
+                failure = e
+        # leaving the pool waited for the prompts in flight: hand back what they got with the error
+        if isinstance(failure, AcqsynthError):
+            raise PartialGenerationError(str(failure), [_finished(f) for f in futures]) from None
+        if failure is not None:
+            raise failure
         check_not_all_failed(self.name, results, errors[-1] if errors else None)
         return results
 
@@ -145,10 +174,6 @@ class OpenAIGenerator:
             got = self._request(messages, params, n, seed, errors)
             if got is None:  # this prompt was rejected: mark all its completions failed
                 return [Completion("", 0, 0, "error") for _ in range(params.n)]
-            if not got:
-                raise AcqsynthError(
-                    f"OpenAI-compatible server {self.base_url} returned a response with no choices"
-                )
             completions.extend(got)
         return completions[: params.n]
 
@@ -185,8 +210,11 @@ class OpenAIGenerator:
                         f"OpenAI-compatible server {self.base_url} answered {last} (not retried)"
                     ) from None
                 wait = _retry_after(e)
-            except openai.APIConnectionError as e:  # includes timeouts
-                last = f"{type(e).__name__}: {e}"
+            except openai.APIConnectionError as e:  # includes timeouts, dropped connections, cut-off bodies
+                cause = f" ({type(e.__cause__).__name__}: {e.__cause__})" if e.__cause__ else ""
+                last = f"{type(e).__name__}: {e}{cause}"
+            except (*MALFORMED_ERRORS, openai.APIResponseValidationError) as e:
+                last = f"malformed response ({type(e).__name__}: {e})"
             if attempt + 1 < attempts:
                 time.sleep(max(wait or 0.0, self._backoff(attempt)))
         raise AcqsynthError(
@@ -201,10 +229,14 @@ class OpenAIGenerator:
 
     @staticmethod
     def _completions(response: Any, stop: list[str] | None) -> list[Completion]:
+        """The completions of a response; MalformedResponse if it is not a chat completion with choices."""
+        choices = getattr(response, "choices", None)
+        if not isinstance(choices, list) or not choices or not all(map(_has_message, choices)):
+            raise MalformedResponse(f"not a chat completion with choices: {str(response)[:200]!r}")
         usage = getattr(response, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
         total = getattr(usage, "completion_tokens", 0) or 0
-        choices = sorted(response.choices, key=lambda c: c.index or 0)
+        choices = sorted(choices, key=lambda c: c.index or 0)
         out = []
         for k, choice in enumerate(choices):
             share = total // len(choices) + (1 if k < total % len(choices) else 0)
@@ -212,3 +244,15 @@ class OpenAIGenerator:
             reason = "stop" if stopped else _finish_reason(choice.finish_reason)
             out.append(Completion(text, prompt_tokens, share, reason))
         return out
+
+
+def _has_message(choice: Any) -> bool:
+    message = getattr(choice, "message", None)
+    return message is not None and isinstance(getattr(message, "content", None), str | None)
+
+
+def _finished(future: Future) -> list[Completion] | None:
+    """A future's completions if it finished without error, else None."""
+    if future.cancelled() or not future.done() or future.exception() is not None:
+        return None
+    return future.result()

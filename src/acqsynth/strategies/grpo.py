@@ -25,7 +25,7 @@ import datasets
 import numpy as np
 import torch
 
-from acqsynth.errors import AcqsynthError
+from acqsynth.errors import AcqsynthError, check_range, suggest
 
 PROVENANCE_FILE = "acqsynth_generator.json"
 """Written beside a trained generator: which student and reward it was trained against (for transfer)."""
@@ -114,6 +114,31 @@ class GRPOSettings:
             raise AcqsynthError(f"prompts_per_step must be >= 1, got {self.prompts_per_step}")
         if self.reward_clip <= 0:
             raise AcqsynthError(f"reward_clip must be > 0, got {self.reward_clip}")
+        check_range("prompts", self.prompts, 1)
+        check_range("epochs", self.epochs, 0, low_open=self.max_steps <= 0)
+        check_range("learning_rate", self.learning_rate, 0, low_open=True)
+        check_range("lora_r", self.lora_r, 1)
+        check_range("beta", self.beta, 0)
+        check_range("max_completion_length", self.max_completion_length, 1)
+        check_range("temperature", self.temperature, 0, low_open=True)  # GRPO needs varied completions
+        check_range("answer_max_new_tokens", self.answer_max_new_tokens, 1)
+        check_range("answer_temperature", self.answer_temperature, 0)
+        check_range("seed", self.seed, 0, 2**32 - 1)
+        check_range("logging_steps", self.logging_steps, 1)
+        from acqsynth.acquisition import parse_acquisition
+        from acqsynth.models.aliases import check_model_spec
+
+        for key in ("generator", "student", "embedder"):
+            if getattr(self, key) is not None:
+                check_model_spec(getattr(self, key), key)
+        if ".py:" not in self.reward:  # a user's file is imported when training starts, not here
+            try:
+                parse_acquisition(self.reward)
+            except AcqsynthError as e:
+                raise AcqsynthError(f"reward: {e}") from None
+        if self.vllm_mode not in ("colocate", "server"):
+            raise AcqsynthError(f"vllm_mode must be 'colocate' or 'server'{suggest(self.vllm_mode, ('colocate', 'server'))}, "
+                                f"got {self.vllm_mode!r}")
 
 
 class AcquisitionReward:
