@@ -395,3 +395,21 @@ def test_write_to_an_impossible_place_is_a_clear_error(tmp_path: Path) -> None:
         atomic_write_text(tmp_path / "file" / "r.md", "report")
     assert (tmp_path / "file").read_text() == "keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "taken.md"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("answer-variance(k=0)", "parameter k=0 must be >= 1"),
+        ("proximity(k=-3)", "parameter k=-3 must be >= 1"),
+        ("reward-model(batch_size=0)", "parameter batch_size=0 must be >= 1"),
+        ("semantic-entropy(threshold=.nan)", "threshold=nan must be a finite number >= 0"),
+        ("confidence(epsilon=-1.0)", "epsilon=-1.0 must be a finite number >= 0"),
+    ],
+)
+def test_acquisition_parameters_out_of_range_fail_when_parsed(spec: str, message: str) -> None:
+    from acqsynth.acquisition import parse_acquisition
+
+    with pytest.raises(AcqsynthError, match=re.escape(message)):
+        parse_acquisition(spec)
+    parse_acquisition(spec.split("(")[0])  # the defaults are in range

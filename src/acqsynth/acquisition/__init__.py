@@ -123,7 +123,23 @@ def _build(cls: type, params: dict[str, Any], label: str) -> Any:
             raise AcqsynthError(
                 f"acquisition {label!r}: parameter {key}={value!r} should be {want.__name__}"  # type: ignore[union-attr]
             )
+        _check_param(label, key, params[key], want)
     return cls(**params)
+
+
+_ZERO_ALLOWED = {"label", "retries", "seed"}
+"""Integer parameters that may be 0; every other integer (k, batch sizes, lengths) must be >= 1."""
+
+
+def _check_param(label: str, key: str, value: Any, want: Any) -> None:
+    """Range checks at parse time, so `answer-variance(k=0)` fails when the config loads, not mid-run."""
+    import math
+
+    if want is int and value < (0 if key in _ZERO_ALLOWED else 1):
+        low = 0 if key in _ZERO_ALLOWED else 1
+        raise AcqsynthError(f"acquisition {label!r}: parameter {key}={value!r} must be >= {low}")
+    if want is float and not (math.isfinite(value) and value >= 0):
+        raise AcqsynthError(f"acquisition {label!r}: parameter {key}={value!r} must be a finite number >= 0")
 
 
 def _load_user(target: str, params: dict[str, Any]) -> Any:
