@@ -49,11 +49,11 @@ class DataSettings:
     training; 0 = no forgetting evaluation."""
 
     def __post_init__(self) -> None:
-        from acqsynth.data import _builtin_name
+        from acqsynth.data import builtin_name
         from acqsynth.data.splits import check_split
         from acqsynth.tasks import TASKS
 
-        for key, check in (("name", _builtin_name), ("eval_split", check_split)):
+        for key, check in (("name", builtin_name), ("eval_split", check_split)):
             try:  # names are checked now, files and hub ids when the run loads them
                 check(getattr(self, key))
             except AcqsynthError as e:

@@ -27,7 +27,7 @@ def list_builtins() -> list[BuiltinDataset]:
     return list(BUILTINS.values())
 
 
-def _builtin_name(spec: str) -> str | None:
+def builtin_name(spec: str) -> str | None:
     """The built-in `spec` names (`mmlu:anatomy` -> `mmlu`), or None when it names a path or hub id.
 
     A bare word that is neither a built-in nor an existing path is an unknown built-in name."""
@@ -53,7 +53,7 @@ def load_data(
     user task) sets which fields are required and turns MCQ answers into letters.
     """
     check_split(split)
-    name = _builtin_name(spec)
+    name = builtin_name(spec)
     if name is not None:
         if mapping:
             raise AcqsynthError(f"built-in dataset {name!r} is already in Sample form; a mapping applies to user data only")
@@ -70,7 +70,7 @@ def load_data(
 
 def split_counts(spec: str) -> dict[str, int]:
     """Rows in each split (`seed`, `pool`, `eval`, `all`) of a dataset; cached in-process for built-ins."""
-    if _builtin_name(spec) is not None:
+    if builtin_name(spec) is not None:
         return dict(builtin_split_counts(spec))
     ids = load_data(spec)["id"][:]
     return {k: len(v) for k, v in assign_splits(ids).items()}
