@@ -140,18 +140,18 @@ print("WRITABLE-INSIDE")
 """
 
 
+FilesystemMode = Literal["readonly", "landlock", "none"]
+
+
 @functools.lru_cache(maxsize=2)
-def _fs_works(fs: str) -> bool:
+def _fs_works(fs: FilesystemMode) -> bool:
     """Probe once per mode: does this filesystem restriction build here, leaving the working directory writable?"""
-    result = _execute(_FS_PROBE, fs=fs, timeout_s=20)
+    result = run_python(_FS_PROBE, timeout_s=20, filesystem=fs)
     for line in result.stdout.splitlines():  # a failed restriction must not leave the probe's file behind
         if line.startswith("WRITABLE-OUTSIDE "):
             with contextlib.suppress(OSError):
                 os.unlink(line.split(" ", 1)[1])
     return result.ok and "READONLY-OUTSIDE" in result.stdout and "WRITABLE-INSIDE" in result.stdout
-
-
-FilesystemMode = Literal["readonly", "landlock", "none"]
 
 
 def filesystem_isolation() -> FilesystemMode:
@@ -587,6 +587,7 @@ def run_python(
     max_file_mb: int = 16,
     max_disk_mb: int = 64,
     network: bool = False,
+    filesystem: FilesystemMode | None = None,
 ) -> SandboxResult:
     """Execute `code` as `__main__` in a fresh, limited `python -I` process and report what happened.
 
@@ -596,35 +597,11 @@ def run_python(
     `max_file_mb` caps the size of any file written; `max_disk_mb` caps the working directory as a
     whole (in `readonly` mode, where it is a tmpfs); `network=False` isolates. Stdin is empty. The
     working directory is a fresh temp dir, removed afterwards; where `filesystem_isolation()` is
-    `readonly` it is the only writable place.
+    `readonly` it is the only writable place. `filesystem` forces a mode instead of the best one
+    that works here (`filesystem_isolation()`); it is for probes and tests: a forced mode is not
+    checked, and `readonly` without the namespace mode becomes `landlock`.
     """
-    return _execute(
-        code,
-        fs=filesystem_isolation(),
-        timeout_s=timeout_s,
-        cpu_s=cpu_s,
-        memory_mb=memory_mb,
-        max_output_bytes=max_output_bytes,
-        max_processes=max_processes,
-        max_file_mb=max_file_mb,
-        max_disk_mb=max_disk_mb,
-        network=network,
-    )
-
-
-def _execute(
-    code: str,
-    *,
-    fs: str,
-    timeout_s: float = 10,
-    cpu_s: float | None = None,
-    memory_mb: int = 1024,
-    max_output_bytes: int = 1_000_000,
-    max_processes: int = 64,
-    max_file_mb: int = 16,
-    max_disk_mb: int = 64,
-    network: bool = False,
-) -> SandboxResult:
+    fs: str = filesystem_isolation() if filesystem is None else filesystem
     cpu_limit = max(1, math.ceil(cpu_s if cpu_s is not None else timeout_s + 1))
     isolation = network_isolation()
     prefix: tuple[str, ...] = ()

@@ -263,3 +263,18 @@ def test_results_are_frozen_records() -> None:
     assert isinstance(r, sandbox.SandboxResult)
     with pytest.raises(AttributeError):
         r.status = "error"  # type: ignore[misc]
+
+
+def test_forced_filesystem_modes_differ_as_documented(tmp_path: Path) -> None:
+    """`filesystem=` forces a mode: `none` lets the code write a host file, a restricting mode does not."""
+    best = sandbox.filesystem_isolation()
+    if best == "none":
+        pytest.skip("no filesystem restriction works on this machine")
+    target = tmp_path / "escape.txt"
+    code = f"open({str(target)!r}, 'w').write('x')\nprint('wrote')"
+    assert run_python(code, filesystem="none").stdout.strip() == "wrote"
+    assert target.read_text() == "x"
+    target.unlink()
+    forced = run_python(code, filesystem=best)
+    assert forced.status == "error" and "wrote" not in forced.stdout
+    assert not target.exists()
