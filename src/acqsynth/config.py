@@ -157,6 +157,52 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+MAX_YAML_VALUES = 200_000
+"""A YAML document may expand to at most this many values once its aliases are followed."""
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], limit: int) -> int:
+    """How many values `node` becomes once every alias is expanded (stops counting past `limit`)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = limit + 1  # a node reached again while being counted is a cycle: too big
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    else:
+        children = []
+    for child in children:
+        size += _expanded_size(child, memo, limit)
+        if size > limit:
+            break
+    memo[id(node)] = size
+    return size
+
+
+def safe_load_yaml(text: str) -> Any:
+    """`yaml.safe_load`, refusing a document whose aliases expand it past MAX_YAML_VALUES values.
+
+    An "alias bomb" (billion laughs) loads instantly as shared references but explodes when it is
+    merged, copied or printed; counting the composed node graph with aliases expanded catches it
+    before any of that. Raises `yaml.YAMLError` (with no mark) for it.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}, MAX_YAML_VALUES) > MAX_YAML_VALUES:
+            raise yaml.YAMLError(
+                f"its aliases (*name) expand it to more than {MAX_YAML_VALUES:,} values or refer to themselves; an alias bomb?"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping from a file; errors name the file and line."""
     path = Path(path)
@@ -172,7 +218,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         line = raw.count(b"\n", 0, e.start) + 1
         raise AcqsynthError(f"config file {path} line {line}: not valid UTF-8 (byte {raw[e.start]:#04x})") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

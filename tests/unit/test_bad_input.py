@@ -137,6 +137,27 @@ def test_unreadable_yaml_names_the_file_and_line(tmp_path: Path) -> None:
     assert load_config(RunConfig, path).strategy == "static"
 
 
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_alias_bombs_are_refused_before_they_expand(tmp_path: Path) -> None:
+    """9 levels of 9 aliases would be 387 million strings; refused at once, while ordinary anchors work."""
+    path = write(tmp_path / "bomb.yaml", _alias_bomb())
+    with raises(f"config file {path}: not valid YAML (its aliases (*name) expand it to more than 200,000 values"):
+        load_config(RunConfig, path)
+    path = write(tmp_path / "loop.yaml", "strategy: &s [*s]\n")
+    with raises("or refer to themselves"):
+        load_config(RunConfig, path)
+    task = write(tmp_path / "task.yaml", _alias_bomb())
+    with raises(f"{task}: not valid YAML"):
+        get_task(str(task))
+    path = write(tmp_path / "anchors.yaml", "rounds: &r 2\ntrain: {<<: {epochs: *r}}\n")
+    assert load_config(RunConfig, path).train.epochs == 2
+
+
 def test_check_range_formats_the_allowed_range() -> None:
     with raises("x must be < 2, got 3"):
         check_range("x", 3, high=2, high_open=True)

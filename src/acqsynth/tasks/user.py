@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from acqsynth.config import safe_load_yaml
 from acqsynth.errors import AcqsynthError
 from acqsynth.tasks.base import Task
 from acqsynth.tasks.code import CodeTask
@@ -34,7 +35,7 @@ def load_yaml_task(path: str | Path) -> Task:
     if not path.is_file():
         raise AcqsynthError(f"{path}: no such task file")
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = safe_load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise AcqsynthError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(spec, dict):
