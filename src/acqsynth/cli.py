@@ -283,6 +283,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         seed=args.seed,
         n_choices=args.n_choices,
+        grammar=args.grammar,
         label=LabelConfig(method=args.label, k=args.k, min_agreement=args.min_agreement,
                           max_new_tokens=args.answer_max_new_tokens, temperature=args.answer_temperature),
         hygiene=HygieneConfig(**({"embedding_threshold": None, "decontam_embedding_threshold": None} if args.no_embedding_hygiene else {})),
@@ -585,6 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("--temperature", type=float, default=0.8)
     gn.add_argument("--top-p", type=float, default=0.95)
     gn.add_argument("--n-choices", type=int, help="multiple choice: required number of options")
+    gn.add_argument("--grammar", action="store_true",
+                    help="constrain decoding to the template's tagged format with a GBNF grammar (llama.cpp backend)")
     gn.add_argument("--template", help="your own prompt template file (slots {question} {reasoning} {answer} {choices} {tests})")
     gn.add_argument("--decontaminate", nargs="*", metavar="DATA[@SPLIT]",
                     help="evaluation sets to decontaminate against (default: the --data eval split)")

@@ -108,6 +108,8 @@ class GeneratorSettings:
     """Requests per batch."""
     threads: int | None = None
     """CPU threads for the generator (llama.cpp n_threads / torch); None = the backend's default."""
+    grammar: bool = False
+    """Constrain decoding to the template's tagged format with a GBNF grammar (llama.cpp backend only)."""
     label: LabelConfig = field(default_factory=LabelConfig)
     """How answers are labelled (keep, self-consistency, execution, compute)."""
     answer_model: str | None = None
@@ -136,7 +138,7 @@ class GeneratorSettings:
         return GenerateConfig(
             num_samples=num_samples, max_generated=max_generated, max_tokens=max_tokens, batch_size=self.batch_size,
             max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, seed=seed,
-            label=self.label, hygiene=self.hygiene,
+            label=self.label, hygiene=self.hygiene, grammar=self.grammar,
         )
 
 

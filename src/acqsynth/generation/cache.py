@@ -27,10 +27,13 @@ from acqsynth.tasks.base import Messages
 
 def completion_key(model: str, prompt: Messages, params: GenerationParams, seed_index: int) -> str:
     """A hex digest of everything that determines a prompt's completions."""
+    fields = asdict(params)
+    if fields["grammar"] is None:  # keys written before the field existed stay valid
+        del fields["grammar"]
     payload = {
         "model": model,
         "prompt": list(prompt),
-        "params": asdict(params),
+        "params": fields,
         "seed_index": int(seed_index),
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -66,6 +66,9 @@ class GenerateConfig:
     """Completions longer than this are rejected as over-long."""
     n_choices: int | None = None
     """Multiple choice: required number of options (None: at least 2)."""
+    grammar: bool = False
+    """Constrain decoding to the template's tagged format with a GBNF grammar (llama.cpp backend only):
+    no completion can break the format, so a weak generator spends no calls on it."""
     label: LabelConfig = field(default_factory=LabelConfig)
     """How answers are labelled."""
     hygiene: HygieneConfig = field(default_factory=HygieneConfig)
@@ -88,10 +91,10 @@ class GenerateConfig:
         generated = self.max_generated if self.max_generated is not None else 20 * self.num_samples
         return Budget(accepted=self.num_samples, generated=generated, tokens=self.max_tokens)
 
-    def params(self, stop: list[str] | None = None) -> GenerationParams:
+    def params(self, stop: list[str] | None = None, grammar: str | None = None) -> GenerationParams:
         return GenerationParams(
             max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p, n=1, seed=self.seed,
-            stop=stop,
+            stop=stop, grammar=grammar,
         )
 
 
@@ -180,7 +183,17 @@ def generate_samples(
     assert ledger is not None
     accepted_index = HygieneIndex("accepted", config.hygiene, embedder)
     accepted_index.add([s.id for s in earlier], [s.question for s in earlier])
-    params = config.params(prompt_builder.stop)
+    grammar = None
+    if config.grammar:
+        if not getattr(generator.inner, "supports_grammar", False):
+            raise AcqsynthError(
+                f"{generator.name}: grammar-constrained decoding (generator.grammar / --grammar) needs the "
+                "llama.cpp backend (llamacpp:ALIAS or a .gguf file)"
+            )
+        counts = {len(s.choices) for s in seeds if s.choices}
+        n_choices = config.n_choices or (counts.pop() if len(counts) == 1 else None)
+        grammar = prompt_builder.grammar(n_choices)
+    params = config.params(prompt_builder.stop, grammar)
     worst = config.max_new_tokens + config.label.worst_tokens()
     attempt, stop_reason = 0, "done"
     while not ledger.done():

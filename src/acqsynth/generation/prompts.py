@@ -122,6 +122,13 @@ class PromptBuilder:
         self.stop = [f"</{last_tag}>"]
         """Generation stops at the closing tag of the last field (nothing after it is wanted)."""
 
+    def grammar(self, n_choices: int | None = None) -> str:
+        """GBNF for a completion in this template's tagged format (see `generation/grammar.py`);
+        `n_choices` fixes the number of multiple-choice options."""
+        from acqsynth.generation.grammar import format_grammar
+
+        return format_grammar(self.turns, self.kind, self.response_prefix, n_choices)
+
     def slots(self, seed: Sample) -> dict[str, str]:
         """The named slot values for one seed."""
         choices = seed.choices or []

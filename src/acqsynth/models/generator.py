@@ -44,6 +44,8 @@ class GenerationParams:
     """Root seed; sample j of prompt i uses `sample_seed(seed, i, j)`."""
     stop: list[str] | None = None
     """Strings that end a completion; the text is cut before the first one and finish_reason is 'stop'."""
+    grammar: str | None = None
+    """A GBNF grammar every completion must follow (constrained decoding; the llama.cpp backend only)."""
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -56,6 +58,17 @@ class GenerationParams:
             raise AcqsynthError(f"n must be >= 1, got {self.n}")
         if self.stop is not None and (isinstance(self.stop, str) or not all(self.stop)):
             raise AcqsynthError(f"stop must be a list of non-empty strings, got {self.stop!r}")
+        if self.grammar is not None and not self.grammar.strip():
+            raise AcqsynthError("grammar must be GBNF text or None, got an empty string")
+
+
+def refuse_grammar(backend: str, params: GenerationParams) -> None:
+    """Raise for `params.grammar` on a backend that cannot constrain its decoding."""
+    if params.grammar is not None:
+        raise AcqsynthError(
+            f"{backend}: grammar-constrained decoding (generator.grammar / --grammar) needs the llama.cpp "
+            "backend (llamacpp:ALIAS or a .gguf file)"
+        )
 
 
 @dataclass

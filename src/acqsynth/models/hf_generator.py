@@ -30,7 +30,14 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import Completion, GenerationParams, cut_at_stop, sample_seed, seed_indices
+from acqsynth.models.generator import (
+    Completion,
+    GenerationParams,
+    cut_at_stop,
+    refuse_grammar,
+    sample_seed,
+    seed_indices,
+)
 from acqsynth.models.student import left_pad, load_causal_lm
 from acqsynth.tasks.base import Messages
 
@@ -165,6 +172,7 @@ class HFGenerator:
     ) -> list[list[Completion]]:
         """`params.n` completions per prompt. Sample j of prompt i is seeded by (seed, i, j), or by
         (seed, seed_index[i], j) when given, so that a caller can make samples independent of order."""
+        refuse_grammar(self.name, params)
         greedy = params.temperature == 0
         index = seed_indices(len(prompts), seed_index)
         ids = [self.prompt_ids(p) for p in prompts]

@@ -87,6 +87,10 @@ class LlamaCppGenerator:
         self._lock = threading.Lock()
         self._last_error: str | None = None
         self._formatter: Any = None  # the GGUF's chat template, built on first use of a response prefix
+        self._grammars: dict[str, Any] = {}  # GBNF text -> compiled LlamaGrammar
+
+    supports_grammar = True
+    """`GenerationParams.grammar` constrains this backend's decoding."""
 
     def close(self) -> None:
         """Free the llama.cpp model and context now (otherwise at garbage collection)."""
@@ -129,6 +133,22 @@ class LlamaCppGenerator:
             )
         return self._formatter(messages=list(prompt[:-1])).prompt + prompt[-1]["content"]
 
+    def _grammar(self, text: str) -> Any:
+        """The compiled grammar for GBNF `text` (compiled once per text)."""
+        if text not in self._grammars:
+            llama_cpp = import_llama_cpp()
+            # llama-cpp-python only stores the text and would crash on a grammar llama.cpp rejects:
+            # build the sampler once here, where a rejection is a NULL pointer
+            sampler = llama_cpp.llama_sampler_init_grammar(self.llm._model.vocab, text.encode(), b"root")
+            if not sampler:
+                raise AcqsynthError(
+                    f"{self.name}: llama.cpp cannot parse the GBNF grammar (it needs a `root ::= ...` rule; "
+                    "llama.cpp printed the error on stderr)"
+                )
+            llama_cpp.llama_sampler_free(sampler)
+            self._grammars[text] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
+        return self._grammars[text]
+
     def _one(self, prompt: Messages, params: GenerationParams, seed: int) -> Completion:
         """One sample; a final assistant message is a response prefix, continued by a raw completion."""
         sampling = {
@@ -142,6 +162,8 @@ class LlamaCppGenerator:
             "stop": list(params.stop or []),
             "seed": seed,
         }
+        if params.grammar is not None:
+            sampling["grammar"] = self._grammar(params.grammar)
         prefill = bool(prompt) and prompt[-1]["role"] == "assistant"
         try:
             if prefill:

@@ -28,6 +28,7 @@ from acqsynth.models.generator import (
     GenerationParams,
     check_not_all_failed,
     cut_at_stop,
+    refuse_grammar,
     sample_seed,
     seed_indices,
 )
@@ -140,6 +141,7 @@ class OpenAIGenerator:
     def generate(
         self, prompts: list[Messages], params: GenerationParams, seed_index: Sequence[int] | None = None
     ) -> list[list[Completion]]:
+        refuse_grammar(self.name, params)
         errors: list[str] = []
         index = seed_indices(len(prompts), seed_index)
         with ThreadPoolExecutor(
