@@ -8,6 +8,7 @@ answer (caught by self-consistency), a % 11 == 4 repeats attempt a - 1 (a duplic
 As an *answerer* (any other prompt) it solves "X ... Y more" as X + Y, except sample j % 4 == 3,
 which answers X + Y + 1 (so agreement is 3/4 for k = 4 or 8).
 A final assistant message (a response prefix) is continued: the text after the prefix is returned.
+Counting 4 characters as a token, text beyond `max_new_tokens` is cut off (finish_reason 'length').
 `ACQSYNTH_TEST_GEN_SLEEP` seconds of sleep per prompt let a test kill a run midway.
 """
 
@@ -83,7 +84,10 @@ class ScriptedGenerator:
                 body = completion_for(a + 997 * params.seed)  # another root seed writes other problems
                 if prefix:  # continue the response prefix, as a model would
                     body = body.split(prefix, 1)[1] if prefix in body else body
-                out.append([Completion(body, len(text) // 4, len(body) // 4, "stop")] * params.n)
+                finish = "stop"
+                if len(body) // 4 > params.max_new_tokens:  # a token is 4 characters here
+                    body, finish = body[: 4 * params.max_new_tokens], "length"
+                out.append([Completion(body, len(text) // 4, len(body) // 4, finish)] * params.n)
                 continue
             m = re.search(r"has (\d+) \w+ and then buys (\d+) more", text)
             comps = []

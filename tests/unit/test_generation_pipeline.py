@@ -105,6 +105,14 @@ def test_self_consistency_relabels_wrong_generator_answers(tmp_path):
     assert stats["label"]["generator_agrees"] < 12  # some were relabelled
 
 
+def test_completions_cut_off_by_the_length_limit_say_so(tmp_path):
+    _, stats, rejected, _ = run(tmp_path, num_samples=4, max_generated=6, max_new_tokens=20)
+    assert stats["accepted"] == 0 and len(rejected) == 6
+    assert {r["reason"] for r in rejected} == {"cut off at max_new_tokens: unclosed tag <question>"}
+    assert stats["rejection_reasons"] == {"cut off at max_new_tokens": 6}
+    assert {r["finish_reason"] for r in rejected} == {"length"}
+
+
 def test_seed_order_visits_every_seed_once_per_pass():
     assert sorted(seed_order(5, a, 0) for a in range(5)) == list(range(5))
     assert sorted(seed_order(5, a, 0) for a in range(5, 10)) == list(range(5))

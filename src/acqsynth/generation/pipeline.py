@@ -268,7 +268,10 @@ def _process_batch(
         p = parse_completion(comp.text, task=task.name, source=f"generated:{generator_name}",
                              max_chars=cfg.max_chars, n_choices=cfg.n_choices)
         if p.sample is None:
-            _reject(run, a, seed, comp, "parse", str(p.reason))
+            reason = str(p.reason)
+            if comp.finish_reason == "length" and reason.startswith(("unclosed tag", "missing tag")):
+                reason = f"cut off at max_new_tokens: {reason}"  # not the model's mistake, the limit's
+            _reject(run, a, seed, comp, "parse", reason)
             continue
         copied = prompt_builder.copied_placeholder(p.sample)
         if copied:
