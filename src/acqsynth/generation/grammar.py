@@ -8,7 +8,8 @@ remaining rejections are about content (placeholders, duplicates, labels, hygien
 
 The tag order is read from the template's example answer (its first assistant turn holding tags),
 so a user's template with other tags or another order gets its own grammar. Field rules by task:
-a math answer is at most 6 short words (the parser's "short final answer"); multiple-choice options
+a math answer is a number (the built-in math templates ask for "the final answer only (a
+number)"; write your own template and leave the grammar off for other answers); multiple-choice options
 are lines `A. …`, `B. …`, … in order (as many as the seeds show, else 2 to 8) and the answer one
 of those letters; code fields are
 free text without `</`; every other field is text without `<`, so a model that starts the next tag
@@ -44,8 +45,8 @@ def _literal(text: str) -> str:
 
 
 def _field_rule(tag: str, kind: str, n_choices: int | None) -> str:
-    if kind == "math" and tag == "answer":  # at most 6 words of at most 9 characters: the parser's short answer
-        return '" "? word (" " word){0,5} " "?'
+    if kind == "math" and tag == "answer":  # the math templates ask for "the final answer only (a number)"
+        return '" "? "-"? [0-9] [0-9,]{0,15} ("." [0-9]{1,6})? " "?'
     letters = [chr(ord("A") + i) for i in range(n_choices or MAX_CHOICES)]
     if kind == "mcqa" and tag == "answer":
         return f'" "? [A-{letters[-1]}] " "?'
@@ -83,7 +84,6 @@ def format_grammar(
     helpers = {
         "text": "[^<]+",
         "code": '([^<] | "<" [^/])+',
-        "word": "[^<\\n ]{1,9}",
         "option": "[ ]? [^<\\n]+",
         "nl": '"\\n"',
         "ws": "[ \\t\\n]{0,3}",
