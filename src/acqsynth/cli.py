@@ -271,6 +271,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from acqsynth.generation.labelling import LabelConfig
     from acqsynth.generation.pipeline import GenerateConfig
 
+    if args.grammar:
+        from acqsynth.models.generator import check_grammar_backend
+
+        check_grammar_backend(args.generator, "--grammar")
     if args.label == "self-consistency" and not args.answer_model:
         raise AcqsynthError("--label self-consistency needs --answer-model (e.g. --answer-model smollm2-135m-instruct)")
     config = GenerateConfig(

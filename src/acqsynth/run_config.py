@@ -132,6 +132,10 @@ class GeneratorSettings:
         for key in ("model", "answer_model", "embedder"):
             if getattr(self, key) is not None:
                 check_model_spec(getattr(self, key), f"generator.{key}")
+        if self.grammar:
+            from acqsynth.models.generator import check_grammar_backend
+
+            check_grammar_backend(self.model, "generator.grammar")
 
     def generate_config(self, num_samples: int, max_generated: int, max_tokens: int | None, seed: int) -> GenerateConfig:
         """The pipeline config of one generation call."""

@@ -82,7 +82,7 @@ def test_a_grammar_constrains_the_completion(gen):
     for c in cs:
         assert c.finish_reason == "stop"
         assert len(c.text) == 9 and c.text[:2].isdigit() and c.text.endswith(" apples"), c.text
-    with pytest.raises(AcqsynthError, match="cannot parse the GBNF grammar"):
+    with pytest.raises(AcqsynthError, match="llama.cpp rejects the GBNF grammar"):
         gen.generate(PROMPTS[:1], GenerationParams(max_new_tokens=4, grammar="root ::= (\n"))
 
 

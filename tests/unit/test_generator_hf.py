@@ -211,3 +211,8 @@ def test_loads_from_a_directory_and_rejects_tokenizers_without_template(tiny_mod
     (tmp_path / "empty").mkdir()
     with pytest.raises(AcqsynthError, match="config.json"):
         HFGenerator(tmp_path / "empty")
+
+
+def test_a_grammar_is_refused_not_ignored(gen):
+    with pytest.raises(AcqsynthError, match="grammar-constrained decoding .* needs the llama.cpp backend"):
+        gen.generate(PROMPTS[:1], GenerationParams(max_new_tokens=2, grammar='root ::= "x"'))

@@ -238,3 +238,10 @@ def test_unreachable_server_is_retried_then_reported():
     url = f"http://127.0.0.1:{port}/v1"
     with pytest.raises(AcqsynthError, match=f"{url}.*2 attempts.*APIConnectionError"):
         make(url, max_retries=1).generate(PROMPTS[:1], GenerationParams(max_new_tokens=4))
+
+
+def test_a_grammar_is_refused_not_ignored(server):
+    url, script = server
+    with pytest.raises(AcqsynthError, match="grammar-constrained decoding .* needs the llama.cpp backend"):
+        make(url).generate(PROMPTS, GenerationParams(max_new_tokens=2, grammar='root ::= "x"'))
+    assert script.requests == []

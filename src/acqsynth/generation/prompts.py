@@ -118,9 +118,12 @@ class PromptBuilder:
             (tag, _norm(text)) for tag, text in _TAGGED.findall(self.template) if "{" not in text and _norm(text)
         }
         """(tag, text) of the format description's placeholder fields, e.g. ("reasoning", "the solution")."""
-        last_tag = {"code": "tests"}.get(kind, "answer")
+        from acqsynth.generation.grammar import template_tags
+
+        shown = template_tags(self.turns)
+        last_tag = shown[-1] if shown else {"code": "tests"}.get(kind, "answer")
         self.stop = [f"</{last_tag}>"]
-        """Generation stops at the closing tag of the last field (nothing after it is wanted)."""
+        """Generation stops at the closing tag of the template's last field (nothing after it is wanted)."""
 
     def grammar(self, n_choices: int | None = None) -> str:
         """GBNF for a completion in this template's tagged format (see `generation/grammar.py`);

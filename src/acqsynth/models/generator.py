@@ -62,6 +62,20 @@ class GenerationParams:
             raise AcqsynthError("grammar must be GBNF text or None, got an empty string")
 
 
+def check_grammar_backend(spec: str, where: str) -> None:
+    """Refuse a grammar for a generator spec whose backend cannot constrain decoding, before anything
+    is loaded (a user's `FILE.py:NAME` generator is checked for `supports_grammar` when it runs)."""
+    path, sep, attr = spec.rpartition(":")
+    if sep and path.endswith(".py") and attr.isidentifier():
+        return
+    if spec.startswith(LLAMACPP_PREFIX) or spec.lower().endswith(".gguf"):
+        return
+    raise AcqsynthError(
+        f"{where}: grammar-constrained decoding needs the llama.cpp backend, but generator {spec!r} is not "
+        "one; use llamacpp:ALIAS or a .gguf file"
+    )
+
+
 def refuse_grammar(backend: str, params: GenerationParams) -> None:
     """Raise for `params.grammar` on a backend that cannot constrain its decoding."""
     if params.grammar is not None:
@@ -90,7 +104,10 @@ class Generator(Protocol):
     """Anything that writes completions for chat prompts."""
 
     name: str
-    """A short description of the backend and model, for logs and run directories."""
+    """A short description of the backend and model, for logs and run directories.
+
+    A generator that honours `GenerationParams.grammar` says so with a class attribute
+    `supports_grammar = True` (the pipeline refuses a grammar for one that does not)."""
 
     def generate(
         self, prompts: list[Messages], params: GenerationParams, seed_index: Sequence[int] | None = None

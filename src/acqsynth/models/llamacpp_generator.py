@@ -87,7 +87,7 @@ class LlamaCppGenerator:
         self._lock = threading.Lock()
         self._last_error: str | None = None
         self._formatter: Any = None  # the GGUF's chat template, built on first use of a response prefix
-        self._grammars: dict[str, Any] = {}  # GBNF text -> compiled LlamaGrammar
+        self._grammars: dict[str, Any] = {}  # GBNF text (validated) -> LlamaGrammar
 
     supports_grammar = True
     """`GenerationParams.grammar` constrains this backend's decoding."""
@@ -134,7 +134,7 @@ class LlamaCppGenerator:
         return self._formatter(messages=list(prompt[:-1])).prompt + prompt[-1]["content"]
 
     def _grammar(self, text: str) -> Any:
-        """The compiled grammar for GBNF `text` (compiled once per text)."""
+        """The LlamaGrammar for GBNF `text`, which llama.cpp's parser checks once per text here."""
         if text not in self._grammars:
             llama_cpp = import_llama_cpp()
             # llama-cpp-python only stores the text and would crash on a grammar llama.cpp rejects:
@@ -142,8 +142,8 @@ class LlamaCppGenerator:
             sampler = llama_cpp.llama_sampler_init_grammar(self.llm._model.vocab, text.encode(), b"root")
             if not sampler:
                 raise AcqsynthError(
-                    f"{self.name}: llama.cpp cannot parse the GBNF grammar (it needs a `root ::= ...` rule; "
-                    "llama.cpp printed the error on stderr)"
+                    f"{self.name}: llama.cpp rejects the GBNF grammar (llama.cpp printed why on stderr; "
+                    "the start rule must be called root)"
                 )
             llama_cpp.llama_sampler_free(sampler)
             self._grammars[text] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
