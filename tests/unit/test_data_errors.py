@@ -30,9 +30,28 @@ def test_unknown_split() -> None:
 def test_missing_file_and_unsupported_type(tmp_path: Path) -> None:
     with pytest.raises(AcqsynthError, match=r"nope\.jsonl: no such file"):
         load_data(str(tmp_path / "nope.jsonl"))
-    (tmp_path / "d.csv").write_text("a,b\n")
-    with pytest.raises(AcqsynthError, match=r"d\.csv: unsupported file type '\.csv'"):
-        load_data(str(tmp_path / "d.csv"))
+    (tmp_path / "d.xlsx").write_text("a,b\n")
+    with pytest.raises(AcqsynthError, match=r"d\.xlsx: unsupported file type '\.xlsx'; use .jsonl, .json, .parquet, .csv"):
+        load_data(str(tmp_path / "d.xlsx"))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "no header row"),
+        ("question,answer\nq1,1\nq2,2,extra\n", r"d\.csv:3: 3 cells but the header names 2 columns"),
+        ("question,answer\n\nq1\n", r"d\.csv:3: 1 cells but the header names 2 columns"),
+        ("question,,answer\n", r"d\.csv:1: column 2 of the header has no name"),
+        ("question,answer,question\n", r"d\.csv:1: column name 'question' appears twice"),
+        ('question,answer\n"q1,1\n', r"d\.csv:\d+: not valid CSV"),
+        ("question,answer\n,1\n", r"d\.csv:2: .*question"),
+    ],
+)
+def test_bad_csv_names_the_file_and_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(content)
+    with pytest.raises(AcqsynthError, match=message):
+        load_data(str(path), task="math")
 
 
 def test_malformed_jsonl_line_names_file_and_line(tmp_path: Path) -> None:

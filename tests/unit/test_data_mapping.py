@@ -39,6 +39,20 @@ def test_choices_from_several_columns_and_index_to_letter(tmp_path: Path) -> Non
     assert first.id == "m1" and first.source == "m.jsonl"
 
 
+def test_csv_and_tsv_files_with_choices_in_columns(tmp_path: Path) -> None:
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text('id,question,opa,opb,opc,opd,cop,exp\r\nm1,"Q one, with a comma?",a1,b1,c1,d1,2,because\r\n'
+                        '\r\nm2,"Q ""two""\non two lines?",a2,b2,c2,d2,0,\r\n', encoding="utf-8")
+    first, second = list(iter_samples(load_data(str(csv_path), mapping=CHOICE_MAP, task="mcqa")))
+    assert first.question == "Q one, with a comma?" and first.choices == ["a1", "b1", "c1", "d1"]
+    assert first.answer == "C" and first.reasoning == "because" and first.source == "m.csv"
+    assert second.question == 'Q "two"\non two lines?' and second.answer == "A" and second.reasoning == ""
+    tsv_path = tmp_path / "g.tsv"
+    tsv_path.write_text("problem\tsolution\nWhat is 6 * 7?\t42\n")
+    (s,) = iter_samples(load_data(str(tsv_path), mapping={"question": "problem", "answer": "solution"}, task="math"))
+    assert (s.question, s.answer) == ("What is 6 * 7?", "42")
+
+
 def test_parquet_with_a_list_column_and_renamed_fields(tmp_path: Path) -> None:
     rows = [{"problem": "2+2?", "options": ["3", "4"], "label": 1, "level": 3}]
     ds = load_data(write_parquet(tmp_path / "p.parquet", rows), mapping={"question": "problem", "choices": "options", "answer": "label"})

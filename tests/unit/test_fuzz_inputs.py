@@ -8,6 +8,8 @@ past the first parse.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import tempfile
@@ -277,6 +279,28 @@ def test_fuzz_jsonl_files(workdir: Path, content: bytes, suffix: str, task: str 
     only_acqsynth_errors(lambda: load_data(str(path), task=task, mapping=mapping))
     only_acqsynth_errors(lambda: load_data(str(path), split="seed"))
     only_acqsynth_errors(lambda: read_samples(path))
+
+
+def _csv(rows_: list[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    columns = list(dict.fromkeys(k for r in rows_ for k in r)) or ["question"]
+    writer = csv.DictWriter(out, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()} for r in rows_)
+    return out.getvalue().encode()
+
+
+@FUZZ
+@given(content=st.one_of(
+    st.binary(max_size=300),
+    rows().map(_csv),
+    st.tuples(rows().map(_csv), st.binary(max_size=20)).map(lambda t: t[0] + t[1]),
+), suffix=st.sampled_from([".csv", ".tsv"]), task=tasks, mapping=mappings)
+def test_fuzz_csv_files(workdir: Path, content: bytes, suffix: str, task: str | None,
+                        mapping: dict[str, str] | None) -> None:
+    path = workdir / f"data{suffix}"
+    path.write_bytes(content)
+    only_acqsynth_errors(lambda: load_data(str(path), task=task, mapping=mapping))
 
 
 @FUZZ

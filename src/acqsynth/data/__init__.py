@@ -1,7 +1,7 @@
 """Datasets in Sample form: the offline built-ins, and any user dataset through a field mapping.
 
 `load_data(spec, split)` is the one entry point. `spec` is a built-in name (`gsm8k`, `mmlu`,
-`mmlu:anatomy`, ...), a local `.jsonl`/`.json`/`.parquet` file, a `datasets.save_to_disk` directory
+`mmlu:anatomy`, ...), a local `.jsonl`/`.json`/`.parquet`/`.csv`/`.tsv` file, a `datasets.save_to_disk` directory
 (`dir` or `dir@split`), or a Hugging Face hub id (`owner/name[:config][@split]`, the only form that
 contacts the hub). `split` is one of `seed`, `pool`, `eval` (disjoint, from `acqsynth.data.splits`)
 or `all`. See docs/data.md.
@@ -37,7 +37,7 @@ def builtin_name(spec: str) -> str | None:
     looks_like_path = "/" in spec or "@" in spec or spec.lower().endswith(FILE_SUFFIXES) or Path(spec).exists()
     if not looks_like_path:
         err = unknown_name("dataset", name, BUILTINS)
-        raise AcqsynthError(f"{err}. Or give a .jsonl/.json/.parquet file, a save_to_disk directory or a hub id owner/name")
+        raise AcqsynthError(f"{err}. Or give a .jsonl/.json/.parquet/.csv/.tsv file, a save_to_disk directory or a hub id owner/name")
     return None
 
 

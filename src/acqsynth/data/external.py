@@ -1,12 +1,16 @@
-"""Read rows of user data: a local `.jsonl`/`.json`/`.parquet` file, a `save_to_disk` directory, or a
+"""Read rows of user data: a local `.jsonl`/`.json`/`.parquet`/`.csv`/`.tsv` file, a `save_to_disk` directory, or a
 Hugging Face hub dataset (the only path that may contact the hub, and only when a hub id is named).
 
 Spec forms: `path/to/file.jsonl`, `path/to/dir[@split]`, `owner/name[:config][@split]`. Each row
-comes with where it is (`file.jsonl:12`, `file.parquet: row 3`) so errors can point at it.
+comes with where it is (`file.jsonl:12`, `file.parquet: row 3`, `file.csv:4`) so errors can point at
+it. CSV and TSV cells are text (a header row names the columns; an empty cell is an empty string);
+multiple-choice options in several columns are mapped with `choices: "opa,opb,opc,opd"`.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +23,7 @@ from acqsynth.data.mapping import Row
 from acqsynth.errors import AcqsynthError
 from acqsynth.samples import parse_json, read_jsonl_rows
 
-FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
+FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".tsv")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -41,7 +45,8 @@ def _columns(rows: list[Row]) -> list[str]:
 
 
 def read_file(path: Path) -> SourceRows:
-    """Rows of a `.jsonl` (or `.json`: JSON Lines or one JSON array of objects) or `.parquet` file."""
+    """Rows of a `.jsonl` (or `.json`: JSON Lines or one JSON array of objects), `.parquet`, `.csv` or
+    `.tsv` file."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         try:
@@ -50,12 +55,15 @@ def read_file(path: Path) -> SourceRows:
             raise AcqsynthError(f"{path}: cannot read Parquet ({e})") from None
         rows = [(f"{path}: row {i}", r) for i, r in enumerate(table.to_pylist())]
         return SourceRows(str(path), rows, list(table.column_names), path.name)
+    if suffix in (".csv", ".tsv"):
+        rows, columns = _read_delimited(path, "\t" if suffix == ".tsv" else ",")
+        return SourceRows(str(path), rows, columns, path.name)
     if suffix == ".json" and _json_text(path).lstrip().startswith("["):
         rows = _read_json_array(path)
     elif suffix in (".jsonl", ".json"):
         rows = [(f"{path}:{n}", r) for n, r in read_jsonl_rows(path)]
     else:
-        raise AcqsynthError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json or .parquet")
+        raise AcqsynthError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json, .parquet, .csv or .tsv")
     return SourceRows(str(path), rows, _columns(rows), path.name)
 
 
@@ -70,6 +78,35 @@ def _json_text(path: Path) -> str:
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         raise AcqsynthError(f"{path}:{line}: not valid UTF-8 (byte {raw[e.start]:#04x}); save the file as UTF-8") from None
+
+
+def _read_delimited(path: Path, delimiter: str) -> tuple[list[Row], list[str]]:
+    """Rows of a CSV/TSV file with a header row; each row is located by its first line number."""
+    reader = csv.reader(io.StringIO(_json_text(path), newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise AcqsynthError(f"{path}: no header row (the first line must name the columns)")
+        header = [h.strip() for h in header]
+        for i, name in enumerate(header):
+            if not name:
+                raise AcqsynthError(f"{path}:1: column {i + 1} of the header has no name")
+            if name in header[:i]:
+                raise AcqsynthError(f"{path}:1: column name {name!r} appears twice in the header")
+        rows: list[Row] = []
+        line = reader.line_num + 1
+        for cells in reader:
+            if cells and len(cells) != len(header):
+                raise AcqsynthError(
+                    f"{path}:{line}: {len(cells)} cells but the header names {len(header)} columns "
+                    "(a cell holding the delimiter, a quote or a line break must be quoted)"
+                )
+            if cells:
+                rows.append((f"{path}:{line}", dict(zip(header, cells, strict=True))))
+            line = reader.line_num + 1
+    except csv.Error as e:
+        raise AcqsynthError(f"{path}:{reader.line_num}: not valid {'TSV' if delimiter == chr(9) else 'CSV'} ({e})") from None
+    return rows, header
 
 
 def _read_json_array(path: Path) -> list[Row]:

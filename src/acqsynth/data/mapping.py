@@ -115,7 +115,7 @@ def _choices(value: Any, columns: list[str], where: str) -> list[str] | None:
 
 def mcq_letter(value: Any, choices: list[str], where: str) -> str:
     """An MCQ answer as a letter: from a letter in range, a 0-based index or the text of one of the choices
-    (in that order of precedence)."""
+    (in that order of precedence); a text of digits that is no option's text is an index (CSV cells are text)."""
     n = len(choices)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -126,6 +126,8 @@ def mcq_letter(value: Any, choices: list[str], where: str) -> str:
         return text.upper()
     if text in choices:
         return LETTERS[choices.index(text)]
+    if text.isascii() and text.isdigit():
+        return index_letter(int(text), n, where)
     raise AcqsynthError(
         f"{where}: answer {text!r} is not a letter A-{LETTERS[min(n, 26) - 1]}, a 0-based index "
         "or the text of one of the choices"
