@@ -21,6 +21,7 @@ exclusive lock on its `.lock` file, so no two processes run it.
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import hashlib
 import json
 import os
@@ -79,6 +80,10 @@ class ExperimentConfig:
     """Target accuracies for data efficiency N(τ); None = untrained accuracy + 0.03 and + 0.05."""
     workers: int = 1
     """Processes running cells at once (each claims cells by lock); torch threads are split between them."""
+    only: list[str] = field(default_factory=list)
+    """Run only the cells whose key `METHOD/bBUDGET-sSEED` matches one of these shell patterns
+    (e.g. `"*/b0096-s0"`: every method at budget 96, seed 0, first); the others wait for a later run.
+    Finished cells count in the tables either way. Empty = every cell."""
     output: str | None = None
     """Experiment directory (None = runs/experiment-TIMESTAMP); rerunning with it resumes."""
 
@@ -94,6 +99,8 @@ class ExperimentConfig:
             check_range(f"tau[{i}]", tau, 0, 1)
         if self.workers < 1:
             raise AcqsynthError(f"workers must be >= 1, got {self.workers}")
+        if any(not isinstance(p, str) or not p.strip() for p in self.only):
+            raise AcqsynthError(f"only: expected cell-key patterns such as '*/b0096-s0' or 'static/*', got {self.only!r}")
         for name, keys in self.methods.items():
             if keys is not None and not isinstance(keys, dict):
                 raise AcqsynthError(f"methods.{name}: expected a mapping of run-config keys (e.g. {{strategy: static}}), "
@@ -219,8 +226,13 @@ def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True) -> tuple
 
     ran = skipped = 0
     grid = cells(exp, root)
+    chosen = {c.key for c in grid if not exp.only or any(fnmatch.fnmatchcase(c.key, p) for p in exp.only)}
+    if exp.only:
+        if not chosen:
+            raise AcqsynthError(f"only: no cell key matches {exp.only}; keys look like {grid[0].key}")
+        _log(f"only {exp.only}: {len(chosen)} of {len(grid)} cells")
     for i, cell in enumerate(grid, 1):
-        if is_done(cell):
+        if is_done(cell) or cell.key not in chosen:
             continue
         run_dir = Path(cell.config.output or "")
         with claim(run_dir.parent / f".{run_dir.name}.lock") as mine:

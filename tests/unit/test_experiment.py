@@ -82,11 +82,15 @@ def test_two_cells_end_to_end_then_resume(world: dict[str, Path], tmp_path: Path
 
     with pytest.raises(AcqsynthError, match=r"changes 2 cell\(s\) already started: random/b0004-s0 \(budget\)"):
         run_experiment(experiment(world, out, generated_per_sample=3), out, progress=False)
-    # a new seed only adds cells; the finished ones are kept
+    # a new seed only adds cells; the finished ones are kept; `only` runs some of them now
+    with pytest.raises(AcqsynthError, match=r"only: no cell key matches \['nope/\*'\]; keys look like"):
+        run_experiment(experiment(world, out, only=["nope/*"]), out, progress=False)
+    some = run_experiment(experiment(world, out, seeds=[0, 1], only=["random/b*-s1"]), out, progress=False)
+    assert some["cells"] == 4 and some["ran"] == 1 and some["missing"] == ["static/b0004-s1"]
     more = run_experiment(experiment(world, out, seeds=[0, 1], methods={"random": {"strategy": "random"}},
                                      baseline="random"), out,
                           progress=False)
-    assert more["cells"] == 2 and more["ran"] == 1 and more["done"] == 2
+    assert more["cells"] == 2 and more["ran"] == 0 and more["done"] == 2
 
 
 def test_report_from_the_tables(world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
