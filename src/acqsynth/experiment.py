@@ -269,7 +269,8 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
     with atomic_file(root / "experiment.json") as tmp:
         meta = _meta(exp, grid)
         if config_path is not None:
-            meta["commands"] = [" ".join(["acqsynth experiment", config_path, *(overrides or []), f"--output {root}"]),
+            kept = [o for o in overrides or [] if not o.startswith(("only=", "workers="))]  # scheduling, not results
+            meta["commands"] = [" ".join(["acqsynth experiment", config_path, *kept, f"--output {root}"]),
                                 f"acqsynth report {root}"]
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
     children = []
