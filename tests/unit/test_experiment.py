@@ -84,7 +84,10 @@ def test_two_cells_end_to_end_then_resume(world: dict[str, Path], tmp_path: Path
         run_experiment(experiment(world, out, generated_per_sample=3), out, progress=False)
     # a new seed only adds cells; the finished ones are kept; `only` runs some of them now
     with pytest.raises(AcqsynthError, match=r"only: no cell key matches \['nope/\*'\]; keys look like"):
-        run_experiment(experiment(world, out, only=["nope/*"]), out, progress=False)
+        run_experiment(experiment(world, out, only=["nope/*"]), out, progress=False, config_path="tiny.yaml",
+                       overrides=['only=["nope/*"]', "workers=1", "seeds=[0]"])
+    commands = json.loads((out / "experiment.json").read_text())["commands"]  # scheduling is not recorded
+    assert commands == [f"acqsynth experiment tiny.yaml seeds=[0] --output {out}", f"acqsynth report {out}"]
     some = run_experiment(experiment(world, out, seeds=[0, 1], only=["random/b*-s1"]), out, progress=False)
     assert some["cells"] == 4 and some["ran"] == 1 and some["missing"] == ["static/b0004-s1"]
     more = run_experiment(experiment(world, out, seeds=[0, 1], methods={"random": {"strategy": "random"}},
