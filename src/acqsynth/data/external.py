@@ -58,7 +58,7 @@ def read_file(path: Path) -> SourceRows:
     if suffix in (".csv", ".tsv"):
         rows, columns = _read_delimited(path, "\t" if suffix == ".tsv" else ",")
         return SourceRows(str(path), rows, columns, path.name)
-    if suffix == ".json" and _json_text(path).lstrip().startswith("["):
+    if suffix == ".json" and _file_text(path).lstrip().startswith("["):
         rows = _read_json_array(path)
     elif suffix in (".jsonl", ".json"):
         rows = [(f"{path}:{n}", r) for n, r in read_jsonl_rows(path)]
@@ -67,8 +67,8 @@ def read_file(path: Path) -> SourceRows:
     return SourceRows(str(path), rows, _columns(rows), path.name)
 
 
-def _json_text(path: Path) -> str:
-    """The text of a `.json` file; unreadable or non-UTF-8 content is an error naming the file and line."""
+def _file_text(path: Path) -> str:
+    """The text of a `.json`, `.csv` or `.tsv` file; unreadable or non-UTF-8 content is an error naming the file and line."""
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -82,7 +82,7 @@ def _json_text(path: Path) -> str:
 
 def _read_delimited(path: Path, delimiter: str) -> tuple[list[Row], list[str]]:
     """Rows of a CSV/TSV file with a header row; each row is located by its first line number."""
-    reader = csv.reader(io.StringIO(_json_text(path), newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(io.StringIO(_file_text(path), newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
@@ -111,7 +111,7 @@ def _read_delimited(path: Path, delimiter: str) -> tuple[list[Row], list[str]]:
 
 def _read_json_array(path: Path) -> list[Row]:
     """Rows of a file holding one JSON array of objects."""
-    items = parse_json(_json_text(path), str(path))
+    items = parse_json(_file_text(path), str(path))
     rows = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):

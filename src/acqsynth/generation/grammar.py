@@ -69,12 +69,9 @@ def _letter(n: int) -> str:
 def _field_rule(tag: str, kind: str, n_choices: int | None) -> str:
     if kind == "math" and tag == "answer":
         return '" "? number " "?'
-    if kind == "mcqa" and tag == "answer":
-        return _letter(n_choices or MAX_CHOICES)
-    if kind == "mcqa" and tag == "choices":
-        if n_choices is not None:
-            return _options(n_choices)
-        return " | ".join(f"({_options(n)})" for n in range(2, MAX_CHOICES + 1))
+    if kind == "mcqa" and tag in ("answer", "choices"):
+        assert n_choices is not None, "format_grammar writes a varying number of options itself"
+        return _letter(n_choices) if tag == "answer" else _options(n_choices)
     return "code" if kind == "code" and tag in ("answer", "tests") else "text"
 
 

@@ -37,7 +37,7 @@ from acqsynth.generation.labelling import (
 from acqsynth.generation.parsing import format_reward, parse_completion
 from acqsynth.generation.prompts import PromptBuilder
 from acqsynth.models.embedder import Embedder
-from acqsynth.models.generator import Completion, GenerationParams
+from acqsynth.models.generator import Completion, GenerationParams, refuse_grammar
 from acqsynth.samples import Sample, atomic_file, to_dataset, write_jsonl_atomic, write_samples
 from acqsynth.tasks.base import Task
 
@@ -185,15 +185,12 @@ def generate_samples(
     accepted_index.add([s.id for s in earlier], [s.question for s in earlier])
     grammar = None
     if config.grammar:
-        if not getattr(generator.inner, "supports_grammar", False):
-            raise AcqsynthError(
-                f"{generator.name}: grammar-constrained decoding (generator.grammar / --grammar) needs the "
-                "llama.cpp backend (llamacpp:ALIAS or a .gguf file)"
-            )
         counts = {len(s.choices) for s in seeds if s.choices}
         n_choices = config.n_choices or (counts.pop() if len(counts) == 1 else None)
         grammar = prompt_builder.grammar(n_choices)
     params = config.params(prompt_builder.stop, grammar)
+    if not getattr(generator.inner, "supports_grammar", False):
+        refuse_grammar(generator.name, params)
     worst = config.max_new_tokens + config.label.worst_tokens()
     attempt, stop_reason = 0, "done"
     while not ledger.done():

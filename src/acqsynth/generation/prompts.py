@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from acqsynth.errors import AcqsynthError, suggest
+from acqsynth.generation.grammar import format_grammar, template_tags
 from acqsynth.samples import Sample
 from acqsynth.tasks.base import Messages
 from acqsynth.tasks.common import check_template, fill_template
@@ -118,8 +119,6 @@ class PromptBuilder:
             (tag, _norm(text)) for tag, text in _TAGGED.findall(self.template) if "{" not in text and _norm(text)
         }
         """(tag, text) of the format description's placeholder fields, e.g. ("reasoning", "the solution")."""
-        from acqsynth.generation.grammar import template_tags
-
         shown = template_tags(self.turns)
         last_tag = shown[-1] if shown else {"code": "tests"}.get(kind, "answer")
         self.stop = [f"</{last_tag}>"]
@@ -128,8 +127,6 @@ class PromptBuilder:
     def grammar(self, n_choices: int | None = None) -> str:
         """GBNF for a completion in this template's tagged format (see `generation/grammar.py`);
         `n_choices` fixes the number of multiple-choice options."""
-        from acqsynth.generation.grammar import format_grammar
-
         return format_grammar(self.turns, self.kind, self.response_prefix, n_choices)
 
     def slots(self, seed: Sample) -> dict[str, str]:
