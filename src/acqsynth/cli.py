@@ -591,7 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
     gn.add_argument("--top-p", type=float, default=0.95)
     gn.add_argument("--n-choices", type=int, help="multiple choice: required number of options")
     gn.add_argument("--grammar", action="store_true",
-                    help="constrain decoding to the template's tagged format with a GBNF grammar (llama.cpp backend)")
+                    help="constrain decoding to the template's tagged format with a GBNF grammar (llama.cpp, or sent to an "
+                         "OpenAI-compatible server: llama.cpp server, vLLM >= 0.12)")
     gn.add_argument("--template", help="your own prompt template file (slots {question} {reasoning} {answer} {choices} {tests})")
     gn.add_argument("--decontaminate", nargs="*", metavar="DATA[@SPLIT]",
                     help="evaluation sets to decontaminate against (default: the --data eval split)")

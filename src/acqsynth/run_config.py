@@ -95,7 +95,7 @@ class GeneratorSettings:
     """The generator (teacher) and how its samples are labelled and cleaned."""
 
     model: str = "smollm2-135m-instruct"
-    """Alias, checkpoint dir, .gguf, llamacpp:ALIAS, openai:MODEL@URL or FILE.py:NAME."""
+    """Alias, checkpoint dir, .gguf, llamacpp:ALIAS, openai:URL@MODEL or FILE.py:NAME."""
     template: str | None = None
     """Prompt template: a built-in name (math, arithmetic, mcqa, code, default) or a file; None = the task's."""
     max_new_tokens: int = 160
@@ -109,7 +109,8 @@ class GeneratorSettings:
     threads: int | None = None
     """CPU threads for the generator (llama.cpp n_threads / torch); None = the backend's default."""
     grammar: bool = False
-    """Constrain decoding to the template's tagged format with a GBNF grammar (llama.cpp backend only)."""
+    """Constrain decoding to the template's tagged format with a GBNF grammar (llama.cpp or an OpenAI-compatible
+    server; not transformers)."""
     label: LabelConfig = field(default_factory=LabelConfig)
     """How answers are labelled (keep, self-consistency, execution, compute)."""
     answer_model: str | None = None

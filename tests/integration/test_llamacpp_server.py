@@ -77,3 +77,48 @@ def test_server_matches_the_in_process_backend(server_url):
     assert [[c.completion_tokens for c in cs] for cs in remote] == [
         [c.completion_tokens for c in cs] for cs in local
     ]
+
+
+def test_a_grammar_reaches_the_server_and_samples_as_in_process(server_url):
+    """`--grammar` with `openai:` sends the GBNF in the request: llama.cpp server then samples exactly what
+    the in-process backend samples under the same grammar, seeds and (plain) samplers."""
+    from acqsynth.models.llamacpp_generator import LlamaCppGenerator
+
+    digits = GenerationParams(max_new_tokens=12, temperature=1.0, n=3, seed=0, grammar='root ::= [0-9]{2} " apples"\n')
+    remote = OpenAIGenerator(server_url, "smollm2", max_concurrency=1, extra_body=PLAIN_SAMPLING).generate(
+        PROMPTS[1:], digits
+    )
+    for c in remote[0]:  # "Name a colour." would never give digits by itself
+        assert len(c.text) == 9 and c.text[:2].isdigit() and c.text.endswith(" apples"), c.text
+    local_gen = LlamaCppGenerator(smollm2_gguf(), n_ctx=1024)
+    local = local_gen.generate(PROMPTS[1:], digits)
+    local_gen.close()
+    assert texts(remote) == texts(local)
+
+
+def test_the_tagged_format_through_the_server(server_url):
+    """The pipeline's prompts end in the assistant prefill `<question>`. llama-cpp-python's server starts a
+    new turn instead of continuing it; without a grammar the model writes `<question>` again and the
+    generator takes it off, and under the format grammar every finished completion parses (a fresh turn
+    rambles more, so some are cut off by the length limit: those are still inside the format)."""
+    from acqsynth.generation.parsing import parse_completion
+    from acqsynth.generation.prompts import PromptBuilder
+    from acqsynth.samples import Sample
+
+    builder = PromptBuilder("math")
+    seed = Sample(id="s", question="Tom has 3 boxes of 4 pens. How many pens?", answer="12", reasoning="3 * 4 = 12")
+    gen = OpenAIGenerator(server_url, "smollm2", max_concurrency=1, extra_body=PLAIN_SAMPLING)
+    free = GenerationParams(max_new_tokens=24, temperature=0.8, n=3, seed=0, stop=builder.stop)
+    (plain,) = gen.generate([builder(seed)], free)
+    assert all(not c.text.lstrip().startswith("<question>") for c in plain), texts([plain])
+    tagged = GenerationParams(max_new_tokens=160, temperature=0.8, n=3, seed=0, stop=builder.stop,
+                              grammar=builder.grammar())
+    (constrained,) = gen.generate([builder(seed)], tagged)
+    for c in constrained:
+        text = builder.complete(c.text, c.finish_reason)
+        if c.finish_reason == "stop":
+            parsed = parse_completion(text, "math")
+            assert parsed.sample is not None, (parsed.reason, text)
+        else:  # cut off by max_new_tokens, but still inside the format: prose fields hold no "<"
+            question = text.removeprefix("<question>").split("</question>")[0]
+            assert "<" not in question and "</answer>" not in text, text

@@ -86,8 +86,9 @@ def test_backends_without_a_grammar_are_refused_before_loading() -> None:
     check_grammar_backend("llamacpp:smollm2-135m-instruct", "--grammar")
     check_grammar_backend("models/x.GGUF", "--grammar")
     check_grammar_backend("my_gen.py:make", "--grammar")  # checked for supports_grammar when it runs
-    for spec in ("smollm2-135m-instruct", "openai:http://127.0.0.1:1/v1@m", "runs/grpo/generator"):
-        with pytest.raises(AcqsynthError, match=f"--grammar: .* generator {re.escape(repr(spec))} is not one"):
+    check_grammar_backend("openai:http://127.0.0.1:1/v1@m", "--grammar")  # sent to the server
+    for spec in ("smollm2-135m-instruct", "runs/grpo/generator", "hub-org/model"):
+        with pytest.raises(AcqsynthError, match=f"--grammar: .* generator {re.escape(repr(spec))} is neither"):
             check_grammar_backend(spec, "--grammar")
     with pytest.raises(AcqsynthError, match="generator.grammar: grammar-constrained decoding needs the llama.cpp"):
         load_config(RunConfig, overrides=["generator.grammar=true"])  # the default generator is transformers

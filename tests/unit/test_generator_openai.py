@@ -240,8 +240,35 @@ def test_unreachable_server_is_retried_then_reported():
         make(url, max_retries=1).generate(PROMPTS[:1], GenerationParams(max_new_tokens=4))
 
 
-def test_a_grammar_is_refused_not_ignored(server):
+def test_a_grammar_goes_out_in_the_llama_cpp_and_vllm_fields_beside_extra_body(server):
     url, script = server
-    with pytest.raises(AcqsynthError, match="grammar-constrained decoding .* needs the llama.cpp backend"):
-        make(url).generate(PROMPTS, GenerationParams(max_new_tokens=2, grammar='root ::= "x"'))
-    assert script.requests == []
+    grammar = 'root ::= "x"'
+    extra = {"top_k": 0, "structured_outputs": {"whitespace_pattern": " "}}
+    gen = make(url, extra_body=extra)
+    assert gen.supports_grammar
+    gen.generate(PROMPTS[:2], GenerationParams(max_new_tokens=2, grammar=grammar))
+    for request in script.requests:
+        assert request["grammar"] == grammar and request["structured_outputs"] == {"whitespace_pattern": " ", "grammar": grammar}
+        assert request["top_k"] == 0
+    assert extra == {"top_k": 0, "structured_outputs": {"whitespace_pattern": " "}}  # the caller's dict is untouched
+    script.requests.clear()
+    gen.generate(PROMPTS[:1], GenerationParams(max_new_tokens=2))
+    assert "grammar" not in script.requests[0]
+    assert script.requests[0]["structured_outputs"] == {"whitespace_pattern": " "}
+
+
+def test_a_response_prefix_asks_to_continue_and_a_repeated_prefix_is_taken_off(server):
+    """The pipeline ends its prompts with the assistant prefill `<question>`: vLLM is asked to continue it;
+    a server that starts a new turn instead (llama-cpp-python's) and writes the prefix again has it removed,
+    so the pipeline does not read `<question><question>...`."""
+    url, script = server
+    prefill = [{"role": "user", "content": "question 0"}, {"role": "assistant", "content": "re: "}]
+    (cs,) = make(url).generate([prefill], GenerationParams(max_new_tokens=4, stop=["END"]))
+    # the fake server answers "re: <last message> ..." = "re: re:  seed=...": the first "re: " is taken off
+    assert [c.text for c in cs] == [f"re:  seed={sample_seed(0, 0, 0)} k=0 "]
+    assert script.requests[0]["continue_final_message"] is True
+    assert script.requests[0]["add_generation_prompt"] is False
+    script.requests.clear()
+    (cs,) = make(url).generate(PROMPTS[:1], GenerationParams(max_new_tokens=4, stop=["END"]))
+    assert cs[0].text.startswith("re: question 0")  # no prefill: nothing taken off, nothing extra sent
+    assert "continue_final_message" not in script.requests[0]

@@ -7,7 +7,8 @@ and any OpenAI-compatible HTTP server such as vLLM, llama.cpp server or Ollama (
 A conversation that ends in an assistant message asks the model to *continue* that message (a
 response prefix, e.g. `<question>` to start a tagged answer); the returned text excludes the prefix.
 transformers and llama.cpp do this locally; OpenAI-compatible servers receive the messages as they
-are (vLLM and llama.cpp's server continue a final assistant message).
+are, asking vLLM to continue the final message (llama.cpp's C++ server does so by itself; a server that
+starts a new turn instead and repeats the prefix has it taken off: see `OpenAIGenerator`).
 
 Seeding is the same idea everywhere: sample j of prompt i is drawn with `sample_seed(seed, i, j)`,
 so a sample does not depend on how prompts were batched, sorted or sent concurrently.
@@ -45,7 +46,8 @@ class GenerationParams:
     stop: list[str] | None = None
     """Strings that end a completion; the text is cut before the first one and finish_reason is 'stop'."""
     grammar: str | None = None
-    """A GBNF grammar every completion must follow (constrained decoding; the llama.cpp backend only)."""
+    """A GBNF grammar every completion must follow (constrained decoding: llama.cpp in-process, or sent to
+    an OpenAI-compatible server; transformers refuses it)."""
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -68,11 +70,11 @@ def check_grammar_backend(spec: str, where: str) -> None:
     path, sep, attr = spec.rpartition(":")
     if sep and path.endswith(".py") and attr.isidentifier():
         return
-    if spec.startswith(LLAMACPP_PREFIX) or spec.lower().endswith(".gguf"):
+    if spec.startswith((LLAMACPP_PREFIX, OPENAI_PREFIX)) or spec.lower().endswith(".gguf"):
         return
     raise AcqsynthError(
-        f"{where}: grammar-constrained decoding needs the llama.cpp backend, but generator {spec!r} is not "
-        "one; use llamacpp:ALIAS or a .gguf file"
+        f"{where}: grammar-constrained decoding needs the llama.cpp backend or an OpenAI-compatible server, "
+        f"but generator {spec!r} is neither; use llamacpp:ALIAS, a .gguf file or openai:URL@MODEL"
     )
 
 
@@ -81,7 +83,7 @@ def refuse_grammar(backend: str, params: GenerationParams) -> None:
     if params.grammar is not None:
         raise AcqsynthError(
             f"{backend}: grammar-constrained decoding (generator.grammar / --grammar) needs the llama.cpp "
-            "backend (llamacpp:ALIAS or a .gguf file)"
+            "backend (llamacpp:ALIAS or a .gguf file) or an OpenAI-compatible server (openai:URL@MODEL)"
         )
 
 

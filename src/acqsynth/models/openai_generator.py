@@ -28,7 +28,6 @@ from acqsynth.models.generator import (
     GenerationParams,
     check_not_all_failed,
     cut_at_stop,
-    refuse_grammar,
     sample_seed,
     seed_indices,
 )
@@ -42,6 +41,22 @@ MAX_RETRY_AFTER_S = 60.0
 LLAMA_CPP_SERVER_PLAIN_SAMPLING = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
 """`extra_body` for llama.cpp server: switch off its default top_k=40, min_p=0.05 and repeat_penalty=1.1, so it
 samples as the other backends do (and exactly as LlamaCppGenerator does, for the same GGUF and seeds)."""
+
+
+CONTINUE_FINAL_MESSAGE = {"continue_final_message": True, "add_generation_prompt": False}
+"""Sent when the messages end in an assistant message (a response prefix): vLLM then continues that message
+instead of starting a new turn. llama.cpp's C++ server continues it by itself; llama-cpp-python's server starts a
+new turn, and a reply that repeats the prefix there has it taken off."""
+
+
+def with_grammar(extra_body: dict[str, Any] | None, grammar: str) -> dict[str, Any]:
+    """`extra_body` plus the fields that carry a GBNF grammar: `grammar` for llama.cpp server (the C++
+    `llama-server` and llama-cpp-python's) and `structured_outputs.grammar` for vLLM >= 0.12 (xgrammar reads
+    GBNF). Each server reads its own field and ignores the other."""
+    body = dict(extra_body or {})
+    body["grammar"] = grammar
+    body["structured_outputs"] = {**body.get("structured_outputs", {}), "grammar": grammar}
+    return body
 
 
 class MalformedResponse(ValueError):
@@ -96,8 +111,11 @@ class OpenAIGenerator:
     Sends `model`, `messages`, `n`, `seed` (= `sample_seed(seed, prompt_index, 0)`), `stop`,
     `temperature`, `top_p` and `max_tokens`, plus `extra_body` if given (server-specific sampling
     fields, e.g. `LLAMA_CPP_SERVER_PLAIN_SAMPLING` to switch off llama.cpp server's extra samplers
-    and repetition penalty, which are on by default). A server that returns fewer than `n` choices (llama.cpp server ignores `n`) is asked
-    again with n=1 and seeds `sample_seed(seed, prompt_index, j)` until there are `n`.
+    and repetition penalty, which are on by default). `params.grammar` goes out in the fields of
+    `with_grammar` (llama.cpp server, vLLM >= 0.12); a server that reads neither ignores it. Messages
+    that end in an assistant message (a response prefix) go with `CONTINUE_FINAL_MESSAGE`. A server
+    that returns fewer than `n` choices (llama.cpp server ignores `n`) is asked again with n=1 and
+    seeds `sample_seed(seed, prompt_index, j)` until there are `n`.
 
     Reproducibility is the server's: the seeds are sent, and vLLM repeats a seeded sample up to the
     float differences between batch compositions; llama.cpp server reuses its KV cache across
@@ -138,10 +156,12 @@ class OpenAIGenerator:
         self._rng = random.Random()  # jitter only; never affects samples
         self._rng_lock = threading.Lock()
 
+    supports_grammar = True
+    """`GenerationParams.grammar` is sent to the server (see `with_grammar`)."""
+
     def generate(
         self, prompts: list[Messages], params: GenerationParams, seed_index: Sequence[int] | None = None
     ) -> list[list[Completion]]:
-        refuse_grammar(self.name, params)
         errors: list[str] = []
         index = seed_indices(len(prompts), seed_index)
         with ThreadPoolExecutor(
@@ -184,6 +204,10 @@ class OpenAIGenerator:
     ) -> list[Completion] | None:
         """One chat request with retries; None if the server rejected this prompt (a 400-class answer)."""
         openai = self.openai
+        extra_body = with_grammar(self.extra_body, params.grammar) if params.grammar else dict(self.extra_body or {})
+        prefix = _response_prefix(messages)
+        if prefix is not None:
+            extra_body.update(CONTINUE_FINAL_MESSAGE)
         last = "no attempt made"
         attempts = self.max_retries + 1
         for attempt in range(attempts):
@@ -198,9 +222,9 @@ class OpenAIGenerator:
                     temperature=params.temperature,
                     top_p=params.top_p,
                     max_tokens=params.max_new_tokens,
-                    extra_body=self.extra_body,
+                    extra_body=extra_body,
                 )
-                return self._completions(response, params.stop)
+                return self._completions(response, params.stop, prefix)
             except openai.APIStatusError as e:
                 last = f"HTTP {e.status_code}: {e.message}"
                 if e.status_code in PROMPT_ERROR_STATUSES:
@@ -230,8 +254,10 @@ class OpenAIGenerator:
             return self.backoff_s * (2**attempt) * self._rng.uniform(0.5, 1.5)
 
     @staticmethod
-    def _completions(response: Any, stop: list[str] | None) -> list[Completion]:
-        """The completions of a response; MalformedResponse if it is not a chat completion with choices."""
+    def _completions(response: Any, stop: list[str] | None, prefix: str | None = None) -> list[Completion]:
+        """The completions of a response; MalformedResponse if it is not a chat completion with choices.
+        A reply that starts a new turn with the response `prefix` (a server that did not continue the final
+        assistant message) has the prefix taken off, as a continuing server would have left it out."""
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list) or not choices or not all(map(_has_message, choices)):
             raise MalformedResponse(f"not a chat completion with choices: {str(response)[:200]!r}")
@@ -242,10 +268,19 @@ class OpenAIGenerator:
         out = []
         for k, choice in enumerate(choices):
             share = total // len(choices) + (1 if k < total % len(choices) else 0)
-            text, stopped = cut_at_stop(choice.message.content or "", stop)
+            content = choice.message.content or ""
+            if prefix and content.lstrip().startswith(prefix):
+                content = content.lstrip()[len(prefix) :]
+            text, stopped = cut_at_stop(content, stop)
             reason = "stop" if stopped else _finish_reason(choice.finish_reason)
             out.append(Completion(text, prompt_tokens, share, reason))
         return out
+
+
+def _response_prefix(messages: Messages) -> str | None:
+    """The text of a final assistant message (a response prefix to continue), if there is one."""
+    last = messages[-1] if messages else None
+    return last["content"] if last is not None and last.get("role") == "assistant" and last.get("content") else None
 
 
 def _has_message(choice: Any) -> bool:
