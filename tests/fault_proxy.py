@@ -89,6 +89,9 @@ class FaultProxy:
             self.max_in_flight = self.in_flight
 
     def chat_records(self) -> list[Record]:
+        """The chat requests handled so far, once none is in flight: a request is recorded after its answer
+        was written, so a client can see the answer (and finish) before the record exists."""
+        self.wait_idle()
         with self.lock:
             return [r for r in self.records if r.method == "POST"]
 
