@@ -8,6 +8,8 @@ active loop that retrains on all data so far does not inherit the previous round
 base model stays usable as the frozen reference.
 
 CPU-safe by default: fp32 on CPU, bf16 only where a CUDA device supports it, no dataloader workers.
+A full finetune of a half-precision base trains fp32 weights (bf16 compute) and returns them in the
+base's dtype: in bf16 most optimiser updates of a typical learning rate would round to nothing.
 The same function runs under `accelerate launch` (TRL handles the distributed set-up).
 """
 
@@ -181,6 +183,9 @@ def train_student(
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     model = copy.deepcopy(base_model)
+    half = getattr(model, "dtype", torch.float32) in (torch.float16, torch.bfloat16)
+    if config.method == "full" and half:  # fp32 master weights: bf16 ones round most small updates away
+        model = model.float()
     model.train()
     args = SFTConfig(
         output_dir=str(out / "trainer"),
@@ -230,6 +235,8 @@ def train_student(
     if bad:
         raise AcqsynthError(f"student training diverged: loss became {bad[0]} (lower train.learning_rate)")
     trained = trainer.model
+    if config.method == "full" and half:  # back to the base's dtype, as a reload of the saved model gives
+        trained = trained.to(base_model.dtype)
     saved = None
     if save:
         saved = save_model(trained, tokenizer, out / ("adapter" if config.method == "lora" else "model"))

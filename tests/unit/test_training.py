@@ -49,7 +49,7 @@ def test_lora_training_lowers_the_loss_and_leaves_the_base_alone(tiny: Path, tmp
     assert loss_after < loss_before - 0.25, (loss_before, loss_after)
     # the saved adapter on a fresh copy of the base gives the merged model's logits
     rebuilt = PeftModel.from_pretrained(copy.deepcopy(model), str(result.saved)).merge_and_unload()
-    ids = tok("What is 3 + 7?", return_tensors="pt").input_ids
+    ids = tok("What is 3 + 7?", return_tensors="pt").input_ids.to(model.device)
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(ids).logits, result.model(ids).logits, rtol=1e-5, atol=1e-5)
     assert (result.saved / "acqsynth_train.json").exists()
@@ -77,6 +77,24 @@ def test_full_finetune_changes_every_layer(tiny: Path, tmp_path: Path) -> None:
     changed = [k for k, v in result.model.state_dict().items() if not torch.equal(v, model.state_dict()[k])]
     assert any("layers.0" in k for k in changed) and any("layers.1" in k for k in changed)
     assert (result.saved / "config.json").exists()
+
+
+def test_a_half_precision_base_trains_fp32_weights_like_its_fp32_copy(tiny: Path, tmp_path: Path) -> None:
+    """On CUDA the student loads in bf16; a full finetune must not step bf16 weights (an update of
+    lr 2e-5 is below bf16's resolution near 0.02 and rounds away). It trains an fp32 copy and hands back
+    the base's dtype, so it ends exactly where the fp32 copy of the same weights ends, cast to bf16."""
+    model, tok = load_causal_lm(str(tiny))
+    half = model.to(torch.bfloat16)
+    config = TrainConfig(method="full", epochs=2, batch_size=4, learning_rate=2e-5)
+    from_half = train_student(half, tok, SAMPLES[:4], get_task("math"), config, tmp_path / "h", save=False)
+    fp32 = copy.deepcopy(half).float()  # Module.to/float work in place
+    from_fp32 = train_student(fp32, tok, SAMPLES[:4], get_task("math"), config, tmp_path / "f", save=False)
+    assert half.dtype == from_half.model.dtype == torch.bfloat16
+    expected = {k: v.to(torch.bfloat16) for k, v in from_fp32.model.state_dict().items()}
+    for k, v in from_half.model.state_dict().items():
+        torch.testing.assert_close(v, expected[k], rtol=0, atol=0, msg=k)
+    changed = sum(not torch.equal(v, half.state_dict()[k]) for k, v in from_half.model.state_dict().items())
+    assert changed > 0
 
 
 def test_bad_settings_are_clear() -> None:

@@ -248,7 +248,8 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     acquisition = parse_acquisition(settings.reward)
-    model, tokenizer = load_causal_lm(settings.generator)
+    # a full finetune keeps fp32 weights (bf16 compute): bf16 ones would round updates of ~1e-6 away
+    model, tokenizer = load_causal_lm(settings.generator, dtype=torch.float32 if settings.method == "full" else None)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     rows, task, builder = prompt_rows(settings, tokenizer)
