@@ -1,0 +1,70 @@
+"""Operator and operand-size mix of the training data of study cells, against the evaluation items.
+
+Reads each cell's `data.jsonl` (the samples it trained on) and prints, per cell: the share of each
+operator (+ - * /), the largest operand's digit count, and for generated samples how often the
+generated problem keeps its seed's operator (the bundled arithmetic ids end in plus/minus/mult/div).
+
+    python experiments/operator_mix.py runs/study/grid/cells/*/b0096-s0 runs/study/grid/cells/static/b0032-s0
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+SEED_OPS = {"plus": "+", "minus": "-", "mult": "*", "div": "/"}
+EXPRESSION = re.compile(r"(\d+)\s*([-+*/x×÷])\s*(\d+)")
+
+
+def parts(question: str) -> tuple[str, int]:
+    """(operator, digits of the larger operand) of the first `a op b` in the question; ('?', 0) if none."""
+    m = EXPRESSION.search(question)
+    if not m:
+        return "?", 0
+    a, op, b = m.groups()
+    return {"x": "*", "×": "*", "÷": "/"}.get(op, op), max(len(a), len(b))
+
+
+def shares(values: list) -> str:
+    counts = Counter(values)
+    return " ".join(f"{k}:{counts[k] / len(values):.2f}" for k in sorted(counts, key=str))
+
+
+def seed_id(row: dict) -> str | None:
+    meta = row.get("metadata") or {}
+    return (json.loads(meta) if isinstance(meta, str) else meta).get("seed_id")
+
+
+def describe(name: str, rows: list[dict]) -> None:
+    ops = [parts(r["question"])[0] for r in rows]
+    digits = [parts(r["question"])[1] for r in rows]
+    line = f"{name:28s} n={len(rows):4d}  ops {shares(ops):36s} digits {shares(digits)}"
+    seeds = [(SEED_OPS.get(str(sid).rsplit("_", 1)[-1], "?"), op)
+             for r, op in zip(rows, ops, strict=True) if (sid := seed_id(r))]
+    if seeds:
+        kept = sum(s == o for s, o in seeds)
+        line += f"  same op as seed {kept}/{len(seeds)}; seed ops {shares([s for s, _ in seeds])}"
+    print(line)
+
+
+def main(cells: list[str]) -> None:
+    from acqsynth.config import load_config
+    from acqsynth.data import load_data
+    from acqsynth.experiment import ExperimentConfig
+
+    study = load_config(ExperimentConfig, "experiments/cpu-study.yaml")
+    eval_n = int(study.overrides["data.eval_n"])  # a run evaluates the first eval_n rows of the eval split
+    describe(f"eval (first {eval_n})", load_data("arithmetic", split="eval").to_list()[:eval_n])
+    for cell in map(Path, cells):
+        if not (cell / "data.jsonl").exists():
+            print(f"{cell.parent.name}/{cell.name}: not finished (no data.jsonl)")
+            continue
+        rows = [json.loads(line) for line in (cell / "data.jsonl").read_text().splitlines() if line.strip()]
+        describe(f"{cell.parent.name}/{cell.name}", rows)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
