@@ -47,7 +47,6 @@ import subprocess
 import sys
 import time
 
-import llama_cpp
 import torch
 import transformers
 
@@ -177,6 +176,9 @@ def equal_fraction(a: list[str], b: list[str]) -> float:
 
 
 def bench_llamacpp(args, figures: dict) -> None:
+    import llama_cpp
+
+    figures["llama_cpp_version"] = llama_cpp.__version__
     path = gguf_path(args.model)
     if path is None:
         raise SystemExit(f"{args.model!r} has no GGUF form")
@@ -233,8 +235,19 @@ def bench_llamacpp(args, figures: dict) -> None:
 def bench_hf(args, figures: dict) -> None:
     prompts = make_prompts(args.batch)
     params = GenerationParams(max_new_tokens=args.hf_max_new_tokens, temperature=0.7, top_p=1.0, n=1, seed=0)
-    log(f"transformers: loading {args.model} (GGUF converted once to a cached checkpoint)")
-    batched = HFGenerator(hf_model_path(args.model), device="cpu", batch_size=args.batch)
+    if args.random_init:
+        # real architecture and tokenizer, random weights: for machines the weights cannot reach. Rows
+        # then rarely hit EOS, so both sides generate every token up to the limit.
+        config = transformers.AutoConfig.from_pretrained(args.random_init)
+        torch.manual_seed(0)
+        dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
+        model = transformers.AutoModelForCausalLM.from_config(config, dtype=dtype).to(args.device).eval()
+        tokenizer = transformers.AutoTokenizer.from_pretrained(args.random_init)
+        log(f"transformers: {args.random_init} with random weights, {dtype}, on {args.device}")
+        batched = HFGenerator((model, tokenizer), batch_size=args.batch)
+    else:
+        log(f"transformers: loading {args.model} (GGUF converted once to a cached checkpoint)")
+        batched = HFGenerator(hf_model_path(args.model), device=args.device, batch_size=args.batch)
     single = HFGenerator((batched.model, batched.tokenizer), batch_size=1)  # the same weights in memory
     batched.generate(prompts[:2], GenerationParams(max_new_tokens=4, seed=123))  # warm-up, untimed
 
@@ -258,6 +271,9 @@ def bench_hf(args, figures: dict) -> None:
         "batch_size": args.batch,
         "max_new_tokens": args.hf_max_new_tokens,
         "torch_threads": torch.get_num_threads(),
+        "device": str(batched.device) + (f" ({torch.cuda.get_device_name()})" if batched.device.type == "cuda" else ""),
+        "dtype": str(batched.model.dtype),
+        "weights": f"random ({args.random_init})" if args.random_init else "real",
         "completion_tokens_per_repeat": {name: o["tokens"] // args.repeats for name, o in res.items()},
         "batch1_tok_s": round(tok_s(b1), 2),
         "batched_tok_s": round(tok_s(bb), 2),
@@ -282,6 +298,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: llama.cpp's own)")
     ap.add_argument("--torch-threads", type=int, default=None, help="torch threads (default: torch's own)")
     ap.add_argument("--skip", choices=["llamacpp", "hf"], help="leave one part out")
+    ap.add_argument("--device", default="cpu", help="transformers device (cpu, cuda)")
+    ap.add_argument("--random-init", metavar="DIR",
+                    help="transformers part: a model from DIR's config.json and tokenizer with random weights")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 prompts, 16 tokens, 1 repeat, batch 4")
     args = ap.parse_args()
     if args.quick:
@@ -300,7 +319,6 @@ def main() -> None:
         "loadavg_1min_start": round(os.getloadavg()[0], 2),
         "torch_version": torch.__version__,
         "transformers_version": transformers.__version__,
-        "llama_cpp_version": llama_cpp.__version__,
     }
     t0 = time.perf_counter()
     if args.skip != "llamacpp":
