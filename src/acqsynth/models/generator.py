@@ -142,6 +142,11 @@ def sample_seed(seed: int, prompt_index: int, sample_index: int) -> int:
     return int.from_bytes(digest, "little") & 0x7FFFFFFF
 
 
+def response_prefix(messages: Messages) -> str | None:
+    """The content of a final assistant message (a response prefix the model continues), else None."""
+    return messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else None
+
+
 def cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
     """`text` cut before the earliest stop string, and whether one was found."""
     if not stop:

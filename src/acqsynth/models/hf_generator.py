@@ -35,6 +35,7 @@ from acqsynth.models.generator import (
     GenerationParams,
     cut_at_stop,
     refuse_grammar,
+    response_prefix,
     sample_seed,
     seed_indices,
 )
@@ -45,9 +46,10 @@ from acqsynth.tasks.base import Messages
 def format_chat(tokenizer: Any, prompt: Messages) -> str:
     """The chat-formatted prompt text, ending where the assistant's answer begins; a final
     assistant message is a response prefix that the model continues."""
-    if prompt and prompt[-1]["role"] == "assistant":
+    prefix = response_prefix(prompt)
+    if prefix is not None:
         head = tokenizer.apply_chat_template(list(prompt[:-1]), tokenize=False, add_generation_prompt=True)
-        return head + prompt[-1]["content"]
+        return head + prefix
     return tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
 
 

@@ -28,6 +28,7 @@ from acqsynth.models.generator import (
     GenerationParams,
     check_not_all_failed,
     cut_at_stop,
+    response_prefix,
     sample_seed,
     seed_indices,
 )
@@ -164,7 +165,7 @@ class LlamaCppGenerator:
         }
         if params.grammar is not None:
             sampling["grammar"] = self._grammar(params.grammar)
-        prefill = bool(prompt) and prompt[-1]["role"] == "assistant"
+        prefill = response_prefix(prompt) is not None
         try:
             if prefill:
                 response = self.llm.create_completion(prompt=self._prefill_text(prompt), **sampling)

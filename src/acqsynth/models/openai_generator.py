@@ -28,6 +28,7 @@ from acqsynth.models.generator import (
     GenerationParams,
     check_not_all_failed,
     cut_at_stop,
+    response_prefix,
     sample_seed,
     seed_indices,
 )
@@ -205,8 +206,8 @@ class OpenAIGenerator:
         """One chat request with retries; None if the server rejected this prompt (a 400-class answer)."""
         openai = self.openai
         extra_body = with_grammar(self.extra_body, params.grammar) if params.grammar else dict(self.extra_body or {})
-        prefix = _response_prefix(messages)
-        if prefix is not None:
+        prefix = response_prefix(messages)
+        if prefix:
             extra_body.update(CONTINUE_FINAL_MESSAGE)
         last = "no attempt made"
         attempts = self.max_retries + 1
@@ -275,12 +276,6 @@ class OpenAIGenerator:
             reason = "stop" if stopped else _finish_reason(choice.finish_reason)
             out.append(Completion(text, prompt_tokens, share, reason))
         return out
-
-
-def _response_prefix(messages: Messages) -> str | None:
-    """The text of a final assistant message (a response prefix to continue), if there is one."""
-    last = messages[-1] if messages else None
-    return last["content"] if last is not None and last.get("role") == "assistant" and last.get("content") else None
 
 
 def _has_message(choice: Any) -> bool:
