@@ -13,6 +13,7 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 SEED_OPS = {"plus": "+", "minus": "-", "mult": "*", "div": "/"}
@@ -28,7 +29,7 @@ def parts(question: str) -> tuple[str, int]:
     return {"x": "*", "×": "*", "÷": "/"}.get(op, op), max(len(a), len(b))
 
 
-def shares(values: list) -> str:
+def shares(values: Sequence) -> str:
     counts = Counter(values)
     return " ".join(f"{k}:{counts[k] / len(values):.2f}" for k in sorted(counts, key=str))
 
@@ -39,8 +40,7 @@ def seed_id(row: dict) -> str | None:
 
 
 def describe(name: str, rows: list[dict]) -> None:
-    ops = [parts(r["question"])[0] for r in rows]
-    digits = [parts(r["question"])[1] for r in rows]
+    ops, digits = zip(*(parts(r["question"]) for r in rows), strict=True)
     line = f"{name:28s} n={len(rows):4d}  ops {shares(ops):36s} digits {shares(digits)}"
     seeds = [(SEED_OPS.get(str(sid).rsplit("_", 1)[-1], "?"), op)
              for r, op in zip(rows, ops, strict=True) if (sid := seed_id(r))]
