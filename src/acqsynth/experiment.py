@@ -10,12 +10,16 @@ The experiment directory:
     base/<key>/round-00/   the untrained student's evaluation, done once and copied into each cell
     cells/<method>/b<budget>-s<seed>/   one run directory per cell (see job.py); metrics.json marks it done
     results.parquet/.csv   one row per finished cell
+    cells.json             each finished cell's resolved run config (what `published=` checks against)
     items.parquet          per-item correctness (task evaluation and forgetting suite) for paired tests
     scores.parquet         acquisition scores of the seeds, candidates or pool samples each method ranked
 
 Resumable: a finished cell is never rerun and an interrupted one resumes (job.py). Cells can run in
 parallel processes (`--workers N`, or the same command started twice): a cell is claimed with an
-exclusive lock on its `.lock` file, so no two processes run it.
+exclusive lock on its `.lock` file, so no two processes run it. A grid can also continue where its
+cell directories are gone (a fresh clone, another machine): `published=DIR` names a copy of the
+tables (results, items, scores, cells.json), and the cells in it whose config is unchanged count as
+finished and are carried into the new tables.
 """
 
 from __future__ import annotations
@@ -86,6 +90,11 @@ class ExperimentConfig:
     Finished cells count in the tables either way. Empty = every cell."""
     output: str | None = None
     """Experiment directory (None = runs/experiment-TIMESTAMP); rerunning with it resumes."""
+    published: str | None = None
+    """A directory holding this grid's tables from an earlier run (results/items/scores .parquet or
+    .csv and cells.json, e.g. a committed copy): its cells count as finished, are not rerun, and their
+    rows are carried into this run's tables; a cell whose config changed since is refused. For
+    continuing a grid whose cell directories are gone. None = only this directory's cells."""
 
     def __post_init__(self) -> None:
         if not self.budgets or any(b < 1 for b in self.budgets):
@@ -198,6 +207,95 @@ def is_done(cell: Cell) -> bool:
     return (Path(cell.config.output or "") / "metrics.json").exists()
 
 
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    """A config dict as JSON and YAML store it (tuples as lists)."""
+    return json.loads(json.dumps(d))
+
+
+def _changed_keys(old: Any, cell: Cell) -> list[str] | None:
+    """Top-level run-config keys in which a saved config `old` differs from the cell's (None when `old`
+    is not a config mapping)."""
+    if not isinstance(old, dict):
+        return None
+    old, new = _plain(merge(to_dict(RunConfig()), old)), _plain(to_dict(cell.config))  # keys added to RunConfig since
+    return sorted(k for k in set(old) | set(new) if k not in ("output", "cache") and old.get(k) != new.get(k))
+
+
+@dataclass
+class Published:
+    """The rows of an earlier copy of the grid's tables, by cell key (see `ExperimentConfig.published`)."""
+
+    source: Path
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    scores: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    base_items: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _row_key(row: dict[str, Any]) -> str:
+    return f"{row['method']}/b{int(row['budget']):04d}-s{int(row['seed'])}"
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    """DataFrame rows as dicts with NaN as None (what collect writes for an absent value)."""
+    import pandas as pd
+
+    return [{k: (None if not isinstance(v, str) and pd.isna(v) else v) for k, v in r.items()}
+            for r in frame.to_dict("records")]
+
+
+def load_published(exp: ExperimentConfig, grid: list[Cell]) -> Published | None:
+    """The published tables' rows for this grid's cells (None when `exp.published` is not set).
+    Refuses a published cell whose run config differs from the grid's, or that has no saved config;
+    rows of cells the grid no longer has are left out."""
+    if exp.published is None:
+        return None
+    from acqsynth.experiment_report import load_tables
+
+    src = Path(exp.published)
+    try:
+        tables = load_tables(src)
+    except FileNotFoundError:
+        raise AcqsynthError(f"published: no results.parquet or results.csv in {src}") from None
+    configs_path = src / "cells.json"
+    try:
+        configs = json.loads(configs_path.read_text(encoding="utf-8")) if configs_path.exists() else {}
+    except json.JSONDecodeError as e:
+        raise AcqsynthError(f"published: {configs_path} is not valid JSON ({e})") from None
+    by_key = {c.key: c for c in grid}
+    pub = Published(src)
+    missing, changed = [], []
+    for row in _records(tables.results):
+        key = _row_key(row)
+        cell = by_key.get(key)
+        if cell is None:
+            continue
+        diff = _changed_keys(configs.get(key), cell)
+        if diff is None:
+            missing.append(key)
+        elif diff:
+            changed.append(f"{key} ({', '.join(diff)})")
+        else:
+            pub.results[key], pub.configs[key] = row, configs[key]
+    if missing:
+        raise AcqsynthError(f"published: {configs_path} has no run config for {len(missing)} cell(s) of "
+                            f"{src / 'results.*'}: {', '.join(missing[:5])}; without it they cannot be checked "
+                            "against this grid")
+    if changed:
+        raise AcqsynthError(f"published: the config changes {len(changed)} cell(s) of {src}: "
+                            f"{'; '.join(changed[:5])}; use the settings they ran with, or leave published unset")
+    for row in _records(tables.items):
+        if row["method"] == "base":
+            pub.base_items.append(row)
+        elif _row_key(row) in pub.results:
+            pub.items.setdefault(_row_key(row), []).append(row)
+    for row in _records(tables.scores):
+        if _row_key(row) in pub.results:
+            pub.scores.setdefault(_row_key(row), []).append(row)
+    return pub
+
+
 def _ensure_base(cell: Cell, root: Path, progress: bool) -> None:
     """Give the cell the shared untrained-student evaluation (computed by the first cell that needs it)."""
     from acqsynth.job import ROUND_FILE, Job
@@ -221,18 +319,21 @@ def _ensure_base(cell: Cell, root: Path, progress: bool) -> None:
 
 
 def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True) -> tuple[int, int]:
-    """Run every cell not yet done and not claimed by another process; returns (ran, skipped)."""
+    """Run every cell not yet done (here or in the published tables) and not claimed by another
+    process; returns (ran, skipped)."""
     from acqsynth.job import run_job
 
     ran = skipped = 0
     grid = cells(exp, root)
+    pub = load_published(exp, grid)
+    carried = set(pub.results) if pub else set()
     chosen = {c.key for c in grid if not exp.only or any(fnmatch.fnmatchcase(c.key, p) for p in exp.only)}
     if exp.only:
         if not chosen:
             raise AcqsynthError(f"only: no cell key matches {exp.only}; keys look like {grid[0].key}")
         _log(f"only {exp.only}: {len(chosen)} of {len(grid)} cells")
     for i, cell in enumerate(grid, 1):
-        if is_done(cell) or cell.key not in chosen:
+        if is_done(cell) or cell.key not in chosen or cell.key in carried:
             continue
         run_dir = Path(cell.config.output or "")
         with claim(run_dir.parent / f".{run_dir.name}.lock") as mine:
@@ -265,11 +366,16 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
     root.mkdir(parents=True, exist_ok=True)
     grid = cells(exp, root)  # validates every cell's config before anything runs
     _check_started_cells(grid)
+    pub = load_published(exp, grid)
+    carried = {c.key for c in grid if pub and c.key in pub.results and not is_done(c)}
+    if pub:
+        _log(f"published {pub.source}: {len(carried)} finished cell(s) carried, not rerun")
     save_config(exp, root / "experiment.yaml")
     with atomic_file(root / "experiment.json") as tmp:
         meta = _meta(exp, grid)
         if config_path is not None:
-            kept = [o for o in overrides or [] if not o.startswith(("only=", "workers="))]  # scheduling, not results
+            # scheduling, not results: a rerun from scratch gives the same tables
+            kept = [o for o in overrides or [] if not o.startswith(("only=", "workers=", "published="))]
             meta["commands"] = [" ".join(["acqsynth experiment", config_path, *kept, f"--output {root}"]),
                                 f"acqsynth report {root}"]
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
@@ -293,12 +399,14 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
         crashed = sum(1 for c in children if c.wait() != 0)
     if crashed:
         _log(f"{crashed} worker process(es) exited with an error; their unfinished cells are listed below")
-    done = sum(is_done(c) for c in grid)
-    _log(f"{done}/{len(grid)} cells done ({ran} run by this process)")
-    tables = collect(exp, root)
-    failed = [c.key for c in grid if not is_done(c) and (Path(c.config.output or "") / "error.txt").exists()]
-    return {"cells": len(grid), "done": done, "ran": ran, "skipped_locked": skipped, "results": str(tables),
-            "missing": [c.key for c in grid if not is_done(c)], "failed": failed}
+    here = {c.key for c in grid if is_done(c)}
+    finished = here | carried
+    from_pub = f", {len(carried - here)} carried from {pub.source}" if pub else ""
+    _log(f"{len(finished)}/{len(grid)} cells done ({ran} run by this process{from_pub})")
+    tables = collect(exp, root, pub)
+    failed = [c.key for c in grid if c.key not in finished and (Path(c.config.output or "") / "error.txt").exists()]
+    return {"cells": len(grid), "done": len(finished), "ran": ran, "skipped_locked": skipped, "results": str(tables),
+            "missing": [c.key for c in grid if c.key not in finished], "failed": failed}
 
 
 def _check_started_cells(grid: list[Cell]) -> None:
@@ -311,11 +419,7 @@ def _check_started_cells(grid: list[Cell]) -> None:
         saved = Path(cell.config.output or "") / "config.yaml"
         if not saved.exists():
             continue
-        old, new = yaml.safe_load(saved.read_text()), to_dict(cell.config)
-        if not isinstance(old, dict):  # another process is just writing it: not started yet
-            continue
-        old = merge(to_dict(RunConfig()), old)  # keys added to RunConfig since the cell started
-        keys = sorted(k for k in set(old) | set(new) if k not in ("output", "cache") and old.get(k) != new.get(k))
+        keys = _changed_keys(yaml.safe_load(saved.read_text()), cell)  # None: another process is writing it
         if keys:
             changed.append(f"{cell.key} ({', '.join(keys)})")
     if changed:
@@ -348,15 +452,23 @@ def _correct_rows(path: Path) -> list[tuple[str, float]]:
     return [(i, float(c)) for i, c in zip(data["id"], data[col], strict=True)]
 
 
-def collect(exp: ExperimentConfig, root: Path) -> Path:
-    """Write results, items and scores tables (Parquet + CSV) for every finished cell; returns results.parquet."""
+def collect(exp: ExperimentConfig, root: Path, published: Published | None = None) -> Path:
+    """Write results, items and scores tables (Parquet + CSV) and cells.json for every finished cell,
+    carrying the published tables' rows for cells not finished here; returns results.parquet."""
     import pandas as pd
 
     results, items, scores = [], [], []
+    configs: dict[str, Any] = {}
     base_done = False
     for cell in cells(exp, root):
         if not is_done(cell):
+            if published and cell.key in published.results:
+                results.append(published.results[cell.key])
+                items += published.items.get(cell.key, [])
+                scores += published.scores.get(cell.key, [])
+                configs[cell.key] = published.configs[cell.key]
             continue
+        configs[cell.key] = {k: v for k, v in to_dict(cell.config).items() if k not in ("output", "cache")}
         run_dir = Path(cell.config.output or "")
         summary = json.loads((run_dir / "metrics.json").read_text())
         c = cell.config
@@ -389,13 +501,17 @@ def collect(exp: ExperimentConfig, root: Path) -> Path:
                           for i, v in _correct_rows(run_dir / "round-00" / "forgetting.jsonl")]
             base_done = True
         scores += _score_rows(run_dir, ident)
+    if not base_done and published:
+        items = published.base_items + items
     out = {"results": pd.DataFrame(results), "items": pd.DataFrame(items), "scores": pd.DataFrame(scores)}
     for name, frame in out.items():
-        frame = frame.reindex(columns=COLUMNS[name]) if frame.empty else frame
+        frame = frame.reindex(columns=COLUMNS[name])
         with atomic_file(root / f"{name}.parquet") as tmp:
             frame.to_parquet(tmp, index=False)
         with atomic_file(root / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
+    with atomic_file(root / "cells.json") as tmp:
+        tmp.write_text(json.dumps(configs, indent=1, sort_keys=True) + "\n")
     return root / "results.parquet"
 
 

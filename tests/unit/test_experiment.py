@@ -151,3 +151,59 @@ def test_worker_processes_split_the_cells(world: dict[str, Path], tmp_path: Path
         f"{m}/b0004-s{s}" for m in ("static", "random") for s in (0, 1))
     assert len(pd.read_parquet(out / "results.parquet")) == 4
     assert "report:" in proc.stdout
+
+
+def test_published_tables_continue_a_grid_without_its_cells(world: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    out = tmp_path / "exp"
+    run_experiment(experiment(world, out), out, progress=False)
+    pub = tmp_path / "pub"  # what a repository commits: the tables, not the cell directories
+    pub.mkdir()
+    for name in ("results.parquet", "results.csv", "items.parquet", "items.csv", "scores.parquet", "scores.csv",
+                 "cells.json", "experiment.json"):
+        shutil.copy(out / name, pub / name)
+    assert sorted(json.loads((pub / "cells.json").read_text())) == ["random/b0004-s0", "static/b0004-s0"]
+
+    fresh = tmp_path / "fresh"  # a fresh clone: the seed-0 cells ran elsewhere
+    result = run_experiment(experiment(world, fresh, seeds=[0, 1], published=str(pub)), fresh, progress=False,
+                            config_path="tiny.yaml", overrides=["seeds=[0,1]", f"published={pub}"])
+    assert result["cells"] == result["done"] == 4 and result["ran"] == 2 and not result["missing"]
+    assert sorted(p.name for p in (fresh / "cells" / "static").iterdir() if p.is_dir()) == ["b0004-s1"]
+    key = ["method", "budget", "seed"]
+    old = pd.read_parquet(pub / "results.parquet").sort_values(key).reset_index(drop=True)
+    new = pd.read_parquet(fresh / "results.parquet")
+    assert len(new) == 4
+    carried = new[new["seed"] == 0].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(carried, old, check_dtype=False)
+    old_items, new_items = pd.read_parquet(pub / "items.parquet"), pd.read_parquet(fresh / "items.parquet")
+    cols = ["method", "budget", "seed", "suite", "item_id", "correct"]
+    assert len(new_items[new_items["method"] == "base"]) == len(old_items[old_items["method"] == "base"]) == 6
+    for method in ("static", "random"):
+        mine = new_items[(new_items["method"] == method) & (new_items["seed"] == 0)][cols].reset_index(drop=True)
+        theirs = old_items[old_items["method"] == method][cols].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, theirs, check_dtype=False)
+        assert len(new_items[(new_items["method"] == method) & (new_items["seed"] == 1)]) == 6
+    assert len(json.loads((fresh / "cells.json").read_text())) == 4
+    commands = json.loads((fresh / "experiment.json").read_text())["commands"]  # a rerun from scratch
+    assert commands[0] == f"acqsynth experiment tiny.yaml seeds=[0,1] --output {fresh}"
+    assert run_experiment(experiment(world, fresh, seeds=[0, 1], published=str(pub)), fresh,
+                          progress=False)["ran"] == 0
+
+    for name in ("results.parquet", "items.parquet", "scores.parquet"):  # CSV alone is enough
+        (pub / name).unlink()
+    other = tmp_path / "other"
+    again = run_experiment(experiment(world, other, published=str(pub)), other, progress=False)
+    assert again["ran"] == 0 and again["done"] == 2 and not (other / "cells").exists()
+    assert sorted(pd.read_parquet(other / "results.parquet")["accuracy"]) == sorted(old["accuracy"])
+
+    with pytest.raises(AcqsynthError, match=r"published: the config changes 2 cell\(s\) of .*random/b0004-s0 "
+                                            r"\(budget\)"):
+        run_experiment(experiment(world, tmp_path / "g", generated_per_sample=3, published=str(pub)),
+                       tmp_path / "g", progress=False)
+    (pub / "cells.json").unlink()
+    with pytest.raises(AcqsynthError, match=r"cells.json has no run config for 2 cell\(s\)"):
+        run_experiment(experiment(world, tmp_path / "h", published=str(pub)), tmp_path / "h", progress=False)
+    with pytest.raises(AcqsynthError, match=r"published: no results.parquet or results.csv in .*nothing"):
+        run_experiment(experiment(world, tmp_path / "i", published=str(tmp_path / "nothing")), tmp_path / "i",
+                       progress=False)
