@@ -80,6 +80,13 @@ class ExperimentConfig:
     methods that do not set `budget.generated` themselves; None = the base config's rule."""
     baseline: str = "static"
     """The method every other one is compared with (paired differences in the report)."""
+    goal_methods: list[str] = field(default_factory=list)
+    """Methods that count for the goal verdict (the report's "Goal" section): at each budget the best
+    of them by mean accuracy is judged against the baseline, with Holm-adjusted p over all of them.
+    Empty = no verdict."""
+    goal_gain: float = 0.03
+    """Accuracy gain over the baseline the best goal method must reach, with its paired interval above
+    zero and no evidence of more forgetting, for the goal to count as met."""
     tau: list[float] | None = None
     """Target accuracies for data efficiency N(τ); None = untrained accuracy + 0.03 and + 0.05."""
     workers: int = 1
@@ -118,6 +125,12 @@ class ExperimentConfig:
             if not isinstance(budgets, list) or not budgets or any(not isinstance(b, int) or b < 1 for b in budgets):
                 raise AcqsynthError(f"method_budgets.{name}: expected a non-empty list of positive sample counts, "
                                     f"got {budgets!r}")
+        check_range("goal_gain", self.goal_gain, 0, 1)
+        unknown = sorted(set(self.goal_methods) - set(self.methods))
+        if unknown:
+            raise AcqsynthError(f"goal_methods names methods that are not in methods: {', '.join(unknown)}")
+        if self.baseline in self.goal_methods:
+            raise AcqsynthError(f"goal_methods: the baseline {self.baseline!r} cannot be judged against itself")
         unknown = sorted(set(self.method_budgets) - set(self.methods))
         if unknown:
             raise AcqsynthError(f"method_budgets names methods that are not in methods: {', '.join(unknown)}")
@@ -429,7 +442,8 @@ def _check_started_cells(grid: list[Cell]) -> None:
 
 def _meta(exp: ExperimentConfig, grid: list[Cell]) -> dict[str, Any]:
     first = grid[0].config
-    return {"name": exp.name, "baseline": exp.baseline, "tau": exp.tau, "task": first.data.name,
+    return {"name": exp.name, "baseline": exp.baseline, "tau": exp.tau,
+            "goal": {"methods": exp.goal_methods, "gain": exp.goal_gain} if exp.goal_methods else None, "task": first.data.name,
             "student": first.student.model, "methods": list(exp.methods), "budgets": exp.budgets, "seeds": exp.seeds,
             "generators": {m: c.config.generator.model for c in grid for m in [c.method]}}
 

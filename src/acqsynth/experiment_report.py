@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from acqsynth.evaluation.stats import Estimate, paired_bootstrap, permutation_test, t_interval
+from acqsynth.evaluation.stats import Estimate, holm, paired_bootstrap, permutation_test, t_interval
 
 LEVEL = 0.95
 PLOTS = "plots"
@@ -241,15 +241,16 @@ def forgetting_change(cells: pd.DataFrame) -> pd.Series:
     return delta.groupby(cells["seed"].to_numpy()).mean().dropna()
 
 
-def item_matrix(items: pd.DataFrame, method: str, budget: int) -> pd.DataFrame:
-    """Seeds × item_id correctness on the task suite for one (method, budget), non-quantile cells."""
+def item_matrix(items: pd.DataFrame, method: str, budget: int, suite: str = "task") -> pd.DataFrame:
+    """Seeds × item_id correctness on one suite (task or forgetting) for one (method, budget),
+    non-quantile cells."""
     if not len(items):
         return pd.DataFrame()
     sel = items[
         (items["method"] == method)
         & (items["budget"] == budget)
         & items["quantile"].isna()
-        & (items["suite"] == "task")
+        & (items["suite"] == suite)
     ]
     if not len(sel):
         return pd.DataFrame()
@@ -703,6 +704,94 @@ def _utility_section(doc: Doc, tables: Tables, untrained: float, out_dir: Path) 
     return {f"{PLOTS}/utility.png": path}
 
 
+@dataclass
+class GoalVerdict:
+    """The goal judged at one budget: the best goal method against the baseline."""
+
+    budget: int
+    best: Row
+    baseline_seeds: int
+    holm_p: dict[str, float]
+    """Holm-adjusted permutation p of every goal method at this budget (they are picked from together)."""
+    forgetting_diff: dict[str, Estimate | None]
+    """Paired difference to the baseline on the forgetting suite (after training; > 0 = forgot less)."""
+    gain: float
+
+    @property
+    def checks(self) -> dict[str, bool | None]:
+        """Each criterion: True, False, or None when the tables cannot tell."""
+        d, f = self.best.item_diff, self.forgetting_diff.get(self.best.method)
+        return {
+            f"gain ≥ {self.gain:g}": None if d is None else d.mean >= self.gain - 1e-9,  # 0.165 - 0.135 may round below
+            "paired interval above zero": None if d is None else d.lo > 0,
+            "no more forgetting (interval reaches zero or above)": None if f is None else f.hi >= 0,
+        }
+
+    @property
+    def met(self) -> bool:
+        return all(v is True for v in self.checks.values())
+
+    @property
+    def seeds(self) -> int:
+        return self.best.accuracy.n if self.best.accuracy else 0
+
+
+def goal_verdicts(tables: Tables, rows: list[Row], baseline: str) -> list[GoalVerdict]:
+    """Per budget with baseline cells: the goal methods' best by mean accuracy over seeds, judged against
+    the baseline (experiment.json's `goal`; none when it is unset)."""
+    goal = tables.meta.get("goal") or {}
+    methods = set(goal.get("methods") or [])
+    out = []
+    for budget in sorted({r.budget for r in rows if r.is_baseline}):
+        cands = [r for r in rows if r.method in methods and r.budget == budget and r.accuracy is not None]
+        if not cands:
+            continue
+        adjusted = holm([1.0 if r.p_value is None else r.p_value for r in cands])
+        forgetting = {}
+        for r in cands:
+            pair = paired_items(item_matrix(tables.items, r.method, budget, "forgetting"),
+                                item_matrix(tables.items, baseline, budget, "forgetting"))
+            forgetting[r.method] = None if pair is None else paired_bootstrap(pair[0], pair[1], level=LEVEL)
+        base = next(r for r in rows if r.is_baseline and r.budget == budget)
+        out.append(GoalVerdict(
+            budget, max(cands, key=lambda r: r.accuracy.mean if r.accuracy else -1.0),
+            base.accuracy.n if base.accuracy else 0, {r.method: p for r, p in zip(cands, adjusted, strict=True)},
+            forgetting, float(goal.get("gain", 0.03)),
+        ))
+    return out
+
+
+def _goal_section(doc: Doc, tables: Tables, rows: list[Row], baseline: str) -> None:
+    verdicts = goal_verdicts(tables, rows, baseline)
+    if not verdicts:
+        return
+    goal = tables.meta["goal"]
+    doc.add("h2", "Goal")
+    doc.add("p", f"The best of the goal methods ({', '.join(goal['methods'])}) by mean accuracy at each budget "
+                 f"must beat `{baseline}` by ≥ {float(goal['gain']):g} with the paired item-level interval above "
+                 "zero, and show no more forgetting: its paired forgetting-suite difference to the baseline must "
+                 "not lie wholly below zero. Holm's adjustment over the goal methods accounts for picking the "
+                 "best; fewer than 3 seeds make a verdict provisional.")
+    table = []
+    for v in verdicts:
+        for r in [r for r in rows if r.budget == v.budget and r.method in v.holm_p]:
+            table.append([str(v.budget), f"**{r.method}**" if r is v.best else r.method,
+                          str(r.accuracy.n if r.accuracy else 0), _est(r.accuracy),
+                          _est(r.item_diff, symmetric=False, unit="items"), _num(r.p_value), _num(v.holm_p[r.method]),
+                          _est(v.forgetting_diff[r.method], symmetric=False, unit="items")])
+    doc.table(["budget", "method", "seeds", "accuracy", f"Δ vs {baseline} (items)", "p", "Holm p",
+               f"forgetting Δ vs {baseline} (items)"], table)
+    lines = []
+    for v in verdicts:
+        checks = "; ".join(f"{k}: {'—' if ok is None else 'yes' if ok else 'no'}" for k, ok in v.checks.items())
+        state = "**met**" if v.met else "**not met**"
+        if min(v.seeds, v.baseline_seeds) < 3:
+            state += f" (provisional: {min(v.seeds, v.baseline_seeds)} seed(s))"
+        lines.append(f"budget {v.budget}: best {v.best.method}, Δ {_est(v.best.item_diff, symmetric=False)}; "
+                     f"{checks} → {state}")
+    doc.add("ul", lines)
+
+
 def _commands_section(doc: Doc, meta: dict[str, Any]) -> None:
     commands = meta.get("commands")
     if commands:
@@ -722,6 +811,7 @@ def build_report(tables: Tables, out_dir: Path) -> tuple[Doc, dict[str, Path]]:
     doc = Doc()
     _header(doc, tables, untrained, baseline)
     _main_section(doc, rows, baseline, has_baseline)
+    _goal_section(doc, tables, rows, baseline)
     made = _plots_section(doc, tables, rows, untrained, out_dir)
     _efficiency_section(doc, tables, untrained)
     made |= _utility_section(doc, tables, untrained, out_dir)

@@ -267,3 +267,64 @@ def test_cells_short_of_their_budget_are_flagged(tmp_path):
     main.loc[(main["method"] == "static") & (main["budget"] == 16) & (main["seed"] == 1), "samples"] = 9
     md = write_experiment_report(write_run(tmp_path / "run", main, items))["report.md"].read_text()
     assert table_row(md, "static", "16")[3] == "9–16 (short of 16)"
+
+
+def _goal_tables(forget_a: float, seeds: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """static vs goal methods a (right on 10 more of 40 items) and b (right on 1 more), at budget 16;
+    a is right on a `forget_a` share of the 20 forgetting items, the others on half of them."""
+    rng = np.random.default_rng(3)
+    results, items = [], []
+    for s in seeds:
+        base = (rng.random(40) < 0.3).astype(float)
+        wrong = np.flatnonzero(base == 0)
+        task = {"static": base, "a": base.copy(), "b": base.copy()}
+        task["a"][wrong[:10]] = 1.0
+        task["b"][wrong[10:11]] = 1.0
+        for method, correct in task.items():
+            forget = np.zeros(20)
+            forget[: int(20 * (forget_a if method == "a" else 0.5))] = 1.0
+            results.append(_cell(method, 16, s, np.nan, correct, float(forget.mean())))
+            items += _items(method, 16, s, np.nan, correct)
+            items += [{**row, "suite": "forgetting", "item_id": f"f/{i}", "correct": float(forget[i])}
+                      for i, row in enumerate(_items(method, 16, s, np.nan, forget))]
+    return pd.DataFrame(results), pd.DataFrame(items)
+
+
+def test_goal_verdict_picks_the_best_and_judges_it(tmp_path):
+    from acqsynth.evaluation.stats import holm, permutation_test
+    from acqsynth.experiment_report import build_report, goal_verdicts, main_rows
+
+    meta = {"name": "goal", "baseline": "static", "goal": {"methods": ["a", "b"], "gain": 0.2}}
+    results, items = _goal_tables(0.5, [0, 1, 2])
+    tables = load_tables(write_run(tmp_path / "met", results, items, meta=meta))
+    [v] = goal_verdicts(tables, main_rows(tables, "static"), "static")
+    assert v.best.method == "a" and v.seeds == v.baseline_seeds == 3
+    assert v.best.item_diff.mean == pytest.approx(0.25) and v.best.item_diff.lo > 0
+    grid = {m: items[(items["method"] == m) & (items["suite"] == "task")].pivot_table(
+        index="seed", columns="item_id", values="correct").to_numpy() for m in ("static", "a", "b")}
+    expected = holm([permutation_test(grid["a"], grid["static"]), permutation_test(grid["b"], grid["static"])])
+    assert [v.holm_p["a"], v.holm_p["b"]] == pytest.approx(expected)
+    assert v.forgetting_diff["a"].mean == 0.0 and v.met
+    doc, _ = build_report(tables, tmp_path / "met")
+    from acqsynth.experiment_report import render_markdown
+
+    md = render_markdown(doc)
+    assert "budget 16: best a, Δ 0.2500" in md and "→ **met**" in md and "(provisional" not in md
+
+    # a forgets more: all its forgetting items wrong against half right for static
+    results, items = _goal_tables(0.0, [0, 1, 2])
+    tables = load_tables(write_run(tmp_path / "forgets", results, items, meta=meta))
+    [v] = goal_verdicts(tables, main_rows(tables, "static"), "static")
+    assert v.forgetting_diff["a"].hi < 0 and not v.met
+    assert v.checks == {"gain ≥ 0.2": True, "paired interval above zero": True,
+                        "no more forgetting (interval reaches zero or above)": False}
+
+    # a higher bar, and two seeds only: not met, and provisional
+    results, items = _goal_tables(0.5, [0, 1])
+    tables = load_tables(write_run(tmp_path / "two", results, items, meta={**meta, "goal": {"methods": ["a", "b"],
+                                                                                           "gain": 0.3}}))
+    md = render_markdown(build_report(tables, tmp_path / "two")[0])
+    assert "gain ≥ 0.3: no" in md and "→ **not met** (provisional: 2 seed(s))" in md
+    # no goal in experiment.json: no section
+    tables = load_tables(write_run(tmp_path / "none", results, items, meta={"baseline": "static"}))
+    assert "## Goal" not in render_markdown(build_report(tables, tmp_path / "none")[0])

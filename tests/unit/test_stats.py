@@ -330,3 +330,15 @@ def test_wilson_known_value():
     assert est.mean == 0.8
     assert est.lo == pytest.approx(0.4901625, abs=1e-6)
     assert est.hi == pytest.approx(0.9433178, abs=1e-6)
+
+
+def test_holm_known_values():
+    from acqsynth.evaluation.stats import holm
+
+    # ascending 0.005, 0.01, 0.03, 0.04 scaled by 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 -> monotone 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.2]) == pytest.approx([0.5, 0.4])
+    assert holm([0.3]) == [0.3] and holm([]) == []
+    assert holm([0.9, 0.8, 0.7]) == pytest.approx([1.0, 1.0, 1.0])  # capped at 1
+    with pytest.raises(ValueError, match="p-values in"):
+        holm([0.1, 1.5])

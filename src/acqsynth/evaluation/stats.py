@@ -1,5 +1,6 @@
 """Intervals and tests for accuracies: percentile bootstrap over items (deterministic under a seed), Wilson,
-Student-t over runs, paired bootstrap and sign-flip permutation tests between methods, and unbiased pass@k."""
+Student-t over runs, paired bootstrap and sign-flip permutation tests between methods, Holm's adjustment
+for picking the best of several methods, and unbiased pass@k."""
 
 from __future__ import annotations
 
@@ -159,6 +160,20 @@ def permutation_test(a: np.ndarray, b: np.ndarray, n_perm: int = 10000, seed: in
         signs = 1.0 - 2.0 * rng.integers(0, 2, size=(size, m))
         hits += int((np.abs(signs @ nonzero) / d.size >= threshold).sum())
     return (1 + hits) / (1 + n_perm)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input's order: p_(i) scaled by (m - i + 1) over the
+    ascending order, made monotone, capped at 1. Controls the family-wise error rate when the best of
+    m methods is tested against one baseline (picking the best inflates a lone test's false positives)."""
+    p = np.asarray(p_values, dtype=float)
+    if p.ndim != 1 or np.isnan(p).any() or ((p < 0) | (p > 1)).any():
+        raise ValueError(f"holm needs a 1-D list of p-values in [0, 1], got {list(p_values)}")
+    order = np.argsort(p, kind="stable")
+    scaled = np.minimum(1.0, np.maximum.accumulate(p[order] * (p.size - np.arange(p.size))))
+    out = np.empty_like(p)
+    out[order] = scaled
+    return [float(x) for x in out]
 
 
 _MAX_ELEMENTS = 50_000_000
