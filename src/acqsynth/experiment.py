@@ -54,6 +54,8 @@ COLUMNS = {
     "scores": ["method", "budget", "seed", "round", "kind", "acquisition", "score", "selected"],
 }
 """The columns of each tidy table (written even when a table has no rows yet)."""
+TEXT_COLUMNS = {"method", "quantile_group", "strategy", "acquisition", "generator", "suite", "item_id", "kind"}
+"""The tables' text columns (None where a value is absent)."""
 
 
 @dataclass
@@ -101,7 +103,8 @@ class ExperimentConfig:
     """A directory holding this grid's tables from an earlier run (results/items/scores .parquet or
     .csv and cells.json, e.g. a committed copy): its cells count as finished, are not rerun, and their
     rows are carried into this run's tables; a cell whose config changed since is refused. For
-    continuing a grid whose cell directories are gone. None = only this directory's cells."""
+    continuing a grid whose cell directories are gone. Once carried, the rows stay in the output
+    directory's own tables, so later reruns there keep them without it. None = no other tables."""
 
     def __post_init__(self) -> None:
         if not self.budgets or any(b < 1 for b in self.budgets):
@@ -236,9 +239,10 @@ def _changed_keys(old: Any, cell: Cell) -> list[str] | None:
 
 @dataclass
 class Published:
-    """The rows of an earlier copy of the grid's tables, by cell key (see `ExperimentConfig.published`)."""
+    """Rows of finished cells whose run directories are not here, by cell key: carried into the tables
+    and never rerun (see `ExperimentConfig.published`)."""
 
-    source: Path
+    sources: list[Path] = field(default_factory=list)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     scores: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -251,62 +255,86 @@ def _row_key(row: dict[str, Any]) -> str:
 
 
 def _records(frame: Any) -> list[dict[str, Any]]:
-    """DataFrame rows as dicts with NaN as None (what collect writes for an absent value)."""
+    """DataFrame rows as dicts; a missing value in a text column is None (what collect writes), in a
+    numeric column NaN."""
     import pandas as pd
 
-    return [{k: (None if not isinstance(v, str) and pd.isna(v) else v) for k, v in r.items()}
+    text = TEXT_COLUMNS & set(frame.columns)  # by name: a CSV column with no value at all reads as float
+    return [{k: None if k in text and not isinstance(v, str) and pd.isna(v) else v for k, v in r.items()}
             for r in frame.to_dict("records")]
 
 
-def load_published(exp: ExperimentConfig, grid: list[Cell]) -> Published | None:
-    """The published tables' rows for this grid's cells (None when `exp.published` is not set).
-    Refuses a published cell whose run config differs from the grid's, or that has no saved config;
-    rows of cells the grid no longer has are left out."""
-    if exp.published is None:
-        return None
+def load_published(exp: ExperimentConfig, grid: list[Cell], root: Path) -> Published:
+    """Rows of the grid's cells that are finished but have no run directory here: from `root`'s own
+    tables (cells an earlier run carried, so a rerun without `published=` keeps them) and from
+    `exp.published`. Refuses a carried cell whose run config differs from the grid's, an explicitly
+    published cell with no saved config, and a table that holds a cell twice."""
+    pending = {c.key: c for c in grid if not is_done(c)}
+    pub = Published()
+    sources = [(root, False)] + ([(Path(exp.published), True)] if exp.published is not None else [])
+    seen: set[Path] = set()
+    for src, explicit in sources:
+        if src.resolve() in seen or not (explicit or any((src / f"results.{e}").exists() for e in ("parquet", "csv"))):
+            continue
+        seen.add(src.resolve())
+        _read_published(src, explicit, pending, pub)
+    return pub
+
+
+def _read_published(src: Path, explicit: bool, pending: dict[str, Cell], pub: Published) -> None:
     from acqsynth.experiment_report import load_tables
 
-    src = Path(exp.published)
+    what = "published" if explicit else f"the tables of {src}"
     try:
         tables = load_tables(src)
     except FileNotFoundError:
         raise AcqsynthError(f"published: no results.parquet or results.csv in {src}") from None
+    except ValueError as e:  # a broken experiment.json or table
+        raise AcqsynthError(f"{what}: cannot read the tables in {src}: {e}") from None
     configs_path = src / "cells.json"
     try:
         configs = json.loads(configs_path.read_text(encoding="utf-8")) if configs_path.exists() else {}
     except json.JSONDecodeError as e:
-        raise AcqsynthError(f"published: {configs_path} is not valid JSON ({e})") from None
-    by_key = {c.key: c for c in grid}
-    pub = Published(src)
-    missing, changed = [], []
-    for row in _records(tables.results):
-        key = _row_key(row)
-        cell = by_key.get(key)
-        if cell is None:
+        raise AcqsynthError(f"{what}: {configs_path} is not valid JSON ({e})") from None
+    if not isinstance(configs, dict):
+        raise AcqsynthError(f"{what}: {configs_path} must map cell keys to run configs, got {type(configs).__name__}")
+    rows = _records(tables.results)
+    keys = [_row_key(r) for r in rows]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise AcqsynthError(f"{what}: {src}/results.* holds {len(twice)} cell(s) more than once: {', '.join(twice[:5])}")
+    missing, changed, new = [], [], set()
+    for key, row in zip(keys, rows, strict=True):
+        if key not in pending or key in pub.results:  # finished here, gone from the grid, or carried already
             continue
-        diff = _changed_keys(configs.get(key), cell)
+        diff = _changed_keys(configs.get(key), pending[key])
         if diff is None:
             missing.append(key)
         elif diff:
             changed.append(f"{key} ({', '.join(diff)})")
         else:
             pub.results[key], pub.configs[key] = row, configs[key]
-    if missing:
-        raise AcqsynthError(f"published: {configs_path} has no run config for {len(missing)} cell(s) of "
-                            f"{src / 'results.*'}: {', '.join(missing[:5])}; without it they cannot be checked "
-                            "against this grid")
+            new.add(key)
+    if missing and explicit:
+        reason = (f"{configs_path} is missing" if not configs_path.exists()
+                  else f"{configs_path} has no run config for them")
+        raise AcqsynthError(f"published: {reason}, so {len(missing)} cell(s) of {src}/results.* cannot be checked "
+                            f"against this grid: {', '.join(missing[:5])} (collect writes cells.json beside the tables)")
     if changed:
-        raise AcqsynthError(f"published: the config changes {len(changed)} cell(s) of {src}: "
-                            f"{'; '.join(changed[:5])}; use the settings they ran with, or leave published unset")
+        raise AcqsynthError(f"{what}: the config changes {len(changed)} finished cell(s) of {src}: "
+                            f"{'; '.join(changed[:5])}; use the settings they ran with, or another output directory")
+    base = []
     for row in _records(tables.items):
         if row["method"] == "base":
-            pub.base_items.append(row)
-        elif _row_key(row) in pub.results:
+            base.append(row)
+        elif _row_key(row) in new:
             pub.items.setdefault(_row_key(row), []).append(row)
+    pub.base_items = pub.base_items or base
     for row in _records(tables.scores):
-        if _row_key(row) in pub.results:
+        if _row_key(row) in new:
             pub.scores.setdefault(_row_key(row), []).append(row)
-    return pub
+    if new:
+        pub.sources.append(src)
 
 
 def _ensure_base(cell: Cell, root: Path, progress: bool) -> None:
@@ -331,15 +359,15 @@ def _ensure_base(cell: Cell, root: Path, progress: bool) -> None:
     tmp.rename(run_dir / "round-00")
 
 
-def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True) -> tuple[int, int]:
-    """Run every cell not yet done (here or in the published tables) and not claimed by another
-    process; returns (ran, skipped)."""
+def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True,
+              published: Published | None = None) -> tuple[int, int]:
+    """Run every cell not yet done (here or in carried tables) and not claimed by another process;
+    returns (ran, skipped)."""
     from acqsynth.job import run_job
 
     ran = skipped = 0
     grid = cells(exp, root)
-    pub = load_published(exp, grid)
-    carried = set(pub.results) if pub else set()
+    carried = set((published or load_published(exp, grid, root)).results)
     chosen = {c.key for c in grid if not exp.only or any(fnmatch.fnmatchcase(c.key, p) for p in exp.only)}
     if exp.only:
         if not chosen:
@@ -379,10 +407,11 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
     root.mkdir(parents=True, exist_ok=True)
     grid = cells(exp, root)  # validates every cell's config before anything runs
     _check_started_cells(grid)
-    pub = load_published(exp, grid)
-    carried = {c.key for c in grid if pub and c.key in pub.results and not is_done(c)}
-    if pub:
-        _log(f"published {pub.source}: {len(carried)} finished cell(s) carried, not rerun")
+    pub = load_published(exp, grid, root)
+    carried = set(pub.results)
+    if carried:
+        _log(f"{len(carried)} finished cell(s) without run directories here carried from the tables of "
+             f"{', '.join(map(str, pub.sources))}, not rerun")
     save_config(exp, root / "experiment.yaml")
     with atomic_file(root / "experiment.json") as tmp:
         meta = _meta(exp, grid)
@@ -404,7 +433,7 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
         children = [subprocess.Popen(cmd, env=env) for _ in range(exp.workers - 1)]
         time.sleep(1.0)
     try:
-        ran, skipped = run_cells(exp, root, progress=progress)
+        ran, skipped = run_cells(exp, root, progress=progress, published=pub)
     finally:
         if sys.exc_info()[0] is not None:  # this process failed or was interrupted: stop the workers too
             for c in children:
@@ -414,7 +443,7 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
         _log(f"{crashed} worker process(es) exited with an error; their unfinished cells are listed below")
     here = {c.key for c in grid if is_done(c)}
     finished = here | carried
-    from_pub = f", {len(carried - here)} carried from {pub.source}" if pub else ""
+    from_pub = f", {len(carried - here)} carried" if carried else ""
     _log(f"{len(finished)}/{len(grid)} cells done ({ran} run by this process{from_pub})")
     tables = collect(exp, root, pub)
     failed = [c.key for c in grid if c.key not in finished and (Path(c.config.output or "") / "error.txt").exists()]
@@ -443,7 +472,8 @@ def _check_started_cells(grid: list[Cell]) -> None:
 def _meta(exp: ExperimentConfig, grid: list[Cell]) -> dict[str, Any]:
     first = grid[0].config
     return {"name": exp.name, "baseline": exp.baseline, "tau": exp.tau,
-            "goal": {"methods": exp.goal_methods, "gain": exp.goal_gain} if exp.goal_methods else None, "task": first.data.name,
+            "goal": {"methods": exp.goal_methods, "gain": exp.goal_gain} if exp.goal_methods else None,
+            "method_budgets": exp.method_budgets, "task": first.data.name,
             "student": first.student.model, "methods": list(exp.methods), "budgets": exp.budgets, "seeds": exp.seeds,
             "generators": {m: c.config.generator.model for c in grid for m in [c.method]}}
 
@@ -476,7 +506,7 @@ def collect(exp: ExperimentConfig, root: Path, published: Published | None = Non
     base_done = False
     for cell in cells(exp, root):
         if not is_done(cell):
-            if published and cell.key in published.results:
+            if published is not None and cell.key in published.results:
                 results.append(published.results[cell.key])
                 items += published.items.get(cell.key, [])
                 scores += published.scores.get(cell.key, [])
@@ -515,11 +545,13 @@ def collect(exp: ExperimentConfig, root: Path, published: Published | None = Non
                           for i, v in _correct_rows(run_dir / "round-00" / "forgetting.jsonl")]
             base_done = True
         scores += _score_rows(run_dir, ident)
-    if not base_done and published:
+    if not base_done and published is not None:
         items = published.base_items + items
     out = {"results": pd.DataFrame(results), "items": pd.DataFrame(items), "scores": pd.DataFrame(scores)}
     for name, frame in out.items():
         frame = frame.reindex(columns=COLUMNS[name])
+        if "quantile" in frame.columns:  # float with NaN for "none", whichever table a row came from
+            frame["quantile"] = frame["quantile"].astype(float)
         with atomic_file(root / f"{name}.parquet") as tmp:
             frame.to_parquet(tmp, index=False)
         with atomic_file(root / f"{name}.csv") as tmp:

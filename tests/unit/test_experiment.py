@@ -187,22 +187,37 @@ def test_published_tables_continue_a_grid_without_its_cells(world: dict[str, Pat
     assert len(json.loads((fresh / "cells.json").read_text())) == 4
     commands = json.loads((fresh / "experiment.json").read_text())["commands"]  # a rerun from scratch
     assert commands[0] == f"acqsynth experiment tiny.yaml seeds=[0,1] --output {fresh}"
-    assert run_experiment(experiment(world, fresh, seeds=[0, 1], published=str(pub)), fresh,
-                          progress=False)["ran"] == 0
+    # once carried, the rows stay: a rerun there without published= reruns nothing and keeps them
+    again = run_experiment(experiment(world, fresh, seeds=[0, 1]), fresh, progress=False)
+    assert again["ran"] == 0 and again["done"] == 4
+    pd.testing.assert_frame_equal(pd.read_parquet(fresh / "results.parquet"), new)
+    # cells finished in the output directory itself win over their published rows
+    mine = run_experiment(experiment(world, out, published=str(pub)), out, progress=False)
+    assert mine["ran"] == 0 and len(pd.read_parquet(out / "results.parquet")) == 2
 
     for name in ("results.parquet", "items.parquet", "scores.parquet"):  # CSV alone is enough
         (pub / name).unlink()
     other = tmp_path / "other"
     again = run_experiment(experiment(world, other, published=str(pub)), other, progress=False)
     assert again["ran"] == 0 and again["done"] == 2 and not (other / "cells").exists()
-    assert sorted(pd.read_parquet(other / "results.parquet")["accuracy"]) == sorted(old["accuracy"])
+    pd.testing.assert_frame_equal(pd.read_parquet(other / "results.parquet").sort_values(key).reset_index(drop=True),
+                                  old, check_dtype=False)
+    every = pd.read_parquet(other / "items.parquet")  # the base items too, though no cell ran here
+    order = ["method", "seed", "suite", "item_id"]
+    pd.testing.assert_frame_equal(every[cols].sort_values(order).reset_index(drop=True),
+                                  old_items[cols].sort_values(order).reset_index(drop=True), check_dtype=False)
 
-    with pytest.raises(AcqsynthError, match=r"published: the config changes 2 cell\(s\) of .*random/b0004-s0 "
-                                            r"\(budget\)"):
+    with pytest.raises(AcqsynthError, match=r"published: the config changes 2 finished cell\(s\) of .*"
+                                            r"random/b0004-s0 \(budget\)"):
         run_experiment(experiment(world, tmp_path / "g", generated_per_sample=3, published=str(pub)),
                        tmp_path / "g", progress=False)
+    twice = pd.read_csv(pub / "results.csv")
+    pd.concat([twice, twice.iloc[:1]]).to_csv(pub / "results.csv", index=False)
+    with pytest.raises(AcqsynthError, match=r"holds 1 cell\(s\) more than once: random/b0004-s0"):
+        run_experiment(experiment(world, tmp_path / "j", published=str(pub)), tmp_path / "j", progress=False)
+    twice.to_csv(pub / "results.csv", index=False)
     (pub / "cells.json").unlink()
-    with pytest.raises(AcqsynthError, match=r"cells.json has no run config for 2 cell\(s\)"):
+    with pytest.raises(AcqsynthError, match=r"cells.json is missing, so 2 cell\(s\) of .* cannot be checked"):
         run_experiment(experiment(world, tmp_path / "h", published=str(pub)), tmp_path / "h", progress=False)
     with pytest.raises(AcqsynthError, match=r"published: no results.parquet or results.csv in .*nothing"):
         run_experiment(experiment(world, tmp_path / "i", published=str(tmp_path / "nothing")), tmp_path / "i",

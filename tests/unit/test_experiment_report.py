@@ -269,20 +269,24 @@ def test_cells_short_of_their_budget_are_flagged(tmp_path):
     assert table_row(md, "static", "16")[3] == "9–16 (short of 16)"
 
 
-def _goal_tables(forget_a: float, seeds: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """static vs goal methods a (right on 10 more of 40 items) and b (right on 1 more), at budget 16;
-    a is right on a `forget_a` share of the 20 forgetting items, the others on half of them."""
+def _goal_tables(forget_a: float | None, seeds: list[int], gain_items: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """static vs goal methods a (right on `gain_items` more of 40 items) and b (right on 1 more, a different
+    one), at budget 16, the same at every seed. On the 20 forgetting items static and b are right on the first half; a on the first
+    `forget_a` share, or (None) on a random half of its own, so its difference straddles zero."""
     rng = np.random.default_rng(3)
     results, items = [], []
+    base = (rng.random(40) < 0.3).astype(float)  # the same items right at every seed: a fixed gain
+    wrong = np.flatnonzero(base == 0)
     for s in seeds:
-        base = (rng.random(40) < 0.3).astype(float)
-        wrong = np.flatnonzero(base == 0)
         task = {"static": base, "a": base.copy(), "b": base.copy()}
-        task["a"][wrong[:10]] = 1.0
-        task["b"][wrong[10:11]] = 1.0
+        task["a"][wrong[:gain_items]] = 1.0
+        task["b"][wrong[gain_items:gain_items + 1]] = 1.0
         for method, correct in task.items():
             forget = np.zeros(20)
-            forget[: int(20 * (forget_a if method == "a" else 0.5))] = 1.0
+            if method == "a" and forget_a is None:
+                forget[rng.permutation(20)[:10]] = 1.0
+            else:
+                forget[: int(20 * (forget_a if method == "a" else 0.5))] = 1.0
             results.append(_cell(method, 16, s, np.nan, correct, float(forget.mean())))
             items += _items(method, 16, s, np.nan, correct)
             items += [{**row, "suite": "forgetting", "item_id": f"f/{i}", "correct": float(forget[i])}
@@ -290,41 +294,58 @@ def _goal_tables(forget_a: float, seeds: list[int]) -> tuple[pd.DataFrame, pd.Da
     return pd.DataFrame(results), pd.DataFrame(items)
 
 
+def _verdict(tmp_path: Path, name: str, results, items, gain: float = 0.2, **meta):
+    from acqsynth.experiment_report import build_report, goal_verdicts, main_rows, render_markdown
+
+    meta = {"name": "goal", "baseline": "static", "goal": {"methods": ["a", "b"], "gain": gain}, **meta}
+    tables = load_tables(write_run(tmp_path / name, results, items, meta=meta))
+    verdicts = goal_verdicts(tables, main_rows(tables, "static"), "static")
+    return verdicts, render_markdown(build_report(tables, tmp_path / name)[0])
+
+
+FORGETS = "no more forgetting (interval reaches zero or above)"
+
+
 def test_goal_verdict_picks_the_best_and_judges_it(tmp_path):
-    from acqsynth.evaluation.stats import holm, permutation_test
-    from acqsynth.experiment_report import build_report, goal_verdicts, main_rows
+    from acqsynth.evaluation.stats import permutation_test
 
-    meta = {"name": "goal", "baseline": "static", "goal": {"methods": ["a", "b"], "gain": 0.2}}
-    results, items = _goal_tables(0.5, [0, 1, 2])
-    tables = load_tables(write_run(tmp_path / "met", results, items, meta=meta))
-    [v] = goal_verdicts(tables, main_rows(tables, "static"), "static")
-    assert v.best.method == "a" and v.seeds == v.baseline_seeds == 3
+    results, items = _goal_tables(None, [0, 1, 2])
+    [v], md = _verdict(tmp_path, "met", results, items)
+    assert v.best.method == "a" and v.paired_seeds == 3
     assert v.best.item_diff.mean == pytest.approx(0.25) and v.best.item_diff.lo > 0
-    grid = {m: items[(items["method"] == m) & (items["suite"] == "task")].pivot_table(
-        index="seed", columns="item_id", values="correct").to_numpy() for m in ("static", "a", "b")}
-    expected = holm([permutation_test(grid["a"], grid["static"]), permutation_test(grid["b"], grid["static"])])
-    assert [v.holm_p["a"], v.holm_p["b"]] == pytest.approx(expected)
-    assert v.forgetting_diff["a"].mean == 0.0 and v.met
-    doc, _ = build_report(tables, tmp_path / "met")
-    from acqsynth.experiment_report import render_markdown
-
-    md = render_markdown(doc)
+    task = items[items["suite"] == "task"]
+    grid = {m: task[task["method"] == m].pivot_table(index="seed", columns="item_id", values="correct").to_numpy()
+            for m in ("static", "a", "b")}
+    p_a, p_b = permutation_test(grid["a"], grid["static"]), permutation_test(grid["b"], grid["static"])
+    assert p_a < p_b
+    assert v.holm_p == pytest.approx({"a": 2 * p_a, "b": max(2 * p_a, p_b)})  # Holm by hand: m = 2
+    f = v.forgetting_diff["a"]
+    assert f.lo < 0 < f.hi  # a random half against the first half: no evidence either way
+    assert v.checks == {"gain ≥ 0.2": True, "paired interval above zero": True, "Holm p < 0.05": True, FORGETS: True}
+    assert v.state == "met"
     assert "budget 16: best a, Δ 0.2500" in md and "→ **met**" in md and "(provisional" not in md
 
     # a forgets more: all its forgetting items wrong against half right for static
-    results, items = _goal_tables(0.0, [0, 1, 2])
-    tables = load_tables(write_run(tmp_path / "forgets", results, items, meta=meta))
-    [v] = goal_verdicts(tables, main_rows(tables, "static"), "static")
-    assert v.forgetting_diff["a"].hi < 0 and not v.met
-    assert v.checks == {"gain ≥ 0.2": True, "paired interval above zero": True,
-                        "no more forgetting (interval reaches zero or above)": False}
+    [v], _ = _verdict(tmp_path, "forgets", *_goal_tables(0.0, [0, 1, 2]))
+    assert v.forgetting_diff["a"].hi < 0 and v.state == "not met"
+    assert v.checks == {"gain ≥ 0.2": True, "paired interval above zero": True, "Holm p < 0.05": True, FORGETS: False}
+
+    # a gain on 4 of 40 items: the bootstrap interval clears zero, but 4 sign flips cannot reach p < 0.05
+    [v], _ = _verdict(tmp_path, "few", *_goal_tables(0.5, [0, 1, 2], gain_items=4), gain=0.05)
+    assert v.best.item_diff.lo > 0 and v.holm_p["a"] > 0.05 and v.state == "not met"
+    assert v.checks["paired interval above zero"] and not v.checks["Holm p < 0.05"]
 
     # a higher bar, and two seeds only: not met, and provisional
-    results, items = _goal_tables(0.5, [0, 1])
-    tables = load_tables(write_run(tmp_path / "two", results, items, meta={**meta, "goal": {"methods": ["a", "b"],
-                                                                                           "gain": 0.3}}))
-    md = render_markdown(build_report(tables, tmp_path / "two")[0])
-    assert "gain ≥ 0.3: no" in md and "→ **not met** (provisional: 2 seed(s))" in md
-    # no goal in experiment.json: no section
-    tables = load_tables(write_run(tmp_path / "none", results, items, meta={"baseline": "static"}))
-    assert "## Goal" not in render_markdown(build_report(tables, tmp_path / "none")[0])
+    [v], md = _verdict(tmp_path, "two", *_goal_tables(0.5, [0, 1]), gain=0.3)
+    assert "gain ≥ 0.3: no" in md and "→ **not met** (provisional: 2 paired seed(s))" in md
+
+    # a goal method due at this budget but not run yet counts in Holm's family with p = 1
+    [v], _ = _verdict(tmp_path, "due", results, items, goal={"methods": ["a", "b", "c"], "gain": 0.2},
+                      budgets=[16], method_budgets={})
+    assert v.holm_p["c"] == 1.0 and v.holm_p["a"] == pytest.approx(3 * p_a)
+
+    # no forgetting suite: that check does not apply; no goal in experiment.json: no section
+    [v], _ = _verdict(tmp_path, "noforget", results, items[items["suite"] == "task"])
+    assert FORGETS not in v.checks and v.state == "met"
+    _, md = _verdict(tmp_path, "none", results, items, goal=None)
+    assert "## Goal" not in md
