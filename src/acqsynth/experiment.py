@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ COLUMNS = {
     "scores": ["method", "budget", "seed", "round", "kind", "acquisition", "score", "selected"],
 }
 """The columns of each tidy table (written even when a table has no rows yet)."""
+RUN_LOCAL_KEYS = ("output", "cache")
+"""Run-config keys that say where a cell runs, not what it computes: left out when configs are compared."""
 TEXT_COLUMNS = {"method", "quantile_group", "strategy", "acquisition", "generator", "suite", "item_id", "kind"}
 """The tables' text columns (None where a value is absent)."""
 
@@ -83,9 +86,9 @@ class ExperimentConfig:
     baseline: str = "static"
     """The method every other one is compared with (paired differences in the report)."""
     goal_methods: list[str] = field(default_factory=list)
-    """Methods that count for the goal verdict (the report's "Goal" section): at each budget the best
-    of them by mean accuracy is judged against the baseline, with Holm-adjusted p over all of them.
-    Empty = no verdict."""
+    """Methods that count for the goal verdict (the report's "Goal" section): at each budget the one
+    with the largest paired gain over the baseline is judged against it, with Holm-adjusted p over all
+    of them. Empty = no verdict."""
     goal_gain: float = 0.03
     """Accuracy gain over the baseline the best goal method must reach, with its paired interval above
     zero and no evidence of more forgetting, for the goal to count as met."""
@@ -234,7 +237,7 @@ def _changed_keys(old: Any, cell: Cell) -> list[str] | None:
     if not isinstance(old, dict):
         return None
     old, new = _plain(merge(to_dict(RunConfig()), old)), _plain(to_dict(cell.config))  # keys added to RunConfig since
-    return sorted(k for k in set(old) | set(new) if k not in ("output", "cache") and old.get(k) != new.get(k))
+    return sorted(k for k in set(old) | set(new) if k not in RUN_LOCAL_KEYS and old.get(k) != new.get(k))
 
 
 @dataclass
@@ -300,7 +303,7 @@ def _read_published(src: Path, explicit: bool, pending: dict[str, Cell], pub: Pu
         raise AcqsynthError(f"{what}: {configs_path} must map cell keys to run configs, got {type(configs).__name__}")
     rows = _records(tables.results)
     keys = [_row_key(r) for r in rows]
-    twice = sorted({k for k in keys if keys.count(k) > 1})
+    twice = sorted(k for k, n in Counter(keys).items() if n > 1)
     if twice:
         raise AcqsynthError(f"{what}: {src}/results.* holds {len(twice)} cell(s) more than once: {', '.join(twice[:5])}")
     missing, changed, new = [], [], set()
@@ -512,7 +515,7 @@ def collect(exp: ExperimentConfig, root: Path, published: Published | None = Non
                 scores += published.scores.get(cell.key, [])
                 configs[cell.key] = published.configs[cell.key]
             continue
-        configs[cell.key] = {k: v for k, v in to_dict(cell.config).items() if k not in ("output", "cache")}
+        configs[cell.key] = {k: v for k, v in to_dict(cell.config).items() if k not in RUN_LOCAL_KEYS}
         run_dir = Path(cell.config.output or "")
         summary = json.loads((run_dir / "metrics.json").read_text())
         c = cell.config

@@ -282,6 +282,8 @@ class Row:
     forgetting: Estimate | None
     seed_diff: Estimate | None = None
     item_diff: Estimate | None = None
+    paired_seeds: int = 0
+    """Seeds the item-level difference to the baseline rests on (those both have)."""
     p_value: float | None = None
     is_baseline: bool = False
     teacher_tokens: float = float("nan")
@@ -322,6 +324,7 @@ def _row(tables: Tables, cells: pd.DataFrame, method: str, budget: int, baseline
     )
     if pair is not None:
         row.item_diff = paired_bootstrap(pair[0], pair[1], level=LEVEL)
+        row.paired_seeds = pair[0].shape[0]
         row.p_value = permutation_test(pair[0], pair[1])
     return row
 
@@ -710,8 +713,6 @@ class GoalVerdict:
 
     budget: int
     best: Row
-    paired_seeds: int
-    """Seeds the best method shares with the baseline (what its paired difference rests on)."""
     holm_p: dict[str, float]
     """Holm-adjusted permutation p of every goal method due at this budget (they are picked from
     together; one not run yet counts with p = 1, so the family does not shrink while a grid is partial)."""
@@ -720,6 +721,11 @@ class GoalVerdict:
     gain: float
     has_forgetting: bool
     """Whether the cells evaluated a forgetting suite (without one, that check does not apply)."""
+
+    @property
+    def paired_seeds(self) -> int:
+        """Seeds the best method shares with the baseline (what its paired difference rests on)."""
+        return self.best.paired_seeds
 
     @property
     def checks(self) -> dict[str, bool | None]:
@@ -763,15 +769,13 @@ def goal_verdicts(tables: Tables, rows: list[Row], baseline: str) -> list[GoalVe
             continue
         family = _goal_family(tables.meta, methods, budget, set(cands))
         p = [1.0 if m not in cands or cands[m].p_value is None else cands[m].p_value for m in family]
-        forgetting, seeds = {}, {}
+        forgetting = {}
         for r in judged:
-            task = paired_items(item_matrix(tables.items, r.method, budget), item_matrix(tables.items, baseline, budget))
-            seeds[r.method] = 0 if task is None else task[0].shape[0]
             pair = paired_items(item_matrix(tables.items, r.method, budget, "forgetting"),
                                 item_matrix(tables.items, baseline, budget, "forgetting"))
             forgetting[r.method] = None if pair is None else paired_bootstrap(pair[0], pair[1], level=LEVEL)
         best = max(judged, key=lambda r: r.item_diff.mean if r.item_diff else -1.0)
-        out.append(GoalVerdict(budget, best, seeds[best.method], dict(zip(family, holm(p), strict=True)),
+        out.append(GoalVerdict(budget, best, dict(zip(family, holm(p), strict=True)),
                                forgetting, float(goal.get("gain", 0.03)), has_forgetting))
     return out
 
