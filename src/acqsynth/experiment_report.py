@@ -575,6 +575,33 @@ def _main_section(doc: Doc, rows: list[Row], baseline: str, has_baseline: bool) 
         doc.add("p", "No forgetting data: the cells did not evaluate a forgetting suite.")
 
 
+def _seeds_section(doc: Doc, tables: Tables) -> None:
+    """Every seed's accuracy on its own line with the teacher's yield, so no seed hides in a mean."""
+    cells = _main_cells(tables.results)
+    if not len(cells):
+        return
+    seeds = sorted(int(s) for s in cells["seed"].unique())
+    doc.add("h2", "Accuracy per seed")
+    doc.add(
+        "p",
+        "Each cell's task accuracy; completions per sample = teacher completions spent per training "
+        "sample kept (parse and filter yield; — for real data).",
+    )
+    table = []
+    for method in _methods(cells):
+        for budget in sorted(cells.loc[cells["method"] == method, "budget"].unique()):
+            mine = cells[(cells["method"] == method) & (cells["budget"] == budget)]
+            acc = _per_seed(mine, "accuracy")
+            spent = _mean_col(mine, "generated") / _mean_col(mine, "samples")
+            yield_ = _num(spent, 2) if _finite(spent) and spent > 0 else "—"
+            table.append(
+                [method, str(int(budget))]
+                + [_num(acc[s]) if s in acc.index else "" for s in seeds]
+                + [_num(acc.mean()), yield_]
+            )
+    doc.table(["method", "budget", *[f"seed {s}" for s in seeds], "mean", "completions per sample"], table)
+
+
 def _plots_section(
     doc: Doc, tables: Tables, rows: list[Row], untrained: float, out_dir: Path
 ) -> dict[str, Path]:
@@ -838,6 +865,7 @@ def build_report(tables: Tables, out_dir: Path) -> tuple[Doc, dict[str, Path]]:
     _header(doc, tables, untrained, baseline)
     _main_section(doc, rows, baseline, has_baseline)
     _goal_section(doc, tables, rows, baseline)
+    _seeds_section(doc, tables)
     made = _plots_section(doc, tables, rows, untrained, out_dir)
     _efficiency_section(doc, tables, untrained)
     made |= _utility_section(doc, tables, untrained, out_dir)

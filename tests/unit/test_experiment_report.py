@@ -349,3 +349,19 @@ def test_goal_verdict_picks_the_best_and_judges_it(tmp_path):
     assert FORGETS not in v.checks and v.state == "met"
     _, md = _verdict(tmp_path, "none", results, items, goal=None)
     assert "## Goal" not in md
+
+
+def test_per_seed_table_lists_every_seed_and_the_teacher_yield(full_report):
+    paths, results, _ = full_report
+    md = paths["report.md"].read_text(encoding="utf-8")
+    section = md[md.index("## Accuracy per seed") :]
+    main = results[results["quantile"].isna()]
+    for method in METHODS:
+        for budget in BUDGETS:
+            sel = main[(main["method"] == method) & (main["budget"] == budget)].sort_values("seed")
+            row = table_row(section, method, str(budget))
+            assert row[2:5] == [f"{a:.4f}" for a in sel["accuracy"]]
+            assert row[5] == f"{sel['accuracy'].mean():.4f}"
+            assert row[6] == "2.00"  # _cell spends 2 completions per training sample
+    table = section.split("\n## ")[0]
+    assert table.count("| uncertainty | 16 |") == 1  # quantile cells are not main cells
