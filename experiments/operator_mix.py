@@ -3,6 +3,8 @@
 Reads each cell's `data.jsonl` (the samples it trained on) and prints, per cell: the share of each
 operator (+ - * /), the largest operand's digit count, and for generated samples how often the
 generated problem keeps its seed's operator (the bundled arithmetic ids end in plus/minus/mult/div).
+With four or more cells it ends with the Spearman correlation between a cell's share of the hard
+operators (- and /) and its accuracy after training.
 
     python experiments/operator_mix.py runs/study/grid/cells/*/b0096-s0 runs/study/grid/cells/static/b0032-s0
 """
@@ -39,7 +41,8 @@ def seed_id(row: dict) -> str | None:
     return (json.loads(meta) if isinstance(meta, str) else meta).get("seed_id")
 
 
-def describe(name: str, rows: list[dict]) -> None:
+def describe(name: str, rows: list[dict]) -> float:
+    """Print the cell's mix; return its share of the hard operators (- and /)."""
     ops, digits = zip(*(parts(r["question"]) for r in rows), strict=True)
     line = f"{name:28s} n={len(rows):4d}  ops {shares(ops):36s} digits {shares(digits)}"
     seeds = [(SEED_OPS.get(str(sid).rsplit("_", 1)[-1], "?"), op)
@@ -48,6 +51,7 @@ def describe(name: str, rows: list[dict]) -> None:
         kept = sum(s == o for s, o in seeds)
         line += f"  same op as seed {kept}/{len(seeds)}; seed ops {shares([s for s, _ in seeds])}"
     print(line)
+    return sum(op in "-/" for op in ops) / len(ops)
 
 
 def main(cells: list[str]) -> None:
@@ -58,12 +62,20 @@ def main(cells: list[str]) -> None:
     study = load_config(ExperimentConfig, "experiments/cpu-study.yaml")
     eval_n = int(study.overrides["data.eval_n"])  # a run evaluates the first eval_n rows of the eval split
     describe(f"eval (first {eval_n})", load_data("arithmetic", split="eval").to_list()[:eval_n])
+    hard: list[float] = []
+    accuracy: list[float] = []
     for cell in map(Path, cells):
         if not (cell / "data.jsonl").exists():
             print(f"{cell.parent.name}/{cell.name}: not finished (no data.jsonl)")
             continue
         rows = [json.loads(line) for line in (cell / "data.jsonl").read_text().splitlines() if line.strip()]
-        describe(f"{cell.parent.name}/{cell.name}", rows)
+        hard.append(describe(f"{cell.parent.name}/{cell.name}", rows))
+        accuracy.append(json.loads((cell / "metrics.json").read_text())["accuracy_after"]["mean"])
+    if len(hard) >= 4:
+        from scipy.stats import spearmanr
+
+        rho, p = spearmanr(hard, accuracy)
+        print(f"share of - and / vs accuracy after training over {len(hard)} cells: Spearman rho {rho:+.4f}, p {p:.4f}")
 
 
 if __name__ == "__main__":
