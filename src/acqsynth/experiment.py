@@ -362,6 +362,25 @@ def _ensure_base(cell: Cell, root: Path, progress: bool) -> None:
     tmp.rename(run_dir / "round-00")
 
 
+def _check_models(pending: list[Cell]) -> None:
+    """Refuse, before any cell runs, a grid whose pending cells name an alias that is not installed: else
+    that cell would fail only when its turn comes, maybe hours in (nothing is loaded or downloaded here)."""
+    from acqsynth.models.aliases import missing_alias
+    from acqsynth.run_config import REAL_DATA_STRATEGIES
+
+    need: dict[str, list[str]] = {}
+    for cell in pending:
+        g = cell.config.generator
+        generates = cell.config.strategy not in REAL_DATA_STRATEGIES
+        for spec in (cell.config.student.model, *((g.model, g.answer_model) if generates else ())):
+            if name := missing_alias(spec):
+                need.setdefault(name, []).append(cell.key)
+    if need:
+        lines = [f"{name} (needed by {len(keys)} cell(s): {', '.join(keys[:3])}{', …' if len(keys) > 3 else ''}): "
+                 f"run `acqsynth models install {name}`" for name, keys in need.items()]
+        raise AcqsynthError("models not installed: " + "; ".join(lines) + "; or leave those cells out with only=")
+
+
 def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True,
               published: Published | None = None) -> tuple[int, int]:
     """Run every cell not yet done (here or in carried tables) and not claimed by another process;
@@ -376,6 +395,7 @@ def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True,
         if not chosen:
             raise AcqsynthError(f"only: no cell key matches {exp.only}; keys look like {grid[0].key}")
         _log(f"only {exp.only}: {len(chosen)} of {len(grid)} cells")
+    _check_models([c for c in grid if c.key in chosen and c.key not in carried and not is_done(c)])
     for i, cell in enumerate(grid, 1):
         if is_done(cell) or cell.key not in chosen or cell.key in carried:
             continue

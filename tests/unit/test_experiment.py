@@ -222,3 +222,26 @@ def test_published_tables_continue_a_grid_without_its_cells(world: dict[str, Pat
     with pytest.raises(AcqsynthError, match=r"published: no results.parquet or results.csv in .*nothing"):
         run_experiment(experiment(world, tmp_path / "i", published=str(tmp_path / "nothing")), tmp_path / "i",
                        progress=False)
+
+
+def test_a_grid_needing_an_uninstalled_model_is_refused_before_any_cell(
+    world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from acqsynth.models import aliases
+
+    present = aliases.alias_files
+    monkeypatch.setattr(aliases, "alias_files", lambda name: None if name == "qwen2.5-coder-0.5b-instruct" else present(name))
+    out = tmp_path / "exp"
+    methods = {
+        "static": {"strategy": "static"},
+        "qwen": {"strategy": "static", "generator.model": "llamacpp:qwen2.5-coder-0.5b-instruct"},
+        "random": {"strategy": "random", "generator.model": "qwen2.5-coder-0.5b-instruct"},  # loads no generator
+    }
+    exp = experiment(world, out, methods=methods, seeds=[0, 1])
+    with pytest.raises(AcqsynthError, match=r"models not installed: qwen2.5-coder-0.5b-instruct \(needed by 2 cell\(s\): "
+                       r"qwen/b0004-s0, qwen/b0004-s1\): run `acqsynth models install qwen2.5-coder-0.5b-instruct`"):
+        run_experiment(exp, out, progress=False)
+    assert not (out / "cells").exists()  # nothing ran
+    # leaving those cells out runs the rest
+    exp = experiment(world, out, methods=methods, seeds=[0], only=["static/*", "random/*"])
+    assert run_experiment(exp, out, progress=False)["ran"] == 2

@@ -227,6 +227,12 @@ def check_model_spec(spec: str, key: str) -> None:
                         f"{hint} Aliases: {', '.join(sorted(ALIASES))}")
 
 
+def missing_alias(spec: str | None) -> str | None:
+    """The alias `spec` names (bare or as `llamacpp:ALIAS`) when its packages are not installed, else None."""
+    name = (spec or "").removeprefix("llamacpp:")
+    return name if name in ALIASES and not is_present(name) else None
+
+
 def _converted_dir(gguf: Path, name: str | None) -> Path:
     st = gguf.stat()
     key = hashlib.sha256(f"{gguf.resolve()}:{st.st_size}:{int(st.st_mtime)}".encode()).hexdigest()[:12]
