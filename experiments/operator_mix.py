@@ -65,17 +65,20 @@ def main(cells: list[str]) -> None:
     hard: list[float] = []
     accuracy: list[float] = []
     for cell in map(Path, cells):
-        if not (cell / "data.jsonl").exists():
-            print(f"{cell.parent.name}/{cell.name}: not finished (no data.jsonl)")
+        if not (cell / "metrics.json").exists():  # written last: the mark of a finished cell
+            print(f"{cell.parent.name}/{cell.name}: not finished (no metrics.json)")
             continue
         rows = [json.loads(line) for line in (cell / "data.jsonl").read_text().splitlines() if line.strip()]
         hard.append(describe(f"{cell.parent.name}/{cell.name}", rows))
         accuracy.append(json.loads((cell / "metrics.json").read_text())["accuracy_after"]["mean"])
     if len(hard) >= 4:
-        from scipy.stats import spearmanr
+        import numpy as np
 
-        rho, p = spearmanr(hard, accuracy)
-        print(f"share of - and / vs accuracy after training over {len(hard)} cells: Spearman rho {rho:+.4f}, p {p:.4f}")
+        from acqsynth.experiment_report import spearman
+
+        rho, p = spearman(np.array(hard), np.array(accuracy))
+        print(f"share of - and / vs accuracy after training over {len(hard)} cells (pass cells of one budget): "
+              f"Spearman rho {rho:+.4f}, p {p:.4f}")
 
 
 if __name__ == "__main__":

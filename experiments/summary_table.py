@@ -1,7 +1,8 @@
-"""The compact method × budget table of docs/results.md, computed from a run's committed tables.
+"""A compact method × budget table for docs/results.md, computed from a run's committed tables.
 
 The report's main table carries every column; this prints the ones the results doc shows, with the
-same statistics (main_rows of acqsynth.experiment_report), so no figure is copied by hand:
+same statistics (main_rows of acqsynth.experiment_report), so no figure is copied by hand. Δ is
+over the seeds the method shares with the baseline (their count in brackets):
 
     python experiments/summary_table.py docs/results/cpu-study
 """
@@ -26,6 +27,9 @@ def _pct(e: Estimate | None, signed: bool = False) -> str:
 
 
 def main(argv: list[str]) -> None:
+    """Print the table for the run directory in argv[0]."""
+    if len(argv) != 1:
+        raise SystemExit("usage: python experiments/summary_table.py RUN_DIR")
     tables = load_tables(Path(argv[0]))
     baseline = str(tables.meta.get("baseline", "static"))
     rows = main_rows(tables, baseline)
@@ -42,7 +46,8 @@ def main(argv: list[str]) -> None:
             n = r.accuracy.n if r.accuracy else 0
             cells.append(f"{_pct(r.accuracy)} ({n})")
             diff = "—" if r.is_baseline else _pct(r.item_diff, signed=True)
-            cells.append(diff if r.p_value is None else f"{diff}, p {r.p_value:.3f}")
+            paired = f" ({r.paired_seeds} paired)" if r.paired_seeds else ""
+            cells.append(diff if r.p_value is None else f"{diff}{paired}, p {r.p_value:.3f}")
         print(f"| {method} | {' | '.join(cells)} |")
 
 

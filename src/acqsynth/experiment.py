@@ -362,23 +362,49 @@ def _ensure_base(cell: Cell, root: Path, progress: bool) -> None:
     tmp.rename(run_dir / "round-00")
 
 
-def _check_models(pending: list[Cell]) -> None:
-    """Refuse, before any cell runs, a grid whose pending cells name an alias that is not installed: else
-    that cell would fail only when its turn comes, maybe hours in (nothing is loaded or downloaded here)."""
-    from acqsynth.models.aliases import missing_alias
+def _chosen(exp: ExperimentConfig, grid: list[Cell]) -> set[str]:
+    """Keys of the cells `only=` selects (all when it is empty)."""
+    chosen = {c.key for c in grid if not exp.only or any(fnmatch.fnmatchcase(c.key, p) for p in exp.only)}
+    if not chosen:
+        raise AcqsynthError(f"only: no cell key matches {exp.only}; keys look like {grid[0].key}")
+    return chosen
+
+
+def _needed_models(cell: Cell) -> list[str]:
+    """Model specs the cell will load: the student, and for generating strategies the generator and
+    (for self-consistency labels) the answer model; the embedder, which hygiene and embedding scores use."""
     from acqsynth.run_config import REAL_DATA_STRATEGIES
+
+    g = cell.config.generator
+    specs = [cell.config.student.model, g.embedder]
+    if cell.config.strategy not in REAL_DATA_STRATEGIES:
+        specs.append(g.model)
+        if g.label.method == "self-consistency":
+            specs.append(g.answer_model)
+    return [s for s in specs if s]
+
+
+def _check_models(pending: list[Cell]) -> None:
+    """Refuse, before any cell runs, a grid whose pending cells need a model alias that is not installed,
+    or llama.cpp when it is missing: else such a cell would fail only when its turn comes, maybe hours in.
+    Nothing is loaded or downloaded here."""
+    from importlib.util import find_spec
+
+    from acqsynth.models.aliases import missing_alias
 
     need: dict[str, list[str]] = {}
     for cell in pending:
-        g = cell.config.generator
-        generates = cell.config.strategy not in REAL_DATA_STRATEGIES
-        for spec in (cell.config.student.model, *((g.model, g.answer_model) if generates else ())):
-            if name := missing_alias(spec):
-                need.setdefault(name, []).append(cell.key)
+        specs = _needed_models(cell)
+        missing = {m for s in specs if (m := missing_alias(s))}
+        if find_spec("llama_cpp") is None and any(s.startswith("llamacpp:") or s.lower().endswith(".gguf") for s in specs):
+            missing.add("llama.cpp")
+        for name in sorted(missing):
+            need.setdefault(name, []).append(cell.key)
     if need:
+        fix = {"llama.cpp": "pip install 'acqsynth[llamacpp]'"}
         lines = [f"{name} (needed by {len(keys)} cell(s): {', '.join(keys[:3])}{', …' if len(keys) > 3 else ''}): "
-                 f"run `acqsynth models install {name}`" for name, keys in need.items()]
-        raise AcqsynthError("models not installed: " + "; ".join(lines) + "; or leave those cells out with only=")
+                 f"run `{fix.get(name, f'acqsynth models install {name}')}`" for name, keys in need.items()]
+        raise AcqsynthError("not installed: " + "; ".join(lines) + "; or leave those cells out with only=")
 
 
 def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True,
@@ -390,12 +416,9 @@ def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True,
     ran = skipped = 0
     grid = cells(exp, root)
     carried = set((published or load_published(exp, grid, root)).results)
-    chosen = {c.key for c in grid if not exp.only or any(fnmatch.fnmatchcase(c.key, p) for p in exp.only)}
+    chosen = _chosen(exp, grid)
     if exp.only:
-        if not chosen:
-            raise AcqsynthError(f"only: no cell key matches {exp.only}; keys look like {grid[0].key}")
         _log(f"only {exp.only}: {len(chosen)} of {len(grid)} cells")
-    _check_models([c for c in grid if c.key in chosen and c.key not in carried and not is_done(c)])
     for i, cell in enumerate(grid, 1):
         if is_done(cell) or cell.key not in chosen or cell.key in carried:
             continue
@@ -435,6 +458,8 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
     if carried:
         _log(f"{len(carried)} finished cell(s) without run directories here carried from the tables of "
              f"{', '.join(map(str, pub.sources))}, not rerun")
+    chosen = _chosen(exp, grid)
+    _check_models([c for c in grid if c.key in chosen and c.key not in carried and not is_done(c)])
     save_config(exp, root / "experiment.yaml")
     with atomic_file(root / "experiment.json") as tmp:
         meta = _meta(exp, grid)

@@ -576,7 +576,8 @@ def _main_section(doc: Doc, rows: list[Row], baseline: str, has_baseline: bool) 
 
 
 def _seeds_section(doc: Doc, tables: Tables) -> None:
-    """Every seed's accuracy on its own line with the teacher's yield, so no seed hides in a mean."""
+    """Each seed's accuracy in its own column, with the teacher's completions per kept sample (a ratio of
+    means over seeds), so no seed hides in a mean."""
     cells = _main_cells(tables.results)
     if not len(cells):
         return
@@ -585,14 +586,15 @@ def _seeds_section(doc: Doc, tables: Tables) -> None:
     doc.add(
         "p",
         "Each cell's task accuracy; completions per sample = teacher completions spent per training "
-        "sample kept (parse and filter yield; — for real data).",
+        "sample kept, over the seeds (what parsing, hygiene and any oversampling cost; — for real data).",
     )
     table = []
     for method in _methods(cells):
         for budget in sorted(cells.loc[cells["method"] == method, "budget"].unique()):
             mine = cells[(cells["method"] == method) & (cells["budget"] == budget)]
             acc = _per_seed(mine, "accuracy")
-            spent = _mean_col(mine, "generated") / _mean_col(mine, "samples")
+            generated, kept = _mean_col(mine, "generated"), _mean_col(mine, "samples")
+            spent = generated / kept if _finite(kept) and kept > 0 and _finite(generated) else float("nan")
             yield_ = _num(spent, 2) if _finite(spent) and spent > 0 else "—"
             table.append(
                 [method, str(int(budget))]

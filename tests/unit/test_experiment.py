@@ -238,10 +238,15 @@ def test_a_grid_needing_an_uninstalled_model_is_refused_before_any_cell(
         "random": {"strategy": "random", "generator.model": "qwen2.5-coder-0.5b-instruct"},  # loads no generator
     }
     exp = experiment(world, out, methods=methods, seeds=[0, 1])
-    with pytest.raises(AcqsynthError, match=r"models not installed: qwen2.5-coder-0.5b-instruct \(needed by 2 cell\(s\): "
+    with pytest.raises(AcqsynthError, match=r"not installed: qwen2\.5-coder-0\.5b-instruct \(needed by 2 cell\(s\): "
                        r"qwen/b0004-s0, qwen/b0004-s1\): run `acqsynth models install qwen2.5-coder-0.5b-instruct`"):
         run_experiment(exp, out, progress=False)
     assert not (out / "cells").exists()  # nothing ran
+    # a cell that loads the missing alias twice (student and generator) is named once
+    twice = {"static": {"strategy": "static", "student.model": "qwen2.5-coder-0.5b-instruct",
+                        "generator.model": "llamacpp:qwen2.5-coder-0.5b-instruct"}}  # fmt: skip
+    with pytest.raises(AcqsynthError, match=r"\(needed by 1 cell\(s\): static/b0004-s0\)"):
+        run_experiment(experiment(world, out, methods=twice), out, progress=False)
     # leaving those cells out runs the rest
     exp = experiment(world, out, methods=methods, seeds=[0], only=["static/*", "random/*"])
     assert run_experiment(exp, out, progress=False)["ran"] == 2

@@ -363,5 +363,20 @@ def test_per_seed_table_lists_every_seed_and_the_teacher_yield(full_report):
             assert row[2:5] == [f"{a:.4f}" for a in sel["accuracy"]]
             assert row[5] == f"{sel['accuracy'].mean():.4f}"
             assert row[6] == "2.00"  # _cell spends 2 completions per training sample
-    table = section.split("\n## ")[0]
-    assert table.count("| uncertainty | 16 |") == 1  # quantile cells are not main cells
+
+
+def test_per_seed_table_with_a_missing_seed_real_data_and_an_empty_cell(tmp_path):
+    results, items, _ = make_tables()
+    main = results[results["quantile"].isna()]
+    main = main[~((main["method"] == "variance") & (main["budget"] == 48) & (main["seed"] == 1))].copy()
+    real = (main["method"] == "uncertainty") & (main["budget"] == 48)
+    main.loc[real, "generated"] = 0  # real data: no teacher completions
+    empty = (main["method"] == "variance") & (main["budget"] == 16)
+    main.loc[empty, ["samples", "generated"]] = 0  # cells whose rounds found nothing
+    md = write_experiment_report(write_run(tmp_path / "r", main, items))["report.md"].read_text(encoding="utf-8")
+    section = md[md.index("## Accuracy per seed") :]
+    row = table_row(section, "variance", "48")
+    kept = main[(main["method"] == "variance") & (main["budget"] == 48)].sort_values("seed")["accuracy"]
+    assert row[3] == "" and row[2] == f"{kept.iloc[0]:.4f}" and row[5] == f"{kept.mean():.4f}"
+    assert table_row(section, "uncertainty", "48")[6] == "—"
+    assert table_row(section, "variance", "16")[6] == "—"
