@@ -458,8 +458,6 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
     if carried:
         _log(f"{len(carried)} finished cell(s) without run directories here carried from the tables of "
              f"{', '.join(map(str, pub.sources))}, not rerun")
-    chosen = _chosen(exp, grid)
-    _check_models([c for c in grid if c.key in chosen and c.key not in carried and not is_done(c)])
     save_config(exp, root / "experiment.yaml")
     with atomic_file(root / "experiment.json") as tmp:
         meta = _meta(exp, grid)
@@ -469,6 +467,8 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
             meta["commands"] = [" ".join(["acqsynth experiment", config_path, *kept, f"--output {root}"]),
                                 f"acqsynth report {root}"]
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    chosen = _chosen(exp, grid)  # refuse before any worker starts
+    _check_models([c for c in grid if c.key in chosen and c.key not in carried and not is_done(c)])
     children = []
     if exp.workers > 1 and config_path is not None:
         import torch
