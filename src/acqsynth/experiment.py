@@ -390,18 +390,20 @@ def _check_models(pending: list[Cell]) -> None:
     Nothing is loaded or downloaded here."""
     from importlib.util import find_spec
 
+    from acqsynth.models import llamacpp_generator
     from acqsynth.models.aliases import missing_alias
+    from acqsynth.models.generator import uses_llamacpp
 
     need: dict[str, list[str]] = {}
     for cell in pending:
         specs = _needed_models(cell)
         missing = {m for s in specs if (m := missing_alias(s))}
-        if find_spec("llama_cpp") is None and any(s.startswith("llamacpp:") or s.lower().endswith(".gguf") for s in specs):
+        if find_spec("llama_cpp") is None and any(map(uses_llamacpp, specs)):
             missing.add("llama.cpp")
         for name in sorted(missing):
             need.setdefault(name, []).append(cell.key)
     if need:
-        fix = {"llama.cpp": "pip install 'acqsynth[llamacpp]'"}
+        fix = {"llama.cpp": llamacpp_generator.INSTALL}
         lines = [f"{name} (needed by {len(keys)} cell(s): {', '.join(keys[:3])}{', …' if len(keys) > 3 else ''}): "
                  f"run `{fix.get(name, f'acqsynth models install {name}')}`" for name, keys in need.items()]
         raise AcqsynthError("not installed: " + "; ".join(lines) + "; or leave those cells out with only=")

@@ -594,8 +594,7 @@ def _seeds_section(doc: Doc, tables: Tables) -> None:
             mine = cells[(cells["method"] == method) & (cells["budget"] == budget)]
             acc = _per_seed(mine, "accuracy")
             generated, kept = _mean_col(mine, "generated"), _mean_col(mine, "samples")
-            spent = generated / kept if _finite(kept) and kept > 0 and _finite(generated) else float("nan")
-            yield_ = _num(spent, 2) if _finite(spent) and spent > 0 else "—"
+            yield_ = _num(generated / kept, 2) if kept > 0 and generated > 0 else "—"  # False for NaN
             table.append(
                 [method, str(int(budget))]
                 + [_num(acc[s]) if s in acc.index else "" for s in seeds]

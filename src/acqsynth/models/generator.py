@@ -64,13 +64,18 @@ class GenerationParams:
             raise AcqsynthError("grammar must be GBNF text or None, got an empty string")
 
 
+def uses_llamacpp(spec: str) -> bool:
+    """Whether `spec` runs on the in-process llama.cpp backend (`llamacpp:ALIAS` or a .gguf file)."""
+    return spec.startswith(LLAMACPP_PREFIX) or spec.lower().endswith(".gguf")
+
+
 def check_grammar_backend(spec: str, where: str) -> None:
     """Refuse a grammar for a generator spec whose backend cannot constrain decoding, before anything
     is loaded (a user's `FILE.py:NAME` generator is checked for `supports_grammar` when it runs)."""
     path, sep, attr = spec.rpartition(":")
     if sep and path.endswith(".py") and attr.isidentifier():
         return
-    if spec.startswith((LLAMACPP_PREFIX, OPENAI_PREFIX)) or spec.lower().endswith(".gguf"):
+    if uses_llamacpp(spec) or spec.startswith(OPENAI_PREFIX):
         return
     raise AcqsynthError(
         f"{where}: grammar-constrained decoding needs the llama.cpp backend or an OpenAI-compatible server, "
@@ -197,9 +202,8 @@ def load_generator(spec: str, **kwargs: Any) -> Generator:
         return OpenAIGenerator(url, model, **kwargs)
     from acqsynth.models.aliases import gguf_path, hf_model_path
 
-    llamacpp = spec.startswith(LLAMACPP_PREFIX)
-    name = spec[len(LLAMACPP_PREFIX) :] if llamacpp else spec
-    if llamacpp or name.lower().endswith(".gguf"):
+    name = spec.removeprefix(LLAMACPP_PREFIX)
+    if uses_llamacpp(spec):
         from acqsynth.models.llamacpp_generator import LlamaCppGenerator
 
         gguf = gguf_path(name)
@@ -219,7 +223,7 @@ def load_generator_with_threads(spec: str, threads: int | None) -> Generator:
     """`load_generator(spec)`; `threads` caps llama.cpp's threads (n_threads) or torch's intra-op threads."""
     if threads is None:
         return load_generator(spec)
-    if spec.startswith(LLAMACPP_PREFIX) or spec.lower().endswith(".gguf"):
+    if uses_llamacpp(spec):
         return load_generator(spec, n_threads=threads)
     import torch
 

@@ -37,13 +37,17 @@ from acqsynth.tasks.base import Messages
 log = logging.getLogger(__name__)
 
 
+INSTALL = "pip install 'acqsynth[llamacpp]'"
+"""How to install the llama.cpp backend (llama-cpp-python)."""
+
+
 def import_llama_cpp() -> Any:
     """The `llama_cpp` module, or a clear error saying how to install it."""
     try:
         import llama_cpp
     except ImportError as e:
         raise AcqsynthError(
-            f"the llama.cpp backend needs llama-cpp-python ({e}): pip install 'acqsynth[llamacpp]'"
+            f"the llama.cpp backend needs llama-cpp-python ({e}): {INSTALL}"
         ) from None
     return llama_cpp
 
