@@ -107,6 +107,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,
+        mcq_metric=args.mcq_metric,
     )
     _print_summary(summary)
     return 0
@@ -123,6 +124,7 @@ def run_eval(
     batch_size: int = 8,
     max_new_tokens: int = 256,
     seed: int = 0,
+    mcq_metric: str = "auto",
 ) -> dict[str, Any]:
     """Evaluate `student` on `n` rows of a dataset split; write per-row results and a summary JSON."""
     from acqsynth.data import load_data
@@ -144,7 +146,7 @@ def run_eval(
     stu = load_student(student, batch_size=batch_size)
     gen = HFGenerator((stu.model, stu.tokenizer), batch_size=batch_size)
     rows, summary = evaluate(
-        stu, gen, task_obj, ds, EvalConfig(max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
+        stu, gen, task_obj, ds, EvalConfig(max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, mcq_metric=mcq_metric)
     )
     write_samples(rows, out_path)
     result = {"student": student, "data": data, "split": split, "seed": seed, "output": str(out_path), **summary.to_dict()}
@@ -158,12 +160,19 @@ def _slug(text: str) -> str:
 
 
 def _print_summary(s: dict[str, Any]) -> None:
-    acc = s["accuracy"]
     print(f"student {s['student']} on {s['data']}/{s['split']} ({s['task']}), n={s['n']}, seed={s['seed']}")
-    print(f"  accuracy            {acc['mean']:.4f}  95% CI [{acc['lo']:.4f}, {acc['hi']:.4f}]")
-    if s.get("loglik_accuracy"):
-        ll = s["loglik_accuracy"]
-        print(f"  option-loglik acc.  {ll['mean']:.4f}  95% CI [{ll['lo']:.4f}, {ll['hi']:.4f}]")
+    lines = [("accuracy", s["accuracy"])] if s.get("metric", "generate") == "generate" else [
+        ("generated answer", s.get("generated_accuracy"))]
+    lines += [("letter log-lik.", s.get("loglik_accuracy")), ("cloze acc", s.get("cloze_acc")),
+              ("cloze acc_norm", s.get("cloze_acc_norm"))]
+    names = {"generate": "accuracy", "letter": "letter log-lik.", "acc": "cloze acc", "acc_norm": "cloze acc_norm"}
+    headline = names.get(s.get("metric", "generate"))
+    for name, est in lines:
+        if est:
+            mark = "  <- headline (accuracy)" if name == headline and name != "accuracy" else ""
+            print(f"  {name:<18}  {est['mean']:.4f}  95% CI [{est['lo']:.4f}, {est['hi']:.4f}]{mark}")
+    if s.get("chance") is not None:
+        print(f"  {'chance':<18}  {s['chance']:.4f}  (uniform random pick)")
     print(f"  {s['rows_per_s']:.2f} rows/s, {s['wall_s']:.1f} s; verdicts {s['reasons']}")
     print(f"  per-row results: {s['output']}")
 
@@ -534,6 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--max-new-tokens", type=int, default=256)
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--mcq-metric", default="auto", choices=["auto", "generate", "letter", "acc", "acc_norm"],
+                   help="multiple choice: what `accuracy` means (default auto: cloze acc_norm under 1B parameters)")
     e.set_defaults(func=cmd_eval)
 
     g = sub.add_parser("grade", help="grade predictions in a file (code runs in the sandbox)")

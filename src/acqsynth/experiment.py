@@ -20,6 +20,12 @@ exclusive lock on its `.lock` file, so no two processes run it. A grid can also 
 cell directories are gone (a fresh clone, another machine): `published=DIR` names a copy of the
 tables (results, items, scores, cells.json), and the cells in it whose config is unchanged count as
 finished and are carried into the new tables.
+
+A cell's seed is its run's `seed`, so it drives the cell's data selection, generation and training
+(`RunConfig.round_seeds`; `train.seed` in the config pins the training seed for every cell instead).
+A cell that already has a training seed (one started, finished or published with `train.seed` set,
+as every cell run before run seeds drove training was, with 0) keeps it when the grid leaves
+`train.seed` unset (`keep_train_seed`); configs are compared with their training seeds resolved.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from typing import Any
 
 from acqsynth.config import build_config, load_config, merge, nest, save_config, to_dict
 from acqsynth.errors import AcqsynthError, check_range
-from acqsynth.run_config import RunConfig, resolve_config
+from acqsynth.run_config import RunConfig, keep_train_seed, resolve_config, resolved_seeds
 from acqsynth.samples import atomic_file
 
 SCORE_FILES = {"seed_scores.jsonl": "seed", "candidate_scores.jsonl": "candidate", "pool_scores.jsonl": "pool"}
@@ -233,11 +239,37 @@ def _plain(d: dict[str, Any]) -> dict[str, Any]:
 
 def _changed_keys(old: Any, cell: Cell) -> list[str] | None:
     """Top-level run-config keys in which a saved config `old` differs from the cell's (None when `old`
-    is not a config mapping)."""
+    is not a config mapping). The cell keeps the training seed `old` names when the grid leaves it unset
+    (`keep_train_seed`), and training seeds are compared resolved (`resolved_seeds`)."""
     if not isinstance(old, dict):
         return None
-    old, new = _plain(merge(to_dict(RunConfig()), old)), _plain(to_dict(cell.config))  # keys added to RunConfig since
+    old = merge(to_dict(RunConfig()), old)  # keys added to RunConfig since
+    new = to_dict(keep_train_seed(cell.config, old))
+    old, new = _plain(resolved_seeds(old)), _plain(resolved_seeds(new))
     return sorted(k for k in set(old) | set(new) if k not in RUN_LOCAL_KEYS and old.get(k) != new.get(k))
+
+
+def _saved_config(cell: Cell) -> dict[str, Any] | None:
+    """The config.yaml of the cell's run directory, if it has one (None also while another process writes it)."""
+    import yaml
+
+    saved = Path(cell.config.output or "") / "config.yaml"
+    old = yaml.safe_load(saved.read_text()) if saved.exists() else None
+    return old if isinstance(old, dict) else None
+
+
+def _started_config(cell: Cell) -> RunConfig:
+    """The cell's config as its run directory runs it: with the training seed it started with, if its
+    saved config.yaml names one and the grid leaves `train.seed` unset (what job.py resumes with)."""
+    old = _saved_config(cell)
+    return keep_train_seed(cell.config, old) if old is not None else cell.config
+
+
+def _fixed_train_seeds(grid: list[Cell], saved: dict[str, dict[str, Any]]) -> list[str]:
+    """Keys of cells that keep a training seed other than their own seed, from their `saved` configs
+    (cells that ran before run seeds drove training: their seeds varied the data, not the training)."""
+    return [c.key for c in grid if isinstance(old := saved.get(c.key), dict) and c.config.train.seed is None
+            and keep_train_seed(c.config, old).train_seed != c.config.seed]
 
 
 @dataclass
@@ -460,6 +492,13 @@ def run_experiment(exp: ExperimentConfig, root: Path, progress: bool = True, con
     if carried:
         _log(f"{len(carried)} finished cell(s) without run directories here carried from the tables of "
              f"{', '.join(map(str, pub.sources))}, not rerun")
+    started = {c.key: old for c in grid if (old := _saved_config(c)) is not None}
+    fixed = _fixed_train_seeds(grid, {**started, **pub.configs})
+    if fixed:
+        _log(f"{len(fixed)} cell(s) keep the training seed they started with, not their own seed (they ran with "
+             f"train.seed set, as every cell did before run seeds drove training; {', '.join(fixed[:3])}"
+             f"{', …' if len(fixed) > 3 else ''}): set train.seed for the grid to train every cell alike, or use "
+             "another output directory for a grid whose seeds vary the training too")
     save_config(exp, root / "experiment.yaml")
     with atomic_file(root / "experiment.json") as tmp:
         meta = _meta(exp, grid)
@@ -562,7 +601,7 @@ def collect(exp: ExperimentConfig, root: Path, published: Published | None = Non
                 scores += published.scores.get(cell.key, [])
                 configs[cell.key] = published.configs[cell.key]
             continue
-        configs[cell.key] = {k: v for k, v in to_dict(cell.config).items() if k not in RUN_LOCAL_KEYS}
+        configs[cell.key] = {k: v for k, v in to_dict(_started_config(cell)).items() if k not in RUN_LOCAL_KEYS}
         run_dir = Path(cell.config.output or "")
         summary = json.loads((run_dir / "metrics.json").read_text())
         c = cell.config

@@ -20,9 +20,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from acqsynth.evaluation.stats import Estimate, holm, paired_bootstrap, permutation_test, t_interval
+from acqsynth.evaluation.stats import (
+    Estimate,
+    PairedT,
+    Tost,
+    holm,
+    item_mde,
+    mde,
+    paired_bootstrap,
+    paired_t,
+    permutation_test,
+    t_interval,
+    tost,
+)
 
 LEVEL = 0.95
+POWER = 0.8
+"""Power at which the minimum detectable effect (MDE) of every comparison is stated."""
+EQUIVALENCE_MARGIN = 0.02
+"""±2 accuracy points: the TOST margin within which a non-significant difference counts as none."""
 PLOTS = "plots"
 ITEM_COLUMNS = ["method", "budget", "seed", "quantile", "suite", "item_id", "correct"]
 SCORE_COLUMNS = ["method", "budget", "seed", "round", "kind", "acquisition", "score", "selected"]
@@ -273,18 +289,72 @@ def paired_items(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
 
 
 @dataclass
+class Comparison:
+    """The primary paired test of one (method, budget) against the baseline, and what it could detect.
+
+    Interval, p, MDE and TOST all rest on one standard error: the paired t's over per-seed means
+    (basis "seeds"), or, with a single paired seed, over that seed's items (basis "items")."""
+
+    basis: str
+    test: PairedT
+    mde: float
+    """Minimum detectable effect at POWER, two-sided at 1 - LEVEL, exact noncentral t (NaN when the se is
+    undefined)."""
+    tost: Tost | None = None
+    """Equivalence within ±EQUIVALENCE_MARGIN; set only for a comparison that is not significant."""
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.test.p < 1 - LEVEL)
+
+    @property
+    def label(self) -> str:
+        """Which test this is, in words: "paired t over 3 seeds" or "paired t over 200 items (1 seed)"."""
+        if self.basis == "seeds":
+            return f"paired t over {self.test.n} seeds"
+        return f"paired t over {self.test.n} items (1 seed)"
+
+
+def paired_comparison(
+    a_seeds: pd.Series, b_seeds: pd.Series, a_items: pd.DataFrame, b_items: pd.DataFrame
+) -> Comparison | None:
+    """The primary test of a against b: the paired t over the seeds both have (values per seed, indexed by
+    seed); with one common seed, the paired t over that seed's items (seeds × items matrices) instead, since
+    one seed has no seed-to-seed variance. MDE from the same se; TOST when not significant. None without
+    a common seed."""
+    seeds = list((a_seeds - b_seeds).dropna().index)
+    if not seeds:
+        return None
+    one = None
+    if len(seeds) == 1 and seeds[0] in a_items.index and seeds[0] in b_items.index:
+        one = paired_items(a_items.loc[seeds], b_items.loc[seeds])
+    if one is not None:
+        basis, test = "items", item_mde(one[0], one[1], alpha=1 - LEVEL, power=POWER)[1]
+    else:
+        basis, test = "seeds", paired_t(a_seeds[seeds].to_numpy(), b_seeds[seeds].to_numpy(), level=LEVEL)
+    out = Comparison(basis, test, mde(test.se, test.df, alpha=1 - LEVEL, power=POWER, exact=True))
+    if not out.significant:
+        out.tost = tost(test.diff, test.se, test.df, EQUIVALENCE_MARGIN, alpha=1 - LEVEL)
+    return out
+
+
+@dataclass
 class Row:
-    """One (method, budget) line of the main table."""
+    """One (method, budget) line of the main table, with its paired comparison to the baseline."""
 
     method: str
     budget: int
     accuracy: Estimate | None
     forgetting: Estimate | None
-    seed_diff: Estimate | None = None
+    primary: Comparison | None = None
+    """The primary test against the baseline: paired t over per-seed mean accuracies."""
     item_diff: Estimate | None = None
+    """Item-level: paired bootstrap over items within seed (seeds held fixed, the same item draws for every
+    seed), the variance of which items were drawn; the paired seeds' differences are averaged per item."""
+    item_p: float | None = None
+    """Item-level: sign-flip permutation p over the items (seed-averaged differences), same model."""
     paired_seeds: int = 0
     """Seeds the item-level difference to the baseline rests on (those both have)."""
-    p_value: float | None = None
     is_baseline: bool = False
     teacher_tokens: float = float("nan")
     wall_s: float = float("nan")
@@ -317,15 +387,13 @@ def _row(tables: Tables, cells: pd.DataFrame, method: str, budget: int, baseline
     base = cells[(cells["method"] == baseline) & (cells["budget"] == budget)]
     if row.is_baseline or not len(base):
         return row
-    diffs = (_per_seed(mine, "accuracy") - _per_seed(base, "accuracy")).dropna()
-    row.seed_diff = _t(diffs)
-    pair = paired_items(
-        item_matrix(tables.items, method, budget), item_matrix(tables.items, baseline, budget)
-    )
+    mine_items, base_items = item_matrix(tables.items, method, budget), item_matrix(tables.items, baseline, budget)
+    pair = paired_items(mine_items, base_items)
+    row.primary = paired_comparison(_per_seed(mine, "accuracy"), _per_seed(base, "accuracy"), mine_items, base_items)
     if pair is not None:
-        row.item_diff = paired_bootstrap(pair[0], pair[1], level=LEVEL)
+        row.item_diff = paired_bootstrap(pair[0].mean(axis=0), pair[1].mean(axis=0), level=LEVEL)
         row.paired_seeds = pair[0].shape[0]
-        row.p_value = permutation_test(pair[0], pair[1])
+        row.item_p = permutation_test(pair[0], pair[1])
     return row
 
 
@@ -537,8 +605,14 @@ def _header(doc: Doc, tables: Tables, untrained: float, baseline: str) -> None:
             f"baseline: {baseline}",
             f"seeds: {', '.join(map(str, seeds)) or '—'}; budgets: {', '.join(map(str, budgets)) or '—'}",
             f"untrained accuracy: {_num(untrained)}",
-            "intervals: 95% Student-t over seeds; item-level differences: paired bootstrap over items "
-            "(seeds × items, same seeds and items), p from a paired sign-flip permutation test",
+            "intervals: 95% Student-t over seeds",
+            f"paired comparisons with `{baseline}` (same seeds, same items): **primary test** = paired t over the "
+            "per-seed mean accuracies (Δ, 95% t interval and two-sided p from one standard error, df = paired "
+            "seeds − 1; with a single seed, the paired t over its items); **item-level** = paired bootstrap over "
+            "items within seed (seeds held fixed) with a sign-flip permutation p; MDE = minimum detectable effect "
+            f"at {POWER:.0%} power (two-sided {1 - LEVEL:g}, from the primary test's se and df); TOST = two "
+            f"one-sided tests of equivalence within ±{_points(EQUIVALENCE_MARGIN)} points for comparisons that "
+            "are not significant",
         ],
     )
 
@@ -549,12 +623,10 @@ def _main_section(doc: Doc, rows: list[Row], baseline: str, has_baseline: bool) 
         doc.add("p", f"Baseline method `{baseline}` has no cells: no paired comparisons.")
     headers = [
         "method", "budget", "seeds", "samples", "accuracy (mean ± 95% t CI)", "forgetting change",
-        f"Δ vs {baseline} (seeds)", f"Δ vs {baseline} (items, bootstrap)", "p (permutation)",
         "teacher tokens", "wall s",
     ]  # fmt: skip
     table = []
     for r in rows:
-        dash = "—" if r.is_baseline else None
         table.append(
             [
                 r.method,
@@ -563,9 +635,6 @@ def _main_section(doc: Doc, rows: list[Row], baseline: str, has_baseline: bool) 
                 r.samples,
                 _est(r.accuracy),
                 _est(r.forgetting),
-                dash or _est(r.seed_diff),
-                dash or _est(r.item_diff, symmetric=False, unit="items"),
-                dash or _num(r.p_value),
                 _num(r.teacher_tokens, 0),
                 _num(r.wall_s, 1),
             ]
@@ -573,6 +642,100 @@ def _main_section(doc: Doc, rows: list[Row], baseline: str, has_baseline: bool) 
     doc.table(headers, table)
     if not any(r.forgetting is not None for r in rows):
         doc.add("p", "No forgetting data: the cells did not evaluate a forgetting suite.")
+
+
+def _points(x: float) -> str:
+    """An accuracy difference in points (×100), without trailing zeros: 0.02 -> '2'."""
+    return f"{100 * x:.2f}".rstrip("0").rstrip(".")
+
+
+def _primary_est(c: Comparison | None) -> str:
+    """`Δ [lo, hi] (n=3 seeds)` of the primary test; the unit says which basis it is."""
+    if c is None:
+        return "—"
+    unit = "seeds" if c.basis == "seeds" else "items, 1 seed"
+    return _est(c.test.estimate, symmetric=False, unit=unit)
+
+
+def _primary_p(c: Comparison | None) -> str:
+    if c is None or not _finite(c.test.p):
+        return "—"
+    return f"{c.test.p:.4f} (df {c.test.df})"
+
+
+def _mde_text(c: Comparison | None) -> str:
+    if c is None or not _finite(c.mde):
+        return "—"
+    return f"{c.mde:.4f} ({'seeds' if c.basis == 'seeds' else 'items, 1 seed'})"
+
+
+def _tost_text(c: Comparison | None) -> str:
+    """The TOST reading of a non-significant comparison; '— (significant)' for a significant one."""
+    if c is None:
+        return "—"
+    if c.tost is None:
+        return "— (significant)"
+    p = f", TOST p {c.tost.p:.4f}" if _finite(c.tost.p) else ""
+    if c.tost.equivalent:
+        return f"equivalent within ±{_points(c.tost.margin)} points{p}"
+    return f"inconclusive (too little data){p}"
+
+
+def undetectable(rows: list[Row], goal_gain: float | None) -> list[Row]:
+    """Comparisons whose MDE at POWER lies above the goal gain: the design cannot detect the goal there."""
+    if goal_gain is None:
+        return []
+    return [r for r in rows if r.primary is not None and _finite(r.primary.mde) and r.primary.mde > goal_gain]
+
+
+def _goal_gain(meta: dict[str, Any]) -> float | None:
+    """experiment.json's goal gain (the config's goal_gain), or None when the experiment sets no goal."""
+    goal = meta.get("goal") or {}
+    return float(goal.get("gain", 0.03)) if goal.get("methods") else None
+
+
+def _comparisons_section(doc: Doc, rows: list[Row], baseline: str, goal_gain: float | None) -> None:
+    """Every method against the baseline at the same budget: the primary test, its MDE and TOST, and the
+    item-level bootstrap and permutation test; a warning where the MDE exceeds the goal gain."""
+    compared = [r for r in rows if not r.is_baseline and (r.primary is not None or r.item_diff is not None)]
+    if not compared:
+        return
+    doc.add("h2", f"Paired comparisons with {baseline}")
+    margin = _points(EQUIVALENCE_MARGIN)
+    doc.add(
+        "p",
+        f"**Primary test:** paired t over the per-seed mean accuracies (method − `{baseline}` on each seed both "
+        "ran): its interval and p come from one standard error, the seed-to-seed spread of the differences, "
+        "on the fixed evaluation items (with one seed: the paired t over that seed's items). "
+        f"**MDE**: the smallest true difference the primary test detects with {POWER:.0%} power (two-sided "
+        f"{1 - LEVEL:g}), from its se and df by the exact noncentral-t power equation (the common shortcut "
+        "(t(0.975, df) + t(0.8, df)) × se understates it by 5% at df 2). **TOST** (not significant comparisons only): "
+        f"equivalent within ±{margin} points when both one-sided tests reject at {1 - LEVEL:g}. "
+        "**Item-level** (secondary): paired bootstrap over items within seed (seeds held fixed) and the "
+        "sign-flip permutation p over items, the variance of which items were drawn.",
+    )
+    headers = [
+        "method", "budget", f"Δ vs {baseline}, primary: paired t over seeds (95% CI)", "p, primary (df)",
+        f"MDE at {POWER:.0%} power", f"TOST ±{margin} points", "Δ item-level: bootstrap within seed (95% CI)",
+        "p item-level (permutation)",
+    ]  # fmt: skip
+    table = [
+        [r.method, str(r.budget), _primary_est(r.primary), _primary_p(r.primary), _mde_text(r.primary),
+         _tost_text(r.primary), _est(r.item_diff, symmetric=False, unit="items"), _num(r.item_p)]
+        for r in compared
+    ]  # fmt: skip
+    doc.table(headers, table)
+    blind = undetectable(compared, goal_gain)
+    if goal_gain is not None and blind:
+        doc.add(
+            "p",
+            f"**Warning: this design cannot detect the goal gain of {goal_gain:g} "
+            f"({_points(goal_gain)} points)** in {len(blind)} of {len(compared)} comparisons: their MDE at "
+            f"{POWER:.0%} power lies above it, so a true gain of that size would be missed more often than "
+            f"{1 - POWER:.0%} of the time. More seeds (or items, with one seed) shrink the MDE.",
+        )
+        doc.add("ul", [f"{r.method}, budget {r.budget}: MDE {r.primary.mde:.4f} > {goal_gain:g} "
+                       f"({r.primary.label})" for r in blind if r.primary is not None])
 
 
 def _seeds_section(doc: Doc, tables: Tables) -> None:
@@ -737,35 +900,42 @@ def _utility_section(doc: Doc, tables: Tables, untrained: float, out_dir: Path) 
 
 @dataclass
 class GoalVerdict:
-    """The goal judged at one budget: the best goal method against the baseline."""
+    """The goal judged at one budget by the primary test: the best goal method against the baseline."""
 
     budget: int
     best: Row
     holm_p: dict[str, float]
-    """Holm-adjusted permutation p of every goal method due at this budget (they are picked from
-    together; one not run yet counts with p = 1, so the family does not shrink while a grid is partial)."""
-    forgetting_diff: dict[str, Estimate | None]
-    """Paired difference to the baseline on the forgetting suite (after training; > 0 = forgot less)."""
+    """Holm-adjusted primary p of every goal method due at this budget (they are picked from together;
+    one not run yet, or without a p, counts with p = 1, so the family does not shrink while a grid is
+    partial)."""
+    forgetting_diff: dict[str, Comparison | None]
+    """Paired difference to the baseline on the forgetting suite after training, by the primary test
+    (> 0 = forgot less)."""
     gain: float
     has_forgetting: bool
     """Whether the cells evaluated a forgetting suite (without one, that check does not apply)."""
 
     @property
     def paired_seeds(self) -> int:
-        """Seeds the best method shares with the baseline (what its paired difference rests on)."""
-        return self.best.paired_seeds
+        """Seeds the best method's primary test shares with the baseline."""
+        c = self.best.primary
+        return (c.test.n if c.basis == "seeds" else 1) if c is not None else 0
 
     @property
     def checks(self) -> dict[str, bool | None]:
         """Each criterion: True, False, or None when the tables cannot tell."""
-        d, f = self.best.item_diff, self.forgetting_diff.get(self.best.method)
+        c, f = self.best.primary, self.forgetting_diff.get(self.best.method)
+        d = None if c is None else c.test
         out: dict[str, bool | None] = {
-            f"gain ≥ {self.gain:g}": None if d is None else d.mean >= self.gain - 1e-9,  # 0.165 - 0.135 may round below
-            "paired interval above zero": None if d is None else d.lo > 0,
-            f"Holm p < {1 - LEVEL:g}": self.holm_p[self.best.method] < 1 - LEVEL,
+            f"gain ≥ {self.gain:g}": None if d is None else d.diff >= self.gain - 1e-9,  # 0.165 - 0.135 may round below
+            "paired interval above zero": None if d is None or not _finite(d.lo) else d.lo > 0,
+            f"Holm p < {1 - LEVEL:g}": None if d is None or not _finite(d.p)
+            else self.holm_p[self.best.method] < 1 - LEVEL,
         }
         if self.has_forgetting:
-            out["no more forgetting (interval reaches zero or above)"] = None if f is None else f.hi >= 0
+            out["no more forgetting (interval reaches zero or above)"] = (
+                None if f is None or not _finite(f.test.hi) else f.test.hi >= 0
+            )
         return out
 
     @property
@@ -783,26 +953,40 @@ def _goal_family(meta: dict[str, Any], methods: list[str], budget: int, present:
     return [m for m in methods if m in present or budget in own.get(m, budgets)]
 
 
+def _forgetting_comparison(items: pd.DataFrame, method: str, baseline: str, budget: int) -> Comparison | None:
+    """The primary test on the forgetting suite: paired t over per-seed forgetting accuracies after
+    training (seed means of the items both have), over the items with one seed."""
+    a, b = item_matrix(items, method, budget, "forgetting"), item_matrix(items, baseline, budget, "forgetting")
+    pair = paired_items(a, b)
+    if pair is None:
+        return None
+    seeds = sorted(set(a.index) & set(b.index))  # the rows of `pair`, in its order
+    return paired_comparison(pd.Series(pair[0].mean(axis=1), index=seeds),
+                             pd.Series(pair[1].mean(axis=1), index=seeds), a, b)
+
+
+def _primary_p_or_one(row: Row | None) -> float:
+    """The row's primary p for Holm's family; 1 for a method not run yet or without a p (one seed)."""
+    c = None if row is None else row.primary
+    return c.test.p if c is not None and _finite(c.test.p) else 1.0
+
+
 def goal_verdicts(tables: Tables, rows: list[Row], baseline: str) -> list[GoalVerdict]:
-    """Per budget with baseline cells: the goal method with the largest paired gain over the baseline
-    (same seeds and items), judged against it (experiment.json's `goal`; none when it is unset)."""
+    """Per budget with baseline cells: the goal method with the largest primary paired gain over the
+    baseline, judged against it by the primary test (experiment.json's `goal`; none when it is unset)."""
     goal = tables.meta.get("goal") or {}
     methods = list(goal.get("methods") or [])
     has_forgetting = bool(len(tables.items)) and bool((tables.items["suite"] == "forgetting").any())
     out = []
     for budget in sorted({r.budget for r in rows if r.is_baseline}):
         cands = {r.method: r for r in rows if r.method in methods and r.budget == budget}
-        judged = [r for r in cands.values() if r.item_diff is not None]
+        judged = [r for r in cands.values() if r.primary is not None]
         if not judged:
             continue
         family = _goal_family(tables.meta, methods, budget, set(cands))
-        p = [1.0 if m not in cands or cands[m].p_value is None else cands[m].p_value for m in family]
-        forgetting = {}
-        for r in judged:
-            pair = paired_items(item_matrix(tables.items, r.method, budget, "forgetting"),
-                                item_matrix(tables.items, baseline, budget, "forgetting"))
-            forgetting[r.method] = None if pair is None else paired_bootstrap(pair[0], pair[1], level=LEVEL)
-        best = max(judged, key=lambda r: r.item_diff.mean if r.item_diff else -1.0)
+        p = [_primary_p_or_one(cands.get(m)) for m in family]
+        forgetting = {r.method: _forgetting_comparison(tables.items, r.method, baseline, budget) for r in judged}
+        best = max(judged, key=lambda r: r.primary.test.diff if r.primary else -1.0)
         out.append(GoalVerdict(budget, best, dict(zip(family, holm(p), strict=True)),
                                forgetting, float(goal.get("gain", 0.03)), has_forgetting))
     return out
@@ -816,31 +1000,39 @@ def _goal_section(doc: Doc, tables: Tables, rows: list[Row], baseline: str) -> N
     verdicts = goal_verdicts(tables, rows, baseline)
     gain = float(goal.get("gain", 0.03))
     doc.add("p", f"The goal method ({', '.join(goal['methods'])}) with the largest paired gain over `{baseline}` "
-                 f"at a budget (same seeds and items) must beat it by ≥ {gain:g}, with the paired item-level "
-                 f"interval above zero and a Holm-adjusted p below {1 - LEVEL:g} (Holm over the goal methods, "
-                 "since the best is picked from them), and show no more forgetting: its paired forgetting-suite "
-                 "difference to the baseline must not lie wholly below zero. A verdict resting on fewer than 3 "
-                 "paired seeds is provisional.")
+                 f"at a budget (same seeds and items) must beat it by ≥ {gain:g}, by the primary test (paired t "
+                 "over the per-seed mean accuracies): its interval above zero and its p, Holm-adjusted over the "
+                 f"goal methods (the best is picked from them), below {1 - LEVEL:g}; and show no more "
+                 "forgetting: its paired forgetting-suite difference to the baseline (the same test) must not "
+                 "lie wholly below zero. A verdict resting on fewer than 3 paired seeds is provisional; one "
+                 "whose MDE exceeds the goal gain could not have detected it.")
     if not verdicts:
-        doc.add("p", f"No verdict: no budget has both `{baseline}` cells and goal-method cells with item data.")
+        doc.add("p", f"No verdict: no budget has both `{baseline}` cells and goal-method cells to compare.")
         return
     table = []
     for v in verdicts:
         for r in [r for r in rows if r.budget == v.budget and r.method in v.holm_p]:
             table.append([str(v.budget), f"**{r.method}**" if r is v.best else r.method,
                           str(r.accuracy.n if r.accuracy else 0), _est(r.accuracy),
-                          _est(r.item_diff, symmetric=False, unit="items"), _num(r.p_value), _num(v.holm_p[r.method]),
-                          _est(v.forgetting_diff.get(r.method), symmetric=False, unit="items")])
-    doc.table(["budget", "method", "seeds", "accuracy", f"Δ vs {baseline} (items)", "p", "Holm p",
-               f"forgetting Δ vs {baseline} (items)"], table)
+                          _primary_est(r.primary), _primary_p(r.primary),
+                          _num(v.holm_p[r.method]) if r.primary is not None and _finite(r.primary.test.p) else "—",
+                          _mde_text(r.primary), _tost_text(r.primary),
+                          _primary_est(v.forgetting_diff.get(r.method))])
+    doc.table(["budget", "method", "seeds", "accuracy", f"Δ vs {baseline}, primary (95% CI)", "p, primary (df)",
+               "Holm p", f"MDE at {POWER:.0%} power", f"TOST ±{_points(EQUIVALENCE_MARGIN)} points",
+               f"forgetting Δ vs {baseline}, primary (95% CI)"], table)
     lines = []
     for v in verdicts:
         checks = "; ".join(f"{k}: {'—' if ok is None else 'yes' if ok else 'no'}" for k, ok in v.checks.items())
         state = f"**{v.state}**"
         if v.paired_seeds < 3:
             state += f" (provisional: {v.paired_seeds} paired seed(s))"
-        lines.append(f"budget {v.budget}: best {v.best.method}, Δ {_est(v.best.item_diff, symmetric=False)}; "
-                     f"{checks} → {state}")
+        c = v.best.primary
+        blind = ""
+        if c is not None and _finite(c.mde) and c.mde > gain:
+            blind = f"; the design cannot detect the goal here (MDE {c.mde:.4f} > {gain:g})"
+        lines.append(f"budget {v.budget}: best {v.best.method}, Δ {_primary_est(c)}; "
+                     f"{checks} → {state}{blind}")
     missing = sorted({r.budget for r in rows if r.method in goal["methods"]} - {r.budget for r in rows if r.is_baseline})
     lines += [f"budget {b}: no `{baseline}` cells, no verdict" for b in missing]
     doc.add("ul", lines)
@@ -865,6 +1057,7 @@ def build_report(tables: Tables, out_dir: Path) -> tuple[Doc, dict[str, Path]]:
     doc = Doc()
     _header(doc, tables, untrained, baseline)
     _main_section(doc, rows, baseline, has_baseline)
+    _comparisons_section(doc, rows, baseline, _goal_gain(tables.meta))
     _goal_section(doc, tables, rows, baseline)
     _seeds_section(doc, tables)
     made = _plots_section(doc, tables, rows, untrained, out_dir)

@@ -14,6 +14,10 @@ The run directory is the run's whole state:
     forgetting.jsonl       the final student on the forgetting suite (round-00/ holds the untrained one's)
     data.jsonl             all training samples, metrics.json, report.md, accuracy.png
 
+Every seed a round used is in its round.json (`seeds`) and all of them in metrics.json (`seeds`, see
+`Job.seeds_used`): the run's seed drives selection, generation and training alike, unless `train.seed`
+pins the training seed.
+
 A killed run resumes with the same command: finished rounds are loaded, the interrupted round is
 redone (its completions replay from the cache at no model cost), so no round is counted twice and
 the budget holds exactly.
@@ -26,7 +30,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,7 @@ import torch
 
 from acqsynth.config import merge, save_config, to_dict
 from acqsynth.errors import AcqsynthError
-from acqsynth.run_config import REAL_DATA_STRATEGIES, RunConfig
+from acqsynth.run_config import REAL_DATA_STRATEGIES, RunConfig, keep_train_seed, resolved_seeds
 from acqsynth.samples import Sample, atomic_file, iter_samples, read_samples, to_dataset, write_samples
 
 ROUND_FILE = "round.json"
@@ -55,6 +59,9 @@ class RoundRecord:
     stop_reason: str | None = None
     wall_s: float = 0.0
     forgetting: dict[str, Any] = field(default_factory=dict)
+    seeds: dict[str, Any] = field(default_factory=dict)
+    """The seeds the round used (`RunConfig.round_seeds`; train None when it did not train); empty in
+    rounds recorded before seeds were."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -73,18 +80,24 @@ def _write_json(path: Path, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def _check_resume(run_dir: Path, config: RunConfig) -> None:
-    """Refuse to resume a run directory that was started with a different config."""
+def _check_resume(run_dir: Path, config: RunConfig) -> RunConfig:
+    """The config to resume `run_dir` with: `config`, keeping the training seed the run started with when
+    `config` leaves it unset (`keep_train_seed`). Refuses a run directory started with another config."""
     saved = run_dir / "config.yaml"
     if not saved.exists():
-        return
+        return config
     import yaml
 
     old = yaml.safe_load(saved.read_text())
     if not isinstance(old, dict):
         raise AcqsynthError(f"{saved} is empty or not a mapping; delete it to restart the run")
     old = merge(to_dict(RunConfig()), old)  # keys added to RunConfig since the run started take their defaults
-    new = to_dict(config)
+    kept = keep_train_seed(config, old)
+    if kept.train_seed != config.train_seed:
+        _log(f"resuming with train.seed {kept.train_seed}, the training seed this run started with "
+             f"(unset, it would be the run's seed {config.seed}); pass train.seed to change it in a new run")
+    config = kept
+    old, new = resolved_seeds(old), resolved_seeds(to_dict(config))
     for key in ("output", "cache"):  # where things are kept does not change the run
         old.pop(key, None)
         new.pop(key, None)
@@ -94,6 +107,7 @@ def _check_resume(run_dir: Path, config: RunConfig) -> None:
             f"{run_dir} holds a run with a different config (differs in: {', '.join(diff)}); "
             "resume it with the same config, or choose another output directory"
         )
+    return config
 
 
 def samples_this_round(budget: int, used: int, rounds_left: int) -> int:
@@ -240,8 +254,10 @@ class Job:
 
         c = self.config
         sel = c.selection
+        given = c.round_seeds(r)
+        pick, sample = given["selection"], given["generation"]
         if c.strategy == "random":
-            new = random_real(self.pool(), n, seed=c.seed * 1000 + r, exclude=[s.id for s in self.samples])
+            new = random_real(self.pool(), n, seed=sample, exclude=[s.id for s in self.samples])
             return new, {}, 0, 0
         if c.strategy == "filtered":
             from acqsynth.data import load_data
@@ -253,9 +269,9 @@ class Job:
             seeds = load_data(c.data.name, split="seed", task=c.data.task)
             reference = list(seeds["question"])[: c.data.seeds]
             _log(f"round {r}: scoring {len(pool)} pool samples by {sel.acquisition}; keeping the top {n}")
-            ctx = student_context(student, self.task, self._embedder, reference, c.seed * 1000 + r,
+            ctx = student_context(student, self.task, self._embedder, reference, sample,
                                   sel.answer_max_new_tokens, sel.answer_temperature)
-            cached = self._pool_score_path(pool, reference, c.seed * 1000 + r)
+            cached = self._pool_score_path(pool, reference, sample)
             known = None
             if cached.exists():
                 table = read_samples(cached)
@@ -264,23 +280,23 @@ class Job:
                     raise AcqsynthError(f"{cached}: cannot tell the score column among {table.column_names}")
                 known = table[col]
                 _log(f"round {r}: pool scores from {cached} (same student, pool, acquisition and seed)")
-            new, table = select_candidates(pool, sel.acquisition, sel.method, n, ctx, c.seed + r, sel.quantile,
+            new, table = select_candidates(pool, sel.acquisition, sel.method, n, ctx, pick, sel.quantile,
                                            sel.quantiles, known)
             write_samples(table, d / "pool_scores.jsonl")
             if known is None:
                 write_samples(table.remove_columns(["selected", "selection_rank"]), cached)
             return new, {}, 0, 0
         setup = self.setup()
-        gen_config = c.generator.generate_config(n, budget.generated, budget.tokens, seed=c.seed * 1000 + r)
+        gen_config = c.generator.generate_config(n, budget.generated, budget.tokens, seed=sample)
         seeds = setup.seeds
 
         def context() -> Any:
             return student_context(student, self.task, self._embedder, [s.question for s in setup.seeds],
-                                   c.seed * 1000 + r, c.selection.answer_max_new_tokens, c.selection.answer_temperature)
+                                   sample, c.selection.answer_max_new_tokens, c.selection.answer_temperature)
 
         if c.strategy == "active":
             _log(f"round {r}: the student answers {len(seeds)} seeds; selecting {n} by {c.selection.acquisition}")
-            seeds, table = select_seeds(seeds, sel.acquisition, sel.method, n, context(), c.seed + r, sel.quantile,
+            seeds, table = select_seeds(seeds, sel.acquisition, sel.method, n, context(), pick, sel.quantile,
                                         sel.quantiles)
             write_samples(table, d / "seed_scores.jsonl")
         if c.strategy == "mistakes":
@@ -293,7 +309,7 @@ class Job:
             if not wrong:
                 _log(f"round {r}: the student answered every seed correctly: no mistakes to target")
                 return [], {"stop_reason": "no mistakes left"}, 0, 0
-            seeds = pick_mistakes(wrong, n, c.seed * 1000 + r)
+            seeds = pick_mistakes(wrong, n, sample)
         target = n * c.oversample if c.strategy == "rejection" else n
         _log(f"round {r}: generating {target} samples from {len(seeds)} seeds with {c.generator.model}")
         from tqdm.auto import tqdm
@@ -314,7 +330,7 @@ class Job:
         new = list(run.accepted)
         if c.strategy == "rejection" and new:
             _log(f"round {r}: keeping the best {n} of {len(new)} candidates by {c.selection.acquisition}")
-            new, table = select_candidates(new, sel.acquisition, sel.method, n, context(), c.seed + r, sel.quantile,
+            new, table = select_candidates(new, sel.acquisition, sel.method, n, context(), pick, sel.quantile,
                                            sel.quantiles)
             write_samples(table, d / "candidate_scores.jsonl")
         stats = json.loads((d / "generation" / "stats.json").read_text())
@@ -349,15 +365,18 @@ class Job:
             new, stats, generated, tokens = self.collect(r, n, student, budget, d)
         write_samples(to_dataset(new), d / "data.jsonl")
         stop = stats.get("stop_reason") if stats else None
+        seeds = c.round_seeds(r)
         if not new:
             record = RoundRecord(round=r, new_samples=0, total_samples=len(self.samples), generated=generated,
                                  teacher_tokens=tokens, generation=stats, stop_reason=stop or "no samples",
-                                 accuracy=self.records[-1].accuracy, wall_s=time.perf_counter() - start)
+                                 accuracy=self.records[-1].accuracy, wall_s=time.perf_counter() - start,
+                                 seeds={**seeds, "train": None})
             _write_json(d / ROUND_FILE, record.to_dict())
             return record, student
         samples = self.samples + new
-        _log(f"round {r}: finetuning the student ({c.train.method}) on {len(samples)} samples")
-        result = train_student(self.base_model, self.tokenizer, samples, self.task, c.train, d)
+        _log(f"round {r}: finetuning the student ({c.train.method}, seed {seeds['train']}) on {len(samples)} samples")
+        result = train_student(self.base_model, self.tokenizer, samples, self.task,
+                               replace(c.train, seed=seeds["train"]), d)
         _log(f"round {r}: {result.steps} steps in {result.wall_s:.0f} s, loss "
              f"{result.losses[0] if result.losses else float('nan'):.3f} -> {result.losses[-1] if result.losses else float('nan'):.3f}")
         trained = TransformersStudent(result.model, self.tokenizer, batch_size=self.base.batch_size,
@@ -367,7 +386,7 @@ class Job:
         record = RoundRecord(
             round=r, new_samples=len(new), total_samples=len(samples), generated=generated, teacher_tokens=tokens,
             accuracy=accuracy, train=result.metrics(), generation=stats, stop_reason=stop,
-            wall_s=time.perf_counter() - start,
+            wall_s=time.perf_counter() - start, seeds=seeds,
         )
         _write_json(d / ROUND_FILE, record.to_dict())
         self.samples = samples
@@ -376,9 +395,8 @@ class Job:
     # ---- the whole run --------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        c = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        _check_resume(self.run_dir, c)
+        c = self.config = _check_resume(self.run_dir, self.config)
         save_config(c, self.run_dir / "config.yaml")
         started = time.perf_counter()
         self.load()
@@ -480,7 +498,29 @@ class Job:
             "forgetting_after": self.forgetting_after or None,
             "stop_reason": stop,
             "wall_s_this_invocation": round(wall_s, 1),
+            "seeds": self.seeds_used(),
             "rounds": [r.to_dict() for r in self.records],
+        }
+
+    def seeds_used(self) -> dict[str, Any]:
+        """Every seed the run used: the run's seed; per round that ran (1, 2, ...), the selection,
+        generation and training seeds (`RunConfig.round_seeds`; train None for a round that did not
+        train); where the training seed came from ("run": derived from the run's seed, "train.seed": set);
+        and the evaluation seed (eval.seed: sampling at temperature > 0 and bootstrap intervals, fixed
+        so that every cell is measured alike). A round recorded before rounds recorded their seeds
+        gets them from the config, which resuming keeps equal to the one it ran with."""
+        c = self.config
+        rounds = []
+        for rec in self.records[1:]:
+            seeds = rec.seeds or {**c.round_seeds(rec.round), **({} if rec.new_samples else {"train": None})}
+            rounds.append(seeds)
+        return {
+            "run": c.seed,
+            "selection": [s["selection"] for s in rounds],
+            "generation": [s["generation"] for s in rounds],
+            "train": [s["train"] for s in rounds],
+            "train_from": "run" if c.train.seed is None else "train.seed",
+            "eval": c.eval.seed,
         }
 
 

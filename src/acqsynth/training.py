@@ -11,6 +11,11 @@ CPU-safe by default: fp32 on CPU, bf16 only where a CUDA device supports it, no 
 A full finetune of a half-precision base trains fp32 weights (bf16 compute) and returns them in the
 base's dtype: in bf16 most optimiser updates of a typical learning rate would round to nothing.
 The same function runs under `accelerate launch` (TRL handles the distributed set-up).
+
+Seeding: one seed (`TrainConfig.seed`) drives the LoRA initialisation, the data order (`seed` and
+`data_seed` of the trainer) and dropout. It is set with `transformers.set_seed` before the trainer
+creates the adapter, so the adapter does not depend on whatever the process drew before. In a run
+the seed comes from the run's seed unless `train.seed` is set (`RunConfig.train_seed`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +71,10 @@ class TrainConfig:
     """Modules that get adapters: "all-linear" or a list of module names (e.g. [q_proj, v_proj])."""
     bf16: bool | None = None
     """bf16 mixed precision; None = on only where CUDA supports it (never on CPU)."""
-    seed: int = 0
-    """Seed for adapter initialisation and data order."""
+    seed: int | None = None
+    """Seed of the adapter initialisation, the data order and dropout. None = derived: in a run, the
+    run's `seed` (every round, see `RunConfig.train_seed`); trained on its own, 0. Set it to pin the
+    training seed whatever the run's seed."""
     logging_steps: int = 1
     """Log the training loss every this many steps."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -106,9 +113,12 @@ class TrainResult:
     """Seconds spent training (model copy and merge included)."""
     saved: Path | None
     """Where the adapter (LoRA) or the full model was saved, if anywhere."""
+    seed: int
+    """The training seed used (adapter initialisation, data order, dropout)."""
 
     def metrics(self) -> dict[str, Any]:
         return {
+            "seed": self.seed,
             "steps": self.steps,
             "loss_first": self.losses[0] if self.losses else None,
             "loss_last": self.losses[-1] if self.losses else None,
@@ -160,28 +170,28 @@ def lora_config(config: TrainConfig) -> Any:
     )
 
 
-def train_student(
+def sft_trainer(
     base_model: Any,
     tokenizer: Any,
-    data: datasets.Dataset | Sequence[Sample],
+    samples: Sequence[Sample],
     task: Task,
     config: TrainConfig,
     output_dir: str | Path,
-    save: bool = True,
     progress: bool = False,
-) -> TrainResult:
-    """Finetune a copy of `base_model` on `data` (Sample rows) with TRL; return it merged, with metrics.
+) -> Any:
+    """A TRL `SFTTrainer` on a copy of `base_model`, its adapter (LoRA) created and seeded, not yet trained.
 
-    `base_model` itself is not modified. With `save`, the LoRA adapter (or the full model) and the
-    tokenizer are written to `output_dir/adapter` (or `output_dir/model`).
+    `config.seed` must be set. The global RNGs are seeded with it right before the trainer is built, so
+    the LoRA initialisation depends on the seed alone (TRL ≥ 1.0 also does so itself; this does not rely
+    on it), and the trainer seeds the data order and dropout with it.
     """
+    from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
-    samples = list(iter_samples(data)) if isinstance(data, datasets.Dataset) else list(data)
+    if config.seed is None:
+        raise AcqsynthError("sft_trainer needs a training seed: resolve train.seed first")
     rows = sft_rows(samples, task)
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     model = copy.deepcopy(base_model)
     half = getattr(model, "dtype", torch.float32) in (torch.float16, torch.bfloat16)
     if config.method == "full" and half:  # fp32 master weights: bf16 ones round most small updates away
@@ -211,21 +221,49 @@ def train_student(
         dataloader_num_workers=0,
         **config.extra,
     )
+    set_seed(config.seed)  # before the adapter's random A matrices are drawn
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=rows,
+        processing_class=tokenizer,
+        peft_config=lora_config(config) if config.method == "lora" else None,
+    )
+    if not progress:
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def train_student(
+    base_model: Any,
+    tokenizer: Any,
+    data: datasets.Dataset | Sequence[Sample],
+    task: Task,
+    config: TrainConfig,
+    output_dir: str | Path,
+    save: bool = True,
+    progress: bool = False,
+) -> TrainResult:
+    """Finetune a copy of `base_model` on `data` (Sample rows) with TRL; return it merged, with metrics.
+
+    `base_model` itself is not modified. With `save`, the LoRA adapter (or the full model) and the
+    tokenizer are written to `output_dir/adapter` (or `output_dir/model`), with the config trained
+    with (its seed resolved) in `acqsynth_train.json`. An unset `config.seed` trains with seed 0.
+    """
+    samples = list(iter_samples(data)) if isinstance(data, datasets.Dataset) else list(data)
+    seed = 0 if config.seed is None else config.seed
+    config = replace(config, seed=seed)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    half = getattr(base_model, "dtype", torch.float32) in (torch.float16, torch.bfloat16)
     bars = datasets.is_progress_bar_enabled()
     if not progress:
         datasets.disable_progress_bars()
     try:
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=rows,
-            processing_class=tokenizer,
-            peft_config=lora_config(config) if config.method == "lora" else None,
-        )
-        if not progress:
-            from transformers import PrinterCallback
-
-            trainer.remove_callback(PrinterCallback)
+        trainer = sft_trainer(base_model, tokenizer, samples, task, config, out, progress=progress)
         trainer.train()
     finally:
         if bars:
@@ -250,4 +288,5 @@ def train_student(
         losses=losses,
         wall_s=time.perf_counter() - start,
         saved=saved,
+        seed=seed,
     )

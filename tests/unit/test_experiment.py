@@ -138,6 +138,80 @@ def test_bad_experiment_configs_name_the_problem(world: dict[str, Path], tmp_pat
         experiment(world, tmp_path / "c", seeds=[1, 1])
 
 
+def test_each_cells_seed_drives_its_training(world: dict[str, Path], tmp_path: Path) -> None:
+    grid = cells(experiment(world, tmp_path / "e", seeds=[0, 3]), tmp_path / "e")
+    assert sorted((c.seed, c.config.seed, c.config.train.seed, c.config.train_seed) for c in grid) == [
+        (0, 0, None, 0), (0, 0, None, 0), (3, 3, None, 3), (3, 3, None, 3)]
+    assert {c.seed: c.config.round_seeds(1) for c in grid}[3] == {"selection": 4, "generation": 3001, "train": 3}
+    pinned = cells(experiment(world, tmp_path / "p", seeds=[0, 3], overrides={"train.seed": 5}), tmp_path / "p")
+    assert {c.config.train_seed for c in pinned} == {5}
+
+
+def test_cells_that_ran_with_a_fixed_training_seed_keep_it(world: dict[str, Path], tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Before run seeds drove training, every cell ran with train.seed 0. Such cells, published or
+    started in the output directory, still count as the grid's (they keep the training seed they ran
+    with, and cells.json says so); a grid that pins another training seed refuses them."""
+    import shutil
+
+    out = tmp_path / "exp"
+    exp = experiment(world, out, seeds=[0, 1], methods={"random": {"strategy": "random"}}, baseline="random")
+    run_experiment(exp, out, progress=False)
+    pub = tmp_path / "pub"
+    pub.mkdir()
+    for name in ("results.parquet", "items.parquet", "scores.parquet", "experiment.json"):
+        shutil.copy(out / name, pub / name)
+    configs = json.loads((out / "cells.json").read_text())
+    assert {k: v["train"]["seed"] for k, v in configs.items()} == {"random/b0004-s0": None, "random/b0004-s1": None}
+    for v in configs.values():  # as the committed study's cells.json has them
+        v["train"]["seed"] = 0
+    (pub / "cells.json").write_text(json.dumps(configs))
+
+    fresh = tmp_path / "fresh"
+    capsys.readouterr()
+    again = run_experiment(experiment(world, fresh, seeds=[0, 1], methods={"random": {"strategy": "random"}},
+                                      baseline="random", published=str(pub)), fresh, progress=False)
+    assert again["ran"] == 0 and again["done"] == 2 and not (fresh / "cells").exists()
+    assert "1 cell(s) keep the training seed they started with, not their own seed" in capsys.readouterr().err
+    assert {k: v["train"]["seed"] for k, v in json.loads((fresh / "cells.json").read_text()).items()} == {
+        "random/b0004-s0": 0, "random/b0004-s1": 0}
+    with pytest.raises(AcqsynthError, match=r"published: the config changes 2 finished cell\(s\).*\(train\)"):
+        run_experiment(experiment(world, tmp_path / "g", seeds=[0, 1], methods={"random": {"strategy": "random"}},
+                                  baseline="random", overrides={"train.seed": 1}, published=str(pub)),
+                       tmp_path / "g", progress=False)
+
+    # a cell started (here: finished) in the output directory with train.seed 0 is kept the same way
+    saved = out / "cells" / "random" / "b0004-s1" / "config.yaml"
+    saved.write_text(saved.read_text().replace("seed: null", "seed: 0"))
+    assert yaml.safe_load(saved.read_text())["train"]["seed"] == 0
+    kept = run_experiment(exp, out, progress=False)
+    assert kept["ran"] == 0 and kept["done"] == 2
+    assert json.loads((out / "cells.json").read_text())["random/b0004-s1"]["train"]["seed"] == 0
+    with pytest.raises(AcqsynthError, match=r"changes 2 cell\(s\) already started: random/b0004-s0 \(train\); "
+                                            r"random/b0004-s1 \(train\)"):
+        run_experiment(experiment(world, out, seeds=[0, 1], methods={"random": {"strategy": "random"}},
+                                  baseline="random", overrides={"train.seed": 1}), out, progress=False)
+
+
+def test_the_committed_study_still_loads_as_published(tmp_path: Path) -> None:
+    """docs/results/cpu-study ran with train.seed 0 in all 69 cells: the grid of experiments/cpu-study.yaml
+    still carries every one of them (none is refused or rerun), with the training seed they ran with;
+    the 46 cells at seeds 1 and 2 are the ones whose training seed is not their own."""
+    from acqsynth.experiment import _fixed_train_seeds, load_published
+
+    repo = Path(__file__).resolve().parents[2]
+    study, published = repo / "experiments" / "cpu-study.yaml", repo / "docs" / "results" / "cpu-study"
+    if not study.exists() or not (published / "cells.json").exists():
+        pytest.skip("the committed study is not in this checkout")
+    exp = load_config(ExperimentConfig, study, [f"published={published}"])
+    grid = cells(exp, tmp_path)
+    pub = load_published(exp, grid, tmp_path)
+    assert set(pub.results) == {c.key for c in grid} and len(grid) == 69
+    assert {v["train"]["seed"] for v in pub.configs.values()} == {0}
+    fixed = _fixed_train_seeds(grid, pub.configs)
+    assert sorted(fixed) == sorted(c.key for c in grid if c.seed != 0) and len(fixed) == 46
+
+
 def test_worker_processes_split_the_cells(world: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "exp"
     experiment(world, out, seeds=[0, 1], workers=2)
@@ -185,6 +259,9 @@ def test_published_tables_continue_a_grid_without_its_cells(world: dict[str, Pat
         pd.testing.assert_frame_equal(mine, theirs, check_dtype=False)
         assert len(new_items[(new_items["method"] == method) & (new_items["seed"] == 1)]) == 6
     assert len(json.loads((fresh / "cells.json").read_text())) == 4
+    for method in ("static", "random"):  # the cell's seed reached its training
+        seeds = json.loads((fresh / "cells" / method / "b0004-s1" / "metrics.json").read_text())["seeds"]
+        assert seeds["run"] == 1 and seeds["train"] == [1] and seeds["train_from"] == "run"
     commands = json.loads((fresh / "experiment.json").read_text())["commands"]  # a rerun from scratch
     assert commands[0] == f"acqsynth experiment tiny.yaml seeds=[0,1] --output {fresh}"
     # once carried, the rows stay: a rerun there without published= reruns nothing and keeps them

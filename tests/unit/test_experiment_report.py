@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import t as t_dist
+from scipy.stats import ttest_rel
 
+from acqsynth.evaluation.stats import mde
 from acqsynth.experiment_report import (
     budget_to_reach,
     describe_relation,
@@ -150,17 +152,94 @@ def test_main_table_matches_numpy(full_report):
                 f"{x.mean():.4f} ± {half:.4f} [{x.mean() - half:.4f}, {x.mean() + half:.4f}]"
             )
 
-    diffs = accs("uncertainty", 48) - accs("static", 48)
-    row = table_row(md, "uncertainty", "48")
-    assert row[6].startswith(f"{diffs.mean():.4f} ± ")
-    # every seed evaluated every item, so the item-level mean difference equals the seed-level one
-    assert row[7].startswith(f"{diffs.mean():.4f} [") and row[7].endswith("(n=20 items)")
-    assert 0 < float(row[8]) <= 1
     sel = main[(main["method"] == "uncertainty") & (main["budget"] == 48)]
     forgetting = (sel["forgetting"] - sel["forgetting_before"]).to_numpy()
-    assert row[5].startswith(f"{forgetting.mean():.4f} ± ")
-    base_row = table_row(md, "static", "16")
-    assert base_row[6] == base_row[7] == base_row[8] == "—"
+    assert table_row(md, "uncertainty", "48")[5].startswith(f"{forgetting.mean():.4f} ± ")
+    assert table_row(md, "static", "16")[6:] == ["1600", "12.5"]  # teacher tokens, wall s
+
+
+def test_comparison_table_shows_the_t_test_mde_and_tost(full_report):
+    """Every method against static: the paired t over seed means (as scipy's ttest_rel computes it), its
+    MDE from the same se, TOST for the non-significant ones, and the item-level bootstrap and permutation."""
+    paths, results, items = full_report
+    md = paths["report.md"].read_text(encoding="utf-8")
+    start = md.index("## Paired comparisons with static")
+    section = md[start:md.index("\n## ", start)]
+    assert "**Primary test:** paired t over the per-seed mean accuracies" in section
+    main = results[results["quantile"].isna()]
+
+    def accs(method: str, budget: int) -> np.ndarray:
+        return main[(main["method"] == method) & (main["budget"] == budget)].sort_values("seed")["accuracy"].to_numpy()
+
+    seen_tost = set()
+    for method in ("uncertainty", "variance"):
+        for budget in BUDGETS:
+            a, b = accs(method, budget), accs("static", budget)
+            ref = ttest_rel(a, b)
+            ci = ref.confidence_interval(0.95)
+            row = table_row(section, method, str(budget))
+            d = (a - b).mean()
+            assert row[2] == f"{d:.4f} [{ci.low:.4f}, {ci.high:.4f}] (n=3 seeds)"
+            assert row[3] == f"{ref.pvalue:.4f} (df 2)"
+            se = (a - b).std(ddof=1) / np.sqrt(3)
+            assert row[4] == f"{mde(se, 2, exact=True):.4f} (seeds)"
+            if ref.pvalue < 0.05:
+                assert row[5] == "— (significant)"
+            else:
+                assert row[5].startswith(("equivalent within ±2 points, TOST p ", "inconclusive (too little data), TOST p "))
+                seen_tost.add(row[5].split(",")[0])
+            # every seed evaluated every item, so the item-level mean difference equals the seed-level one
+            assert row[6].startswith(f"{d:.4f} [") and row[6].endswith("(n=20 items)")
+            assert 0 < float(row[7]) <= 1
+    assert seen_tost  # this synthetic grid has non-significant comparisons
+    with pytest.raises(AssertionError):
+        table_row(section, "static", "16")  # the baseline is not compared with itself
+    assert "cannot detect the goal" not in md  # no goal in this experiment: nothing to warn about
+
+
+def test_tost_reads_equivalent_when_the_seeds_agree_closely(tmp_path):
+    """Five seeds whose differences stay within 0.2 points: not significant, and equivalent within ±2 points
+    (TOST on the primary test's se); the results table alone suffices (no items)."""
+    from acqsynth.evaluation.stats import tost
+
+    static = np.array([0.50, 0.52, 0.48, 0.51, 0.49])
+    shift = np.array([0.001, -0.002, 0.0, 0.002, -0.001])
+    rows = [_cell(m, 16, s, np.nan, np.full(N_ITEMS, acc), 0.5)
+            for m, accs in (("static", static), ("m", static + shift)) for s, acc in enumerate(accs)]
+    items = pd.DataFrame({c: pd.Series(dtype=float if c == "correct" else object) for c in
+                          ["method", "budget", "seed", "quantile", "suite", "item_id", "correct"]})
+    md = write_experiment_report(write_run(tmp_path / "eq", pd.DataFrame(rows), items))["report.md"].read_text()
+    row = table_row(md[md.index("## Paired comparisons"):], "m", "16")
+    se = shift.std(ddof=1) / np.sqrt(5)
+    assert row[3] == "1.0000 (df 4)"  # the shifts sum to zero
+    assert row[5] == f"equivalent within ±2 points, TOST p {tost(0.0, se, 4, 0.02).p:.4f}"
+    assert row[6] == "—" and row[7] == "—"  # no items: no item-level comparison
+
+
+def test_mde_warning_appears_only_when_the_mde_exceeds_the_goal(tmp_path):
+    results, items, _ = make_tables()
+    main = results[results["quantile"].isna()]
+    meta = {"name": "w", "baseline": "static", "goal": {"methods": ["uncertainty", "variance"], "gain": 0.0}}
+    mdes = {}
+    for method in ("uncertainty", "variance"):
+        for budget in BUDGETS:
+            sel = {m: main[(main["method"] == m) & (main["budget"] == budget)].sort_values("seed")["accuracy"]
+                   for m in (method, "static")}
+            d = sel[method].to_numpy() - sel["static"].to_numpy()
+            mdes[method, budget] = mde(d.std(ddof=1) / np.sqrt(3), 2, exact=True)
+    lo, hi = min(mdes.values()), max(mdes.values())
+    assert lo < hi
+    for gain, expected in ((hi + 0.001, []), ((lo + hi) / 2, [k for k, v in mdes.items() if v > (lo + hi) / 2])):
+        meta["goal"]["gain"] = gain
+        md = write_experiment_report(write_run(tmp_path / f"g{gain}", main, items, meta=meta))["report.md"].read_text()
+        lines = [line for line in md.splitlines() if "cannot detect the goal" in line]
+        if not expected:
+            assert lines == []
+            continue
+        assert lines[0].startswith(f"**Warning: this design cannot detect the goal gain of {gain:g}")
+        assert f"in {len(expected)} of 4 comparisons" in lines[0]
+        for method, budget in expected:
+            assert f"- {method}, budget {budget}: MDE {mdes[method, budget]:.4f} > {gain:g} (paired t over 3 seeds)" in md
 
 
 def test_methods_in_order_and_quantile_cells_separate(full_report):
@@ -213,7 +292,16 @@ def test_missing_scores_forgetting_and_quantiles(tmp_path):
     assert "No quantile cells" in md
     assert "forgetting.png" not in "".join(paths) and "utility.png" not in "".join(paths)
     row = table_row(md, "variance", "16")
-    assert "n=1, no interval" in row[4] and "n=1, no interval" in row[6]
+    assert "n=1, no interval" in row[4]
+    # one seed: no seed-to-seed variance, so the primary test, MDE and TOST fall back to that seed's items
+    section = md[md.index("## Paired comparisons"):]
+    row = table_row(section, "variance", "16")
+    static = items[(items["method"] == "static") & (items["budget"] == 16) & (items["seed"] == 0)]
+    mine = items[(items["method"] == "variance") & (items["budget"] == 16) & (items["seed"] == 0)]
+    a, b = mine.sort_values("item_id")["correct"].to_numpy(), static.sort_values("item_id")["correct"].to_numpy()
+    ref = ttest_rel(a, b)
+    assert row[2].endswith("(n=20 items, 1 seed)") and row[3] == f"{ref.pvalue:.4f} (df 19)"
+    assert row[4] == f"{mde((a - b).std(ddof=1) / np.sqrt(20), 19, exact=True):.4f} (items, 1 seed)"
     assert "nan" not in md.lower()
 
 
@@ -269,22 +357,24 @@ def test_cells_short_of_their_budget_are_flagged(tmp_path):
     assert table_row(md, "static", "16")[3] == "9–16 (short of 16)"
 
 
-def _goal_tables(forget_a: float | None, seeds: list[int], gain_items: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """static vs goal methods a (right on `gain_items` more of 40 items) and b (right on 1 more, a different
-    one), at budget 16, the same at every seed. On the 20 forgetting items static and b are right on the first half; a on the first
-    `forget_a` share, or (None) on a random half of its own, so its difference straddles zero."""
+def _goal_tables(forget_a: float | None, seeds: list[int], gains_a: tuple[int, ...] = (9, 10, 11),
+                 gains_b: tuple[int, ...] = (0, 1, 2)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """static vs goal methods a and b at budget 16 on 40 items: on seed k, a is right on gains_a[k] more
+    items than static and b on gains_b[k] more (other ones), so the gains vary from seed to seed. On the 20
+    forgetting items static and b are right on the first half; a on the first `forget_a` share, or (None)
+    on a random 9, 11, 10 of them by seed, so its difference straddles zero."""
     rng = np.random.default_rng(3)
     results, items = [], []
-    base = (rng.random(40) < 0.3).astype(float)  # the same items right at every seed: a fixed gain
+    base = (rng.random(40) < 0.3).astype(float)  # the same items right at every seed
     wrong = np.flatnonzero(base == 0)
-    for s in seeds:
+    for k, s in enumerate(seeds):
         task = {"static": base, "a": base.copy(), "b": base.copy()}
-        task["a"][wrong[:gain_items]] = 1.0
-        task["b"][wrong[gain_items:gain_items + 1]] = 1.0
+        task["a"][wrong[:gains_a[k]]] = 1.0
+        task["b"][wrong[len(wrong) - gains_b[k]:]] = 1.0
         for method, correct in task.items():
             forget = np.zeros(20)
             if method == "a" and forget_a is None:
-                forget[rng.permutation(20)[:10]] = 1.0
+                forget[rng.permutation(20)[:(9, 11, 10)[k]]] = 1.0
             else:
                 forget[: int(20 * (forget_a if method == "a" else 0.5))] = 1.0
             results.append(_cell(method, 16, s, np.nan, correct, float(forget.mean())))
@@ -306,38 +396,48 @@ def _verdict(tmp_path: Path, name: str, results, items, gain: float = 0.2, **met
 FORGETS = "no more forgetting (interval reaches zero or above)"
 
 
-def test_goal_verdict_picks_the_best_and_judges_it(tmp_path):
-    from acqsynth.evaluation.stats import permutation_test
-
+def test_goal_verdict_picks_the_best_and_judges_it_by_the_primary_test(tmp_path):
     results, items = _goal_tables(None, [0, 1, 2])
     [v], md = _verdict(tmp_path, "met", results, items)
     assert v.best.method == "a" and v.paired_seeds == 3
-    assert v.best.item_diff.mean == pytest.approx(0.25) and v.best.item_diff.lo > 0
-    task = items[items["suite"] == "task"]
-    grid = {m: task[task["method"] == m].pivot_table(index="seed", columns="item_id", values="correct").to_numpy()
-            for m in ("static", "a", "b")}
-    p_a, p_b = permutation_test(grid["a"], grid["static"]), permutation_test(grid["b"], grid["static"])
-    assert p_a < p_b
+    c = v.best.primary
+    assert c.basis == "seeds" and c.test.diff == pytest.approx(0.25) and c.test.lo > 0
+    acc = {m: results[results["method"] == m].sort_values("seed")["accuracy"].to_numpy() for m in ("static", "a", "b")}
+    p_a, p_b = ttest_rel(acc["a"], acc["static"]).pvalue, ttest_rel(acc["b"], acc["static"]).pvalue
+    assert c.test.p == pytest.approx(p_a, rel=1e-9) and p_a < p_b
     assert v.holm_p == pytest.approx({"a": 2 * p_a, "b": max(2 * p_a, p_b)})  # Holm by hand: m = 2
     f = v.forgetting_diff["a"]
-    assert f.lo < 0 < f.hi  # a random half against the first half: no evidence either way
+    assert f.basis == "seeds" and f.test.lo < 0 < f.test.hi  # a random 9-11 of 20 against 10: no evidence
     assert v.checks == {"gain ≥ 0.2": True, "paired interval above zero": True, "Holm p < 0.05": True, FORGETS: True}
     assert v.state == "met"
     assert "budget 16: best a, Δ 0.2500" in md and "→ **met**" in md and "(provisional" not in md
+    assert "cannot detect the goal" not in md  # MDE about 0.08 against a goal of 0.2
 
     # a forgets more: all its forgetting items wrong against half right for static
     [v], _ = _verdict(tmp_path, "forgets", *_goal_tables(0.0, [0, 1, 2]))
-    assert v.forgetting_diff["a"].hi < 0 and v.state == "not met"
+    assert v.forgetting_diff["a"].test.hi < 0 and v.state == "not met"
     assert v.checks == {"gain ≥ 0.2": True, "paired interval above zero": True, "Holm p < 0.05": True, FORGETS: False}
 
-    # a gain on 4 of 40 items: the bootstrap interval clears zero, but 4 sign flips cannot reach p < 0.05
-    [v], _ = _verdict(tmp_path, "few", *_goal_tables(0.5, [0, 1, 2], gain_items=4), gain=0.05)
-    assert v.best.item_diff.lo > 0 and v.holm_p["a"] > 0.05 and v.state == "not met"
-    assert v.checks["paired interval above zero"] and not v.checks["Holm p < 0.05"]
+    # a gain of 0, 4 and 8 items by seed: the item-level test sees it, the seeds' spread swamps it, and the
+    # design could not have detected the goal (MDE above it), which the Markdown says
+    [v], md = _verdict(tmp_path, "few", *_goal_tables(0.5, [0, 1, 2], gains_a=(0, 4, 8)), gain=0.05)
+    assert v.best.item_p < 0.05 and v.best.primary.test.p > 0.05 and v.state == "not met"
+    assert v.checks["gain ≥ 0.05"] and not v.checks["paired interval above zero"] and not v.checks["Holm p < 0.05"]
+    assert v.best.primary.mde > 0.05 and f"the design cannot detect the goal here (MDE {v.best.primary.mde:.4f} > 0.05)" in md
+    assert "**Warning: this design cannot detect the goal gain of 0.05" in md
+    assert "inconclusive (too little data)" in table_row(md, "16", "**a**")[8]
 
     # a higher bar, and two seeds only: not met, and provisional
     [v], md = _verdict(tmp_path, "two", *_goal_tables(0.5, [0, 1]), gain=0.3)
     assert "gain ≥ 0.3: no" in md and "→ **not met** (provisional: 2 paired seed(s))" in md
+
+    # one seed: the primary test is the paired t over that seed's items
+    [v], md = _verdict(tmp_path, "one", *_goal_tables(0.5, [0]), gain=0.2)
+    task = items[(items["suite"] == "task") & (items["seed"] == 0)]
+    a, b = (task[task["method"] == m].sort_values("item_id")["correct"].to_numpy() for m in ("a", "static"))
+    assert v.best.primary.basis == "items" and v.paired_seeds == 1
+    assert v.best.primary.test.p == pytest.approx(ttest_rel(a, b).pvalue, rel=1e-9)
+    assert "(n=40 items, 1 seed)" in md and "(provisional: 1 paired seed(s))" in md
 
     # a goal method due at this budget but not run yet counts in Holm's family with p = 1
     [v], _ = _verdict(tmp_path, "due", results, items, goal={"methods": ["a", "b", "c"], "gain": 0.2},

@@ -78,6 +78,11 @@ def test_active_loop_end_to_end(world: dict[str, Path], tmp_path: Path) -> None:
     assert (out / "config.yaml").exists()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["accuracy_after"]["n"] == 6
+    # every seed the run used: per round, selection (seed + r), generation (1000 seed + r) and training
+    assert metrics["seeds"] == {"run": 0, "selection": [1, 2], "generation": [1, 2], "train": [0, 0],
+                                "train_from": "run", "eval": 0}
+    assert json.loads((out / "round-02" / "round.json").read_text())["seeds"] == {
+        "selection": 2, "generation": 2, "train": 0}
 
 
 def test_resume_redoes_only_the_unfinished_round(world: dict[str, Path], tmp_path: Path) -> None:
@@ -205,6 +210,7 @@ def test_forgetting_suite_before_and_after(world: dict[str, Path], tmp_path: Pat
     assert len(before) == len(after) == n and [r["id"] for r in before] == [r["id"] for r in after]
     assert summary["forgetting_before"]["n"] == summary["forgetting_after"]["n"] == n
     assert summary["forgetting_after"]["mean"] == pytest.approx(np.mean([r["correct"] for r in after]))
+    assert all(0 < r["chance"] < 1 for r in after)  # cloze-scored: each row knows its chance level
     marker = json.loads((out / "forgetting.json").read_text())
     assert marker["after_round"] == 1
     # a rerun loads the finished run, including the forgetting score, without evaluating again
@@ -227,3 +233,79 @@ def test_filtered_runs_that_differ_in_budget_score_the_pool_once(world: dict[str
     assert [r["loss"] for r in first] == [r["loss"] for r in second]
     best4 = {r["id"] for r in sorted(first, key=lambda r: -r["loss"])[:4]}
     assert {r["id"] for r in second if r["selected"]} == best4
+
+
+def _adapter(run: Path, r: int = 1) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(run / f"round-{r:02d}" / "adapter" / "adapter_model.safetensors")
+
+
+def _same(a: dict, b: dict) -> bool:
+    import torch
+
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_run_seed_drives_training_unless_train_seed_is_set(world: dict[str, Path], tmp_path: Path) -> None:
+    derived, pinned_same, pinned_other, four = (tmp_path / n for n in ("derived", "same", "other", "four"))
+    first = run_job(config(world, derived, "strategy=random", "seed=3"), derived, progress=False)
+    assert first["seeds"] == {"run": 3, "selection": [4], "generation": [3001], "train": [3], "train_from": "run",
+                              "eval": 0}
+    assert json.loads((derived / "round-01" / "round.json").read_text())["train"]["seed"] == 3
+    assert json.loads((derived / "round-01" / "adapter" / "acqsynth_train.json").read_text())["seed"] == 3
+    assert load_config(RunConfig, derived / "config.yaml").train.seed is None  # the config says "derived"
+    # deriving the training seed from seed 3 trains exactly as train.seed=3 does ...
+    same = run_job(config(world, pinned_same, "strategy=random", "seed=3", "train.seed=3"), pinned_same,
+                   progress=False)
+    assert same["seeds"]["train"] == [3] and same["seeds"]["train_from"] == "train.seed"
+    assert _same(_adapter(derived), _adapter(pinned_same))
+    # ... and an explicit train.seed wins: the same data (seed 3), another training
+    other = run_job(config(world, pinned_other, "strategy=random", "seed=3", "train.seed=7"), pinned_other,
+                    progress=False)
+    assert other["seeds"]["train"] == [7] and other["seeds"]["selection"] == [4]
+    assert [r["id"] for r in rows(pinned_other / "data.jsonl")] == [r["id"] for r in rows(derived / "data.jsonl")]
+    assert not _same(_adapter(derived), _adapter(pinned_other))
+    # another run seed: other data and another training seed
+    run_job(config(world, four, "strategy=random", "seed=4"), four, progress=False)
+    assert json.loads((four / "metrics.json").read_text())["seeds"]["train"] == [4]
+    assert not _same(_adapter(derived), _adapter(four))
+
+
+def test_a_run_started_with_a_training_seed_keeps_it_when_resumed(world: dict[str, Path], tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A run from before run seeds drove training saved train.seed: 0 (then the default). Resumed with a
+    config that leaves train.seed unset, it must go on training with 0, not switch to its run seed."""
+    out = tmp_path / "run"
+    run_job(config(world, out, "strategy=active", "rounds=2", "seed=3", "train.seed=0"), out, progress=False)
+    before = _adapter(out, 2)
+    # as such a run looks when killed in round 2: round 1's record has no seeds, config.yaml says 0
+    (out / "round-02" / "round.json").unlink()
+    (out / "metrics.json").unlink()
+    r1 = json.loads((out / "round-01" / "round.json").read_text())
+    del r1["seeds"]
+    (out / "round-01" / "round.json").write_text(json.dumps(r1))
+    capsys.readouterr()
+    resumed = run_job(config(world, out, "strategy=active", "rounds=2", "seed=3"), out, progress=False)
+    assert "resuming with train.seed 0, the training seed this run started with" in capsys.readouterr().err
+    assert resumed["seeds"] == {"run": 3, "selection": [4, 5], "generation": [3001, 3002], "train": [0, 0],
+                                "train_from": "train.seed", "eval": 0}
+    assert _same(before, _adapter(out, 2))  # round 2 trained again exactly as it first did
+    assert load_config(RunConfig, out / "config.yaml").train.seed == 0
+    with pytest.raises(AcqsynthError, match=r"different config \(differs in: train\)"):
+        run_job(config(world, out, "strategy=active", "rounds=2", "seed=3", "train.seed=5"), out, progress=False)
+
+
+def test_resume_compares_training_seeds_resolved(tmp_path: Path) -> None:
+    """A run saved with train.seed unset (derived) trains with its seed: resuming it with that seed set
+    explicitly is the same run, with another seed a different one; unset stays unset."""
+    from acqsynth.config import save_config
+    from acqsynth.job import _check_resume
+
+    save_config(load_config(RunConfig, None, ["seed=3"]), tmp_path / "config.yaml")
+    assert _check_resume(tmp_path, load_config(RunConfig, None, ["seed=3"])).train.seed is None
+    assert _check_resume(tmp_path, load_config(RunConfig, None, ["seed=3", "train.seed=3"])).train_seed == 3
+    with pytest.raises(AcqsynthError, match=r"differs in: train\)"):
+        _check_resume(tmp_path, load_config(RunConfig, None, ["seed=3", "train.seed=0"]))
+    with pytest.raises(AcqsynthError, match=r"differs in: seed, train\)"):
+        _check_resume(tmp_path, load_config(RunConfig, None, ["seed=4"]))

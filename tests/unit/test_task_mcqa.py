@@ -98,6 +98,78 @@ def test_extract(text: str, expected: str | None) -> None:
     assert TASK.extract(text, sample()) == expected
 
 
+# Choices where the stated letter and the option text can disagree: C is "water", "oxygen" is D.
+LETTER_VS_TEXT = ["wood", "carbon dioxide", "water", "oxygen"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The answer is C. oxygen",
+        "Answer is C. oxygen",
+        "Answer: C. oxygen",
+        "answer: (C) oxygen",
+        "The correct answer is C: oxygen",
+        "The final answer is C) oxygen",
+        "C. oxygen",
+        "The answer is C, oxygen.",
+        "**Answer:** C oxygen",
+        "The answer is oxygen (C)",
+        "The answer is oxygen [C]",
+        "The answer is (C) oxygen",
+        "I think the answer is c. oxygen",
+        "The best answer would be C - oxygen",
+        "Answer: oxygen (option C)",
+        "C is correct: oxygen",
+        "Wood is a solid and water is a liquid.\nCarbon dioxide is taken in, oxygen is given off.\n"
+        "The answer is C. oxygen",
+        "Option A (wood) is not a gas. Option B, carbon dioxide, is absorbed.\nOxygen is released.\n"
+        "Answer: C",
+        "The answer is C. Option B is wrong.",  # "Option B is wrong" rejects B, it does not choose it
+    ],
+)
+def test_stated_letter_beats_option_text(text: str) -> None:
+    """A reply naming letter C and option D's text is graded by the letter, whatever the phrasing."""
+    s = sample(answer="C", choices=LETTER_VS_TEXT)
+    assert extract_choice(text, LETTER_VS_TEXT, "ABCD") == "C"
+    assert TASK.extract(text, s) == "C"
+    assert TASK.grade(text, s).correct
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The answer is oxygen",
+        "Answer: oxygen",
+        "The correct answer is oxygen.",
+        "**Answer:** oxygen",
+        "Wood burns and water is a liquid.\nThe answer is oxygen",
+        "The answer is carbon dioxide or oxygen.\nThe answer is oxygen.",
+    ],
+)
+def test_answer_stated_only_as_option_text(text: str) -> None:
+    """A statement giving only an option's text (no letter anywhere) maps to that option's letter."""
+    assert extract_choice(text, LETTER_VS_TEXT, "ABCD") == "D"
+    assert TASK.extract(text, sample(answer="D", choices=LETTER_VS_TEXT)) == "D"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Option B is wrong because plants absorb it. The answer is oxygen.",
+        "Option A: wood is solid. Option B: carbon dioxide is absorbed.\nThe answer is oxygen.",
+        "The answer is oxygen. Option B is wrong.",
+        # C is stated, but in an earlier statement than the one naming oxygen, which is the reply's
+        # final word (C would win only inside that statement, as in "the answer is C. oxygen").
+        "The answer is C.\nPlants release oxygen, so the answer is oxygen.",
+    ],
+)
+def test_letter_outside_the_text_statement_does_not_override_it(text: str) -> None:
+    """A letter mentioned outside an option-text statement does not override it: the final one wins."""
+    assert extract_choice(text, LETTER_VS_TEXT, "ABCD") == "D"
+    assert TASK.extract(text, sample(answer="D", choices=LETTER_VS_TEXT)) == "D"
+
+
 def test_longer_option_text_wins_over_its_prefix() -> None:
     choices = ["carbon", "carbon dioxide", "carbon monoxide", "helium"]
     assert extract_choice("It is carbon dioxide.", choices, "ABCD") == "B"
@@ -151,7 +223,7 @@ def test_option_continuations_letter_mode() -> None:
 
 def test_option_continuations_text_mode() -> None:
     context, conts = TASK.option_continuations(sample(), mode="text")
-    assert context == "Which gas do plants absorb from the air?\nAnswer:"
+    assert context == "Question: Which gas do plants absorb from the air?\nAnswer:"  # lm-eval's cloze prompt
     assert conts == [" oxygen", " carbon dioxide", " nitrogen", " water"]
     with pytest.raises(AcqsynthError, match="mode"):
         TASK.option_continuations(sample(), mode="bogus")  # type: ignore[arg-type]

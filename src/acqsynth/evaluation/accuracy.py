@@ -11,13 +11,18 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from acqsynth.errors import AcqsynthError, check_range
+from acqsynth.evaluation.cloze import chance, cloze_scores
 from acqsynth.evaluation.stats import Estimate, bootstrap_mean, pass_at_k
 from acqsynth.models.generator import GenerationParams, Generator
 from acqsynth.models.student import Student
 from acqsynth.samples import Sample, iter_samples
 from acqsynth.tasks.base import Task, Verdict
+from acqsynth.tasks.mcqa import gold_letter
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+MCQ_METRICS = ("auto", "generate", "letter", "acc", "acc_norm")
+SMALL_STUDENT_PARAMS = 1_000_000_000
+"""Under this many parameters, `mcq_metric="auto"` scores multiple choice by cloze acc_norm."""
 
 
 @dataclass
@@ -34,6 +39,13 @@ class EvalConfig:
     """Seed for sampling (temperature > 0) and for the bootstrap interval."""
     loglik: bool = True
     """For multiple choice, also score each option letter by log-likelihood and report that accuracy."""
+    cloze: bool = True
+    """For multiple choice, also score each option's text as the continuation of "Question: ...\nAnswer:"
+    (lm-evaluation-harness's convention) and report `acc` and length-normalised `acc_norm`."""
+    mcq_metric: str = "auto"
+    """What `accuracy` (and the per-row `correct`) means for multiple choice: "generate" (the letter in the
+    student's generated reply), "letter" (letter log-likelihood), "acc" or "acc_norm" (cloze). "auto" is
+    acc_norm for students under 1B parameters (at chance on letters) and "generate" from 1B up."""
     samples: int = 1
     """Answers sampled per item. With n > 1 (and temperature > 0) accuracy is the mean pass@1 = c/n
     and `pass_k` is reported with the unbiased estimator of Chen et al. (2021)."""
@@ -47,6 +59,12 @@ class EvalConfig:
         check_range("eval.temperature", self.temperature, 0)
         check_range("eval.batch_size", self.batch_size, 1)
         check_range("eval.seed", self.seed, 0, 2**32 - 1)
+        if self.mcq_metric not in MCQ_METRICS:
+            raise AcqsynthError(f"eval.mcq_metric must be one of {', '.join(MCQ_METRICS)}, got {self.mcq_metric!r}")
+        if self.mcq_metric in ("acc", "acc_norm") and not self.cloze:
+            raise AcqsynthError(f"eval.mcq_metric={self.mcq_metric} needs eval.cloze=true")
+        if self.mcq_metric == "letter" and not self.loglik:
+            raise AcqsynthError("eval.mcq_metric=letter needs eval.loglik=true")
         if self.samples > 1 and self.temperature <= 0:
             raise AcqsynthError("eval.samples > 1 needs eval.temperature > 0 (greedy answers would all be the same)")
         bad = [k for k in self.pass_k if not 1 <= k <= self.samples]
@@ -61,9 +79,21 @@ class EvalSummary:
     task: str
     n: int
     accuracy: Estimate
+    """The headline metric (named by `metric`), with a bootstrap interval over items."""
     wall_s: float
     rows_per_s: float
     loglik_accuracy: Estimate | None = None
+    """Multiple choice: the letter whose log-likelihood after "Answer:" is highest."""
+    metric: str = "generate"
+    """What `accuracy` measures: "generate" (graded generated answers), "letter", "acc" or "acc_norm"."""
+    generated_accuracy: Estimate | None = None
+    """Graded generated answers (the same as `accuracy` when `metric` is "generate")."""
+    cloze_acc: Estimate | None = None
+    """Multiple choice, cloze: the option text with the highest sum of log-probs."""
+    cloze_acc_norm: Estimate | None = None
+    """Multiple choice, cloze: the highest log-prob sum per character of the option."""
+    chance: float | None = None
+    """Multiple choice: the accuracy of a uniform random pick (mean of 1 / options)."""
     reasons: dict[str, int] = field(default_factory=dict)
     pass_at_k: dict[str, Estimate] = field(default_factory=dict)
     """pass@k by k (as a string key, for JSON), each with a bootstrap interval over items."""
@@ -115,14 +145,35 @@ def evaluate(
         out = out.add_column("n_correct", n_correct.astype(int).tolist()).add_column("pass1", correct.tolist())
         pass_k = {str(k): bootstrap_mean(pass_at_k(n, n_correct.astype(int), k), seed=config.seed)
                   for k in config.pass_k}
-    loglik_est = None
-    if config.loglik and hasattr(task, "option_continuations") and all(s.choices for s in samples):
+    mcq = hasattr(task, "option_continuations") and all(s.choices for s in samples)
+    generated = bootstrap_mean(correct, seed=config.seed)
+    metrics: dict[str, tuple[Estimate, np.ndarray]] = {"generate": (generated, correct)}
+    loglik_est = cloze_acc = cloze_norm = None
+    if mcq and config.loglik:
         picks = option_loglik_predictions(student, task, samples)
-        from acqsynth.tasks.mcqa import gold_letter
-
         hits = np.array([p == gold_letter(s) for p, s in zip(picks, samples, strict=True)], dtype=np.float64)
         out = out.add_column("loglik_prediction", picks).add_column("loglik_correct", hits.astype(bool).tolist())
         loglik_est = bootstrap_mean(hits, seed=config.seed)
+        metrics["letter"] = (loglik_est, hits)
+    if mcq and config.cloze:
+        res = cloze_scores(student, samples, progress=progress)
+        out = (
+            out.add_column("cloze_prediction", [LETTERS[i] for i in res.pick])
+            .add_column("cloze_correct", res.correct.astype(bool).tolist())
+            .add_column("cloze_norm_prediction", [LETTERS[i] for i in res.pick_norm])
+            .add_column("cloze_norm_correct", res.correct_norm.astype(bool).tolist())
+            .add_column("cloze_loglik", [ll.tolist() for ll in res.loglik])
+        )
+        cloze_acc = bootstrap_mean(res.correct, seed=config.seed)
+        cloze_norm = bootstrap_mean(res.correct_norm, seed=config.seed)
+        metrics["acc"] = (cloze_acc, res.correct)
+        metrics["acc_norm"] = (cloze_norm, res.correct_norm)
+    metric = resolve_mcq_metric(config.mcq_metric, student) if mcq else "generate"
+    if metric not in metrics:
+        raise AcqsynthError(f"eval.mcq_metric={metric} was not computed (check eval.cloze / eval.loglik)")
+    headline, hits = metrics[metric]
+    if metric != "generate":  # `correct` is the headline metric's; the graded reply keeps its own column
+        out = out.rename_column("correct", "generated_correct").add_column("correct", hits.astype(bool).tolist())
     wall = time.perf_counter() - start
     reasons: dict[str, int] = {}
     for v in verdicts:
@@ -131,14 +182,30 @@ def evaluate(
     summary = EvalSummary(
         task=task.name,
         n=len(samples),
-        accuracy=bootstrap_mean(correct, seed=config.seed),
+        accuracy=headline,
         wall_s=wall,
         rows_per_s=len(samples) / wall,
         loglik_accuracy=loglik_est,
         reasons=reasons,
         pass_at_k=pass_k,
+        metric=metric,
+        generated_accuracy=generated,
+        cloze_acc=cloze_acc,
+        cloze_acc_norm=cloze_norm,
+        chance=chance(samples) if mcq else None,
     )
     return out, summary
+
+
+def resolve_mcq_metric(metric: str, student: Any) -> str:
+    """`metric`, with "auto" resolved by the student's size (acc_norm under 1B parameters)."""
+    if metric != "auto":
+        return metric
+    model = getattr(student, "model", None)
+    if model is None:
+        return "acc_norm"
+    params = sum(p.numel() for p in model.parameters())
+    return "acc_norm" if params < SMALL_STUDENT_PARAMS else "generate"
 
 
 def grade_all(task: Task, predictions: list[str], samples: list[Sample]) -> list[Verdict]:

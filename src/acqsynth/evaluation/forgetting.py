@@ -2,35 +2,43 @@
 before and after training so a method that teaches one skill by eroding others shows it.
 
 The mix is fixed so numbers are comparable across runs: the first `n` rows of the evaluation split
-of each source in `FORGETTING_SOURCES` (three MMLU subjects far from arithmetic and grade-school
-math, ARC-Easy, ARC-Challenge and SciQ). Each item is scored by option log-likelihood (the letter
-the student finds most likely after "Answer:"), which is deterministic and needs no generation, so
-it costs one forward pass per option.
+of each source in `FORGETTING_SOURCES` (ARC-Easy, ARC-Challenge, SciQ, three MMLU subjects far from
+arithmetic, and MMLU elementary mathematics). Each item is scored by cloze `acc_norm`
+(evaluation/cloze.py): the option text the student finds most likely after "Question: ...\\nAnswer:",
+per character. Letter scoring ("Answer: B") leaves a 135M student at chance, so it would measure the
+student's letter preference, not its knowledge; cloze acc_norm puts the base student measurably above
+chance (docs/results.md), so a loss is visible. Deterministic, no generation: one prompt pass per
+question and one pass over its options.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import datasets
 import numpy as np
 
+from acqsynth.evaluation.cloze import OptionScorer, chance, cloze_scores
 from acqsynth.evaluation.stats import Estimate, bootstrap_mean
 from acqsynth.samples import Sample, iter_samples, to_dataset
+from acqsynth.tasks.mcqa import LETTERS
 
 FORGETTING_SOURCES = (
-    "mmlu:high_school_biology",
-    "mmlu:high_school_geography",
-    "mmlu:us_foreign_policy",
     "arc-easy",
     "arc-challenge",
     "sciq",
+    "mmlu:high_school_biology",
+    "mmlu:high_school_geography",
+    "mmlu:us_foreign_policy",
+    "mmlu:elementary_mathematics",
 )
 """Built-in multiple-choice datasets of the suite; none is a training source of any built-in task."""
 
+DEFAULT_PER_SOURCE = 100
+"""Items per source of the default suite: 7 sources, 700 items (fewer where a split is smaller)."""
 
-def forgetting_suite(n_per_source: int, sources: Sequence[str] = FORGETTING_SOURCES) -> list[Sample]:
+
+def forgetting_suite(n_per_source: int = DEFAULT_PER_SOURCE, sources: Sequence[str] = FORGETTING_SOURCES) -> list[Sample]:
     """The first `n_per_source` evaluation rows of every source (fewer if a source has fewer)."""
     from acqsynth.data import load_data
 
@@ -43,17 +51,19 @@ def forgetting_suite(n_per_source: int, sources: Sequence[str] = FORGETTING_SOUR
     return out
 
 
-def evaluate_forgetting(student: Any, suite: Sequence[Sample], seed: int = 0) -> tuple[datasets.Dataset, Estimate]:
-    """Option log-likelihood accuracy of `student` on `suite`: the rows with `prediction` and
-    `correct` columns, and the accuracy with a bootstrap interval over items."""
-    from acqsynth.evaluation.accuracy import option_loglik_predictions
-    from acqsynth.tasks import get_task
-    from acqsynth.tasks.mcqa import gold_letter
-
+def evaluate_forgetting(
+    student: OptionScorer, suite: Sequence[Sample], seed: int = 0
+) -> tuple[datasets.Dataset, Estimate]:
+    """Cloze acc_norm of `student` on `suite`: the rows with `prediction`, `correct` and `chance`
+    columns, and the accuracy with a bootstrap interval over items."""
     if not suite:
         raise ValueError("the forgetting suite is empty")
-    task = get_task("mcqa")
-    picks = option_loglik_predictions(student, task, list(suite))
-    hits = np.array([p == gold_letter(s) for p, s in zip(picks, suite, strict=True)], dtype=np.float64)
-    rows = to_dataset(list(suite)).add_column("prediction", picks).add_column("correct", hits.astype(bool).tolist())
-    return rows, bootstrap_mean(hits, seed=seed)
+    res = cloze_scores(student, list(suite))
+    hits = res.correct_norm
+    rows = (
+        to_dataset(list(suite))
+        .add_column("prediction", [LETTERS[i] for i in res.pick_norm])
+        .add_column("correct", hits.astype(bool).tolist())
+        .add_column("chance", [chance([s]) for s in suite])
+    )
+    return rows, bootstrap_mean(np.asarray(hits), seed=seed)

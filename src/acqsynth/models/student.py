@@ -9,6 +9,7 @@ tokens are exactly what the student would have to produce after the prompt.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -107,6 +108,11 @@ def left_pad(seqs: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torc
         input_ids[row, width - len(x) :] = torch.tensor(x, dtype=torch.long)
         mask[row, width - len(x) :] = 1
     return input_ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def _cache_argument(model: Any) -> str:
+    """The forward argument that takes a KV cache: `cache` in recent transformers, `past_key_values` before."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def default_device() -> torch.device:
@@ -245,6 +251,80 @@ class TransformersStudent:
             width = last.shape[1]
             h = torch.cat([last[b, width - len(c) - 1 : width - 1] for b, (_, c) in enumerate(batch)]).float()
         return logits, h
+
+    @torch.inference_mode()
+    def score_options(
+        self, contexts: Sequence[list[int]], options: Sequence[Sequence[list[int]]]
+    ) -> list[np.ndarray]:
+        """Sum of log p(option tokens | context) for every option of every context.
+
+        Each context is computed once: a batch of contexts goes through the model with a KV cache,
+        the cache is copied to one row per option, and all options of the batch follow in a second
+        forward pass. So a question with four options costs one prompt pass, not four. Every
+        option must have at least one token; over-long contexts keep their end (see `fit`).
+        """
+        if len(contexts) != len(options):
+            raise ValueError(f"{len(contexts)} contexts but {len(options)} option lists")
+        if any(len(o) == 0 for opts in options for o in opts):
+            raise ValueError("every option needs at least one token")
+        out: list[np.ndarray] = [np.zeros(0) for _ in contexts]
+        longest = [max((len(o) for o in opts), default=0) for opts in options]
+        ctxs = []
+        for ctx, room in zip(contexts, longest, strict=True):
+            ctx = list(ctx) or [self.pad_id]
+            keep = max(self.max_length - room, 1)
+            if len(ctx) > keep:
+                warnings.warn(f"a context of {len(ctx)} tokens was cut to its last {keep}", stacklevel=2)
+            ctxs.append(ctx[-keep:])
+        order = sorted(range(len(ctxs)), key=lambda i: len(ctxs[i]), reverse=True)
+        for start in range(0, len(order), self.batch_size):
+            idx = [i for i in order[start : start + self.batch_size] if options[i]]
+            if idx:
+                for i, sums in zip(idx, self._options_batch([ctxs[i] for i in idx], [options[i] for i in idx]),
+                                   strict=True):
+                    out[i] = sums
+        return out
+
+    def _options_batch(self, ctxs: list[list[int]], options: list[Sequence[list[int]]]) -> list[np.ndarray]:
+        """`score_options` for one batch of contexts: a cached prompt pass, then one pass over all options."""
+        dev = self.device
+        input_ids, mask, position_ids = left_pad(ctxs, self.pad_id)
+        first = self.model(
+            input_ids=input_ids.to(dev), attention_mask=mask.to(dev), position_ids=position_ids.to(dev),
+            use_cache=True, logits_to_keep=1,
+        )
+        first_logp = torch.log_softmax(first.logits[:, -1].float(), -1)  # predicts each option's first token
+        owner = torch.tensor([b for b, opts in enumerate(options) for _ in opts], device=dev)
+        conts = [o for opts in options for o in opts]
+        cache = getattr(first, "cache", None) or first.past_key_values
+        cache.batch_select_indices(owner)
+        width = max(len(c) for c in conts)
+        cont_ids = torch.full((len(conts), width), self.pad_id, dtype=torch.long)
+        cont_mask = torch.zeros((len(conts), width), dtype=torch.long)
+        for r, c in enumerate(conts):
+            cont_ids[r, : len(c)] = torch.tensor(c)
+            cont_mask[r, : len(c)] = 1
+        lengths = mask.sum(1).to(dev)[owner]
+        second = self.model(
+            input_ids=cont_ids.to(dev),
+            attention_mask=torch.cat([mask.to(dev)[owner], cont_mask.to(dev)], 1),
+            position_ids=lengths[:, None] + torch.arange(width, device=dev)[None],
+            use_cache=True,
+            **{_cache_argument(self.model): cache},
+        )
+        sums = []
+        for r, c in enumerate(conts):
+            target = torch.tensor(c, device=dev)
+            total = first_logp[owner[r], target[0]]
+            if len(c) > 1:
+                logp = torch.log_softmax(second.logits[r, : len(c) - 1].float(), -1)
+                total = total + logp.gather(-1, target[1:, None]).sum()
+            sums.append(float(total))
+        per_ctx, k = [], 0
+        for opts in options:
+            per_ctx.append(np.asarray(sums[k : k + len(opts)], dtype=np.float64))
+            k += len(opts)
+        return per_ctx
 
     def _forward(self, seqs: list[list[int]], keep: int, hidden: bool) -> Any:
         """The model on left-padded `seqs`, logits for the last `keep` positions only."""

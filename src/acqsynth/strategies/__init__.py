@@ -1,4 +1,4 @@
-"""The ways to turn acquisition scores into training data (DESIGN.md §2), one module each.
+"""The ways to turn acquisition scores into training data (docs/methods.md), one module each.
 
 Each strategy fills one round of a run with new samples: `random_real` (real pool samples, the
 baseline), `static` (one-shot generation, no student feedback), `rejection` (oversample from the

@@ -3,8 +3,9 @@
 The generator sees a seed example and writes a new tagged sample. Its reward is
 `clip(A(q), 0, reward_clip) + format_weight · F`, where `A` is any acquisition function (or
 weighted combination) computed by a *frozen* student on the parsed sample and `F` the format reward
-of DESIGN.md §2; a completion that does not parse gets 0. A whole group of completions is scored in
-one batched call (the reference code scored one sample per HTTP call).
+(`generation.parsing.format_reward`, see docs/methods.md); a completion that does not parse gets 0.
+A whole group of completions is scored in one batched call (the reference code scored one sample per
+HTTP call).
 
 The prompt is the chat template up to the assistant turn plus the response prefix `<question>`, as
 plain text, so TRL continues it exactly as `acqsynth generate` does. The same code runs on CPU, on a

@@ -57,14 +57,18 @@ def _patterns(letters: str) -> dict[str, re.Pattern[str]]:
         r"|\b(?:choose|pick|select|go\s+with|going\s+with))"
         r"\s*[:=]?\s*(?:(?:option|choice|letter)\s*)?)"
     )
+    # Not when the letter is rejected rather than chosen: "Option B is wrong", "option C isn't".
+    chosen = r"(?!\s+(?i:(?:is|was)\s+(?:not|wrong|incorrect|false)\b|isn['’]t\b))"
     return {
         "alone": re.compile(rf"^[\s(\[*_`'\"]*({anyc})[\s)\]*_`'\".:,;!]*$"),
-        "explicit": re.compile(lead + token),
+        "explicit": re.compile(lead + token + chosen),
         "is_correct": re.compile(
             rf"(?:\(\s*({anyc})\s*\)|\[\s*({anyc})\s*\]|(?<![\w'’-])({up})(?![\w'’-]))"
             r"\s+(?i:is\s+(?:the\s+)?(?:correct|right|best|true)\b)"
         ),
         "answer_line": re.compile(r"(?i:\b(?:answer|option|choice)\s*(?:is|:|=)\s*)([^\n]+)"),
+        # A letter in brackets inside an answer line: "The answer is oxygen (D)".
+        "bracketed": re.compile(rf"\(\s*({anyc})\s*\)|\[\s*({anyc})\s*\]"),
         "label_start": re.compile(
             rf"^[\s*_]*(?:\(\s*({anyc})\s*\)|\[\s*({anyc})\s*\]|({anyc})\s*[).:]|({up})(?=\s|$))"
         ),
@@ -133,7 +137,9 @@ def extract_choice(text: str, choices: list[str] | None, letters: str = "ABCDE")
     Tiers, first hit wins (within a tier the last occurrence, i.e. the final answer):
     1. the whole reply is a letter: "B", "b)", "(D)", "**C**";
     2. an explicit statement: "The answer is (B)", "Answer: c", "correct option is D", "B is correct",
-       or "The answer is <option text>";
+       "The answer is <option text> (B)", or "The answer is <option text>"; a letter stated inside an
+       option-text statement overrides its text ("The answer is C. <D's text>" is C), otherwise the
+       final statement wins ("Option B is wrong ... The answer is <D's text>" is D);
     3. the reply starts with a label: "(D) because ...", "C. carbon dioxide", "B because ..."
        (skipped, like tier 6, when 3+ lines carry different labels: an echoed option list);
     4. a bracketed or bold letter anywhere: "(C)", "[C]", "**C**" (skipped when 3+ different letters
@@ -154,20 +160,29 @@ def extract_choice(text: str, choices: list[str] | None, letters: str = "ABCDE")
     if m:
         return m.group(1).upper()
 
-    best: tuple[int, str] | None = None
+    # Tier 2. A statement is placed where its letter, or its answer text, starts (not where its match
+    # starts: the lead varies, "The correct answer is" vs "answer is"). An option-text statement
+    # ("The answer is oxygen", up to the end of its line) is overridden by a letter stated inside it
+    # ("The answer is C. oxygen", "The answer is oxygen (C)"); otherwise the final statement wins.
+    stated: list[tuple[int, str]] = []  # (where the letter is, the letter)
     for pat_name in ("explicit", "is_correct"):
         for m in pats[pat_name].finditer(plain):
             letter, end = _group(m)
             bracketed = m.group(3) is None  # (B) or [B] rather than a bare letter
-            reads = pat_name == "is_correct" or _reads_as_option(letter, plain[end:], bracketed)
-            if reads and (best is None or m.start() >= best[0]):
-                best = (m.start(), letter.upper())
-    for m in pats["answer_line"].finditer(plain):
+            if pat_name == "is_correct" or _reads_as_option(letter, plain[end:], bracketed):
+                stated.append((end - 1, letter.upper()))
+    answer_lines = list(pats["answer_line"].finditer(plain))
+    for m in answer_lines:
+        for b in pats["bracketed"].finditer(m.group(1)):
+            letter, end = _group(b)
+            stated.append((m.start(1) + end - 1, letter.upper()))
+    statements = list(stated)
+    for m in answer_lines:
         by_text = _option_text_letter(m.group(1), choices, letters)
-        if by_text and (best is None or m.start() > best[0]):
-            best = (m.start(), by_text)
-    if best is not None:
-        return best[1]
+        if by_text and not any(m.start() <= at < m.end() for at, _ in stated):
+            statements.append((m.start(1), by_text))
+    if statements:
+        return max(statements, key=lambda st: st[0])[1]
 
     # Three or more lines labelled with different letters: the options were echoed, not answered.
     echoed = len({m.group(1).upper() for m in pats["line_label"].finditer(plain)}) >= 3
@@ -276,9 +291,9 @@ class MCQATask:
 
         mode="letter": context = the prompt's user text (question + lettered options + instruction)
         + "\\nAnswer:", continuations " A", " B", ... — single tokens, so no length bias.
-        mode="text": context = question + "\\nAnswer:", continuations " <option text>" — the cloze
-        form for weak students; the scorer should normalise by continuation length (characters or
-        tokens), otherwise short options win.
+        mode="text": the cloze form of lm-evaluation-harness, context "Question: <question>\\nAnswer:",
+        continuations " <option text>" (see evaluation/cloze.py, which scores it with `acc` and the
+        length-normalised `acc_norm`).
         Contexts are plain text, no chat template: to score a chat student, render `prompt(sample)`
         with its template and append "Answer:" (the target format) instead.
         """
@@ -289,5 +304,7 @@ class MCQATask:
                 f" {LETTERS[i]}" for i in range(len(sample.choices))
             ]
         if mode == "text":
-            return f"{sample.question.rstrip()}\nAnswer:", [f" {c.strip()}" for c in sample.choices]
+            from acqsynth.evaluation.cloze import cloze_request
+
+            return cloze_request(sample)
         raise AcqsynthError(f"unknown option scoring mode {mode!r}; use 'letter' or 'text'")
