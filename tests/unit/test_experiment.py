@@ -194,9 +194,9 @@ def test_cells_that_ran_with_a_fixed_training_seed_keep_it(world: dict[str, Path
 
 
 def test_the_committed_study_still_loads_as_published(tmp_path: Path) -> None:
-    """docs/results/cpu-study ran with train.seed 0 in all 69 cells: the grid of experiments/cpu-study.yaml
-    still carries every one of them (none is refused or rerun), with the training seed they ran with;
-    the 46 cells at seeds 1 and 2 are the ones whose training seed is not their own."""
+    """docs/results/cpu-study ran with train.seed 0 in all 69 cells, and experiments/cpu-study.yaml pins
+    `train.seed: 0` to say so: its grid still carries every cell (none is refused or rerun), each cell's
+    config trains with seed 0, so no cell keeps a training seed its config does not name."""
     from acqsynth.experiment import _fixed_train_seeds, load_published
 
     repo = Path(__file__).resolve().parents[2]
@@ -208,8 +208,8 @@ def test_the_committed_study_still_loads_as_published(tmp_path: Path) -> None:
     pub = load_published(exp, grid, tmp_path)
     assert set(pub.results) == {c.key for c in grid} and len(grid) == 69
     assert {v["train"]["seed"] for v in pub.configs.values()} == {0}
-    fixed = _fixed_train_seeds(grid, pub.configs)
-    assert sorted(fixed) == sorted(c.key for c in grid if c.seed != 0) and len(fixed) == 46
+    assert {c.config.train.seed for c in grid} == {0} and {c.seed for c in grid} == {0, 1, 2}
+    assert _fixed_train_seeds(grid, pub.configs) == []
 
 
 def test_worker_processes_split_the_cells(world: dict[str, Path], tmp_path: Path) -> None:
