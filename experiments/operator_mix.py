@@ -57,7 +57,7 @@ def describe(name: str, rows: list[dict]) -> float:
 def main(cells: list[str]) -> None:
     from acqsynth.config import load_config
     from acqsynth.data import load_data
-    from acqsynth.experiment import ExperimentConfig
+    from acqsynth.experiment.grid import ExperimentConfig
 
     study = load_config(ExperimentConfig, "experiments/cpu-study.yaml")
     eval_n = int(study.overrides["data.eval_n"])  # a run evaluates the first eval_n rows of the eval split
@@ -74,7 +74,7 @@ def main(cells: list[str]) -> None:
     if len(hard) >= 4:
         import numpy as np
 
-        from acqsynth.experiment_report import spearman
+        from acqsynth.experiment.report import spearman
 
         rho, p = spearman(np.array(hard), np.array(accuracy))
         print(f"share of - and / vs accuracy after training over {len(hard)} cells (pass cells of one budget): "

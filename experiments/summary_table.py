@@ -1,7 +1,7 @@
 """A compact method × budget table for docs/results.md, computed from a run's committed tables.
 
 The report's tables carry every column; this prints the ones the results doc shows, with the same
-statistics (main_rows of acqsynth.experiment_report), so no figure is copied by hand. Per method and
+statistics (main_rows of acqsynth.experiment.report), so no figure is copied by hand. Per method and
 budget: accuracy over seeds; Δ against the baseline by the primary test (paired t over the per-seed mean
 accuracies: 95% t interval, p); the MDE at 80% power and the TOST reading at ±2 points for a
 non-significant Δ; and the item-level Δ (paired bootstrap over items within seed) with its sign-flip
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from acqsynth.evaluation.stats import Estimate
-from acqsynth.experiment_report import Row, load_tables, main_rows
+from acqsynth.experiment.report import Row, load_tables, main_rows
 
 
 def _pct(e: Estimate | None, signed: bool = False) -> str:

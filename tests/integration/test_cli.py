@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from acqsynth.cli import main
+from acqsynth.cli.commands import main
 from acqsynth.samples import Sample, read_samples, to_dataset, write_samples
 
 pytestmark = pytest.mark.integration

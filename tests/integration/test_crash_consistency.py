@@ -373,13 +373,13 @@ def test_ctrl_c_hint_names_the_timestamped_directory_a_rerun_needs(
 ) -> None:
     """Without an output directory a run goes to runs/run-TIMESTAMP: the hint must name it, or the
     rerun would start afresh in a new one."""
-    import acqsynth.job
-    from acqsynth.cli import main
+    import acqsynth.run.job
+    from acqsynth.cli.commands import main
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(acqsynth.job, "run_job", interrupted)
+    monkeypatch.setattr(acqsynth.run.job, "run_job", interrupted)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "rounds=1"]) == 130
     assert re.search(r"\n  acqsynth run rounds=1 --output runs/run-\d{8}-\d{6}\n", capsys.readouterr().err)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from acqsynth.cli import run_eval
+from acqsynth.cli.commands import run_eval
 from acqsynth.models.aliases import alias_files, hf_model_path
 
 pytestmark = pytest.mark.integration

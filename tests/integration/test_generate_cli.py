@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from acqsynth.cli import main
+from acqsynth.cli.commands import main
 from acqsynth.samples import read_samples
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ def test_generate_errors_are_clear(tmp_path, capsys):
 
 
 def _cli(out: Path, env: dict[str, str]) -> subprocess.Popen:
-    code = "import sys; from acqsynth.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from acqsynth.cli.commands import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.Popen([sys.executable, "-c", code, *args(out)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 

@@ -15,7 +15,7 @@ import pytest
 from scripted_generator import SCRIPTED, write_problems
 from tiny import make_tiny_model
 
-from acqsynth.cli import main
+from acqsynth.cli.commands import main
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def _world(tmp: Path) -> list[str]:
 
 
 def _cli(items: list[str], env: dict[str, str]) -> subprocess.Popen:
-    code = "import sys; from acqsynth.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from acqsynth.cli.commands import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.Popen([sys.executable, "-c", code, "run", "--quiet", *items], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from acqsynth.acquisition import Loss, ScoringContext
-from acqsynth.cli import main
+from acqsynth.cli.commands import main
 from acqsynth.data import load_data
 from acqsynth.models.student import load_student
 from acqsynth.samples import iter_samples, read_samples, write_samples

@@ -20,15 +20,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from acqsynth.cli import main
+from acqsynth.cli.commands import main
 from acqsynth.config import load_config
 from acqsynth.data import load_data
 from acqsynth.errors import AcqsynthError, check_range, unknown_name
-from acqsynth.experiment import ExperimentConfig
+from acqsynth.experiment.grid import ExperimentConfig
 from acqsynth.generation.prompts import load_template
 from acqsynth.models.aliases import hf_model_path
 from acqsynth.models.generator import load_generator
-from acqsynth.run_config import RunConfig
+from acqsynth.run.config import RunConfig
 from acqsynth.samples import read_samples
 from acqsynth.tasks import get_task
 
@@ -346,7 +346,7 @@ FULL_DISK = textwrap.dedent('''
     from acqsynth.errors import AcqsynthError
     from acqsynth.generation.cache import CompletionCache
     from acqsynth.models.generator import Completion
-    from acqsynth.run_config import RunConfig
+    from acqsynth.run.config import RunConfig
     from acqsynth.samples import Sample, atomic_write_text, to_dataset, write_samples
 
     d = Path(sys.argv[1])

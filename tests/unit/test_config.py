@@ -10,7 +10,7 @@ import yaml
 
 from acqsynth.config import load_config, parse_override, save_config, to_dict
 from acqsynth.errors import AcqsynthError
-from acqsynth.run_config import RunConfig, default_config_path
+from acqsynth.run.config import RunConfig, default_config_path
 
 
 def test_defaults_then_file_then_overrides(tmp_path: Path) -> None:

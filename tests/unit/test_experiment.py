@@ -17,7 +17,7 @@ from tiny import make_tiny_model
 
 from acqsynth.config import load_config
 from acqsynth.errors import AcqsynthError
-from acqsynth.experiment import ExperimentConfig, cells, run_experiment
+from acqsynth.experiment.grid import ExperimentConfig, cells, run_experiment
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_two_cells_end_to_end_then_resume(world: dict[str, Path], tmp_path: Path
 
 
 def test_report_from_the_tables(world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from acqsynth.experiment_report import write_experiment_report
+    from acqsynth.experiment.report import write_experiment_report
 
     out = tmp_path / "exp"
     run_experiment(experiment(world, out), out, progress=False)
@@ -105,7 +105,7 @@ def test_report_from_the_tables(world: dict[str, Path], tmp_path: Path, capsys: 
     assert paths["report.md"].read_text().strip() and paths["report.html"].read_text().startswith("<!DOCTYPE html>")
     assert (tmp_path / "report" / "plots" / "accuracy_vs_budget.png").stat().st_size > 1000
 
-    from acqsynth.cli import main
+    from acqsynth.cli.commands import main
 
     assert main(["report", str(out)]) == 0 and (out / "report.html").exists()
     cell = out / "cells" / "static" / "b0004-s0"
@@ -197,7 +197,7 @@ def test_the_committed_study_still_loads_as_published(tmp_path: Path) -> None:
     """docs/results/cpu-study ran with train.seed 0 in all 69 cells, and experiments/cpu-study.yaml pins
     `train.seed: 0` to say so: its grid still carries every cell (none is refused or rerun), each cell's
     config trains with seed 0, so no cell keeps a training seed its config does not name."""
-    from acqsynth.experiment import _fixed_train_seeds, load_published
+    from acqsynth.experiment.grid import _fixed_train_seeds, load_published
 
     repo = Path(__file__).resolve().parents[2]
     study, published = repo / "experiments" / "cpu-study.yaml", repo / "docs" / "results" / "cpu-study"

@@ -13,7 +13,7 @@ from scipy.stats import t as t_dist
 from scipy.stats import ttest_rel
 
 from acqsynth.evaluation.stats import mde
-from acqsynth.experiment_report import (
+from acqsynth.experiment.report import (
     budget_to_reach,
     describe_relation,
     load_tables,
@@ -385,7 +385,7 @@ def _goal_tables(forget_a: float | None, seeds: list[int], gains_a: tuple[int, .
 
 
 def _verdict(tmp_path: Path, name: str, results, items, gain: float = 0.2, **meta):
-    from acqsynth.experiment_report import build_report, goal_verdicts, main_rows, render_markdown
+    from acqsynth.experiment.report import build_report, goal_verdicts, main_rows, render_markdown
 
     meta = {"name": "goal", "baseline": "static", "goal": {"methods": ["a", "b"], "gain": gain}, **meta}
     tables = load_tables(write_run(tmp_path / name, results, items, meta=meta))

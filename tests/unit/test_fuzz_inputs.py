@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from acqsynth.config import build_config, key_paths, load_config, parse_override, to_dict
 from acqsynth.data import load_data
 from acqsynth.errors import AcqsynthError
-from acqsynth.experiment import ExperimentConfig, cells
-from acqsynth.run_config import RunConfig
+from acqsynth.experiment.grid import ExperimentConfig, cells
+from acqsynth.run.config import RunConfig
 from acqsynth.samples import read_samples
 from acqsynth.strategies.grpo import GRPOSettings
 

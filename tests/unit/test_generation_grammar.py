@@ -15,7 +15,7 @@ from acqsynth.generation.grammar import format_grammar, template_tags
 from acqsynth.generation.pipeline import GenerateConfig, generate_samples
 from acqsynth.generation.prompts import PromptBuilder, split_roles
 from acqsynth.models.generator import GenerationParams, check_grammar_backend
-from acqsynth.run_config import RunConfig
+from acqsynth.run.config import RunConfig
 from acqsynth.samples import Sample
 from acqsynth.tasks import get_task
 

@@ -14,9 +14,9 @@ from acqsynth.config import load_config
 from acqsynth.errors import AcqsynthError
 from acqsynth.generation.parsing import format_reward
 from acqsynth.generation.prompts import PromptBuilder
-from acqsynth.job import run_job
 from acqsynth.models.generator import GenerationParams, load_generator
-from acqsynth.run_config import RunConfig
+from acqsynth.run.config import RunConfig
+from acqsynth.run.job import run_job
 from acqsynth.strategies.grpo import AcquisitionReward, GRPOSettings, train_generator
 from acqsynth.strategies.transfer import describe_transfer
 from acqsynth.tasks import get_task

@@ -15,8 +15,8 @@ from tiny import make_tiny_model
 from acqsynth.config import load_config
 from acqsynth.data import load_data
 from acqsynth.errors import AcqsynthError
-from acqsynth.job import run_job, samples_this_round
-from acqsynth.run_config import RunConfig
+from acqsynth.run.config import RunConfig
+from acqsynth.run.job import run_job, samples_this_round
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +300,7 @@ def test_resume_compares_training_seeds_resolved(tmp_path: Path) -> None:
     """A run saved with train.seed unset (derived) trains with its seed: resuming it with that seed set
     explicitly is the same run, with another seed a different one; unset stays unset."""
     from acqsynth.config import save_config
-    from acqsynth.job import _check_resume
+    from acqsynth.run.job import _check_resume
 
     save_config(load_config(RunConfig, None, ["seed=3"]), tmp_path / "config.yaml")
     assert _check_resume(tmp_path, load_config(RunConfig, None, ["seed=3"])).train.seed is None

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from acqsynth.evaluation.stats import item_mde, paired_bootstrap
-from acqsynth.report import paired_gain
+from acqsynth.run.report import paired_gain
 from acqsynth.samples import Sample, to_dataset, write_samples
 
 

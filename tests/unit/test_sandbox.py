@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from acqsynth import sandbox
-from acqsynth.sandbox import ISOLATION_ENV, network_isolation, process_isolation, run_many, run_python
+from acqsynth.sandbox import runner as sandbox
+from acqsynth.sandbox.runner import ISOLATION_ENV, network_isolation, process_isolation, run_many, run_python
 
 NATIVE = network_isolation()
 MODES = ["native", "socket-block"] if NATIVE == "netns" else ["native"]

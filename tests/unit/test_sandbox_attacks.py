@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from acqsynth import sandbox
-from acqsynth.sandbox import ISOLATION_ENV, SandboxResult, run_python
+from acqsynth.sandbox import runner as sandbox
+from acqsynth.sandbox.runner import ISOLATION_ENV, SandboxResult, run_python
 from acqsynth.tasks.code import CodeTask
 
 NATIVE = sandbox.network_isolation()

@@ -3,7 +3,7 @@
 Each strategy fills one round of a run with new samples: `random_real` (real pool samples, the
 baseline), `static` (one-shot generation, no student feedback), `rejection` (oversample from the
 generator, keep the candidates the student values most) and `active` (the student picks the seeds
-the generator writes from). `acqsynth.job` runs rounds, trains and evaluates around them.
+the generator writes from). `acqsynth.run.job` runs rounds, trains and evaluates around them.
 """
 
 from acqsynth.strategies.active import select_seeds

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from acqsynth.errors import AcqsynthError
 from acqsynth.samples import Sample
-from acqsynth.sandbox import SandboxResult, new_token, run_python
+from acqsynth.sandbox.runner import SandboxResult, new_token, run_python
 from acqsynth.tasks.base import Messages, Verdict
 from acqsynth.tasks.common import chat, check_template, compile_answer_pattern, fill_template, last_group
 

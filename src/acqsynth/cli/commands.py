@@ -399,7 +399,7 @@ def _load_cli_config(cls: type, args: argparse.Namespace, default: Path | None) 
     """A config from `[CONFIG] [key=value ...]` positionals and `--output` (a built-in config name or
     a file; `default` when none is given)."""
     from acqsynth.config import load_config
-    from acqsynth.run_config import resolve_config
+    from acqsynth.run.config import resolve_config
 
     items = list(args.items)
     path = items.pop(0) if items and "=" not in items[0] else None
@@ -423,8 +423,8 @@ def _config_command(sub: Any, name: str, help: str, description: str, output: st
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The main job: the strategy of a config (the embedded default without one), trained and evaluated."""
-    from acqsynth.job import run_job
-    from acqsynth.run_config import RunConfig, default_config_path
+    from acqsynth.run.config import RunConfig, default_config_path
+    from acqsynth.run.job import run_job
 
     config = _load_cli_config(RunConfig, args, default_config_path())
     out = Path(config.output or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S"))
@@ -460,7 +460,7 @@ def cmd_grpo(args: argparse.Namespace) -> int:
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     """Run or resume an experiment grid, then collect its tables and write its report."""
-    from acqsynth.experiment import ExperimentConfig, run_cells, run_experiment
+    from acqsynth.experiment.grid import ExperimentConfig, run_cells, run_experiment
 
     items = list(args.items)
     if not items or "=" in items[0]:
@@ -476,7 +476,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if result["missing"]:
         print(f"not done (rerun to resume): {', '.join(result['missing'][:10])}")
     if result["done"]:
-        from acqsynth.experiment_report import write_experiment_report
+        from acqsynth.experiment.report import write_experiment_report
 
         paths = write_experiment_report(root)
         print(f"report: {paths['report.md']} and {paths['report.html']}")
@@ -487,13 +487,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     """The report of an experiment directory (its tables) or of a single run (its metrics.json)."""
     root = Path(args.run_dir)
     if (root / "results.parquet").exists() or (root / "results.csv").exists():
-        from acqsynth.experiment_report import write_experiment_report
+        from acqsynth.experiment.report import write_experiment_report
 
         paths = write_experiment_report(root, Path(args.output) if args.output else None)
         print(f"report: {paths['report.md']} and {paths['report.html']}")
         return 0
     if (root / "metrics.json").exists():
-        from acqsynth.report import write_report
+        from acqsynth.run.report import write_report
 
         out = Path(args.output) if args.output else root
         if out != root:
@@ -674,6 +674,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"  acqsynth {shlex.join(words)}", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -38,7 +38,7 @@ import torch
 
 from acqsynth.config import merge, save_config, to_dict
 from acqsynth.errors import AcqsynthError
-from acqsynth.run_config import REAL_DATA_STRATEGIES, RunConfig, keep_train_seed, resolved_seeds
+from acqsynth.run.config import REAL_DATA_STRATEGIES, RunConfig, keep_train_seed, resolved_seeds
 from acqsynth.samples import Sample, atomic_file, iter_samples, read_samples, to_dataset, write_samples
 
 ROUND_FILE = "round.json"
@@ -430,7 +430,7 @@ class Job:
             write_samples(to_dataset(self.samples), self.run_dir / "data.jsonl")
             self.final_forgetting(student)
             summary = self.summary(stop, time.perf_counter() - started)
-            from acqsynth.report import write_report
+            from acqsynth.run.report import write_report
 
             write_report(self.run_dir, summary)
             _write_json(self.run_dir / "metrics.json", summary)  # last: it marks the run done

@@ -48,7 +48,7 @@ from typing import Any
 
 from acqsynth.config import build_config, load_config, merge, nest, save_config, to_dict
 from acqsynth.errors import AcqsynthError, check_range
-from acqsynth.run_config import RunConfig, keep_train_seed, resolve_config, resolved_seeds
+from acqsynth.run.config import RunConfig, keep_train_seed, resolve_config, resolved_seeds
 from acqsynth.samples import atomic_file
 
 SCORE_FILES = {"seed_scores.jsonl": "seed", "candidate_scores.jsonl": "candidate", "pool_scores.jsonl": "pool"}
@@ -317,7 +317,7 @@ def load_published(exp: ExperimentConfig, grid: list[Cell], root: Path) -> Publi
 
 
 def _read_published(src: Path, explicit: bool, pending: dict[str, Cell], pub: Published) -> None:
-    from acqsynth.experiment_report import load_tables
+    from acqsynth.experiment.report import load_tables
 
     what = "published" if explicit else f"the tables of {src}"
     try:
@@ -374,7 +374,7 @@ def _read_published(src: Path, explicit: bool, pending: dict[str, Cell], pub: Pu
 
 def _ensure_base(cell: Cell, root: Path, progress: bool) -> None:
     """Give the cell the shared untrained-student evaluation (computed by the first cell that needs it)."""
-    from acqsynth.job import ROUND_FILE, Job
+    from acqsynth.run.job import ROUND_FILE, Job
 
     run_dir = Path(cell.config.output or "")
     if (run_dir / "round-00" / ROUND_FILE).exists():
@@ -405,7 +405,7 @@ def _chosen(exp: ExperimentConfig, grid: list[Cell]) -> set[str]:
 def _needed_models(cell: Cell) -> list[str]:
     """Model specs the cell will load: the student, and for generating strategies the generator and
     (for self-consistency labels) the answer model; the embedder, which hygiene and embedding scores use."""
-    from acqsynth.run_config import REAL_DATA_STRATEGIES
+    from acqsynth.run.config import REAL_DATA_STRATEGIES
 
     g = cell.config.generator
     specs = [cell.config.student.model, g.embedder]
@@ -445,7 +445,7 @@ def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True,
               published: Published | None = None) -> tuple[int, int]:
     """Run every cell not yet done (here or in carried tables) and not claimed by another process;
     returns (ran, skipped)."""
-    from acqsynth.job import run_job
+    from acqsynth.run.job import run_job
 
     ran = skipped = 0
     grid = cells(exp, root)
