@@ -23,8 +23,9 @@ import torch
 from acqsynth.acquisition import ScoringContext, parse_acquisition
 from acqsynth.acquisition.gradient import per_sample_grad_norms
 from acqsynth.data import load_data
-from acqsynth.models.generator import GenerationParams
-from acqsynth.models.student import left_pad, load_student
+from acqsynth.models.causal_lm import left_pad
+from acqsynth.models.interfaces import GenerationParams
+from acqsynth.models.loader import load_student
 from acqsynth.samples import Sample, iter_samples
 
 

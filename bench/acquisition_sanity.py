@@ -21,8 +21,8 @@ from acqsynth.acquisition import ScoringContext, parse_acquisitions
 from acqsynth.acquisition.scoring import score_samples
 from acqsynth.data import load_data
 from acqsynth.models.embedder import SentenceTransformerEmbedder
-from acqsynth.models.generator import GenerationParams
-from acqsynth.models.student import load_student
+from acqsynth.models.interfaces import GenerationParams
+from acqsynth.models.loader import load_student
 from acqsynth.samples import iter_samples
 from acqsynth.tasks import get_task
 

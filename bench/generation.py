@@ -52,9 +52,10 @@ import transformers
 
 from acqsynth.data import load_data
 from acqsynth.models.aliases import gguf_path, hf_model_path
-from acqsynth.models.generator import GenerationParams, sample_seed
 from acqsynth.models.hf_generator import HFGenerator
+from acqsynth.models.interfaces import GenerationParams
 from acqsynth.models.llamacpp_generator import LlamaCppGenerator
+from acqsynth.models.sampling import sample_seed
 from acqsynth.samples import iter_samples
 
 INSTRUCTION = (

@@ -21,7 +21,7 @@ from acqsynth.evaluation.accuracy import option_loglik_predictions
 from acqsynth.evaluation.cloze import chance, cloze_scores
 from acqsynth.evaluation.forgetting import DEFAULT_PER_SOURCE, FORGETTING_SOURCES, forgetting_suite
 from acqsynth.evaluation.stats import bootstrap_mean
-from acqsynth.models.student import load_student
+from acqsynth.models.loader import load_student
 from acqsynth.tasks import get_task
 from acqsynth.tasks.mcqa import gold_letter
 

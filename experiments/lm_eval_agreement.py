@@ -26,7 +26,7 @@ import numpy as np
 from acqsynth.data import load_data
 from acqsynth.evaluation.cloze import CLOZE_TEMPLATE, cloze_scores, pick_options
 from acqsynth.models.aliases import hf_model_path
-from acqsynth.models.student import load_student
+from acqsynth.models.loader import load_student
 from acqsynth.samples import Sample, iter_samples
 from acqsynth.tasks.mcqa import LETTERS, gold_letter
 

@@ -21,7 +21,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from acqsynth.models.generator import Completion, GenerationParams, seed_indices
+from acqsynth.models.interfaces import Completion, GenerationParams
+from acqsynth.models.sampling import seed_indices
 
 NAMES = ["Tom", "Ana", "Raj", "Mei", "Olu", "Eva", "Kim", "Lea", "Sam", "Ivo", "Noa", "Zed", "Ada"]
 ITEMS = ["apples", "pencils", "marbles", "stamps", "cookies", "shells", "coins", "books", "cards"]

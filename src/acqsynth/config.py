@@ -45,7 +45,7 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
             except AcqsynthError as e:
                 errors.append(str(e))
         raise AcqsynthError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {_show(hint)}")
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):  # a hint is a class, never an instance
         if not isinstance(value, dict):
             raise AcqsynthError(f"{where}: expected a mapping of {_show(hint)} keys, got {value!r}")
         return _build(hint, value, where)
@@ -270,7 +270,7 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
 
 def save_config(config: Any, path: str | Path) -> Path:
     """Write the resolved config as YAML (what the run really used, defaults included)."""
-    from acqsynth.samples import atomic_file
+    from acqsynth.samples import atomic_file  # imports `datasets`: the config module stays light
 
     path = Path(path)
     with atomic_file(path) as tmp:  # another process may read it (an experiment's workers do)

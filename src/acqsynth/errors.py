@@ -73,6 +73,8 @@ def check_range(
         allowed = f"in {'(' if low_open else '['}{_num(low)}, {_num(high)}{')' if high_open else ']'}"
     elif low is not None:
         allowed = f"{'>' if low_open else '>='} {_num(low)}"
-    else:
+    elif high is not None:
         allowed = f"{'<' if high_open else '<='} {_num(high)}"
+    else:  # no bounds: only NaN fails
+        allowed = "a number"
     raise AcqsynthError(f"{key} must be {allowed}, got {value!r}")

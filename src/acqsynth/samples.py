@@ -83,7 +83,7 @@ class Sample:
         choices = row.get("choices")
         if choices is not None and not isinstance(choices, list | tuple):
             raise AcqsynthError(f"{where}: field 'choices' must be a list of strings")
-        kwargs = {f.name: row.get(f.name) for f in fields(cls) if f.name not in ("metadata", "choices")}
+        kwargs: dict[str, Any] = {f.name: row.get(f.name) for f in fields(cls) if f.name not in ("metadata", "choices")}
         for name in ("id", "question", "answer"):
             kwargs[name] = str(kwargs[name])
         kwargs["source"] = kwargs.get("source") or ""

@@ -21,6 +21,7 @@ import operator
 import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -30,6 +31,7 @@ METHODS = ("top-k", "threshold", "stratified", "diverse", "kmeans++", "k-center"
 DIVERSE_METHODS = ("k-center", "kmeans++")
 _MAX_NAMED = 5
 _CHUNK_VALUES = 1 << 22  # rows × dims per block when computing distances, to bound memory
+T = TypeVar("T")
 
 
 class SelectionWarning(UserWarning):
@@ -170,7 +172,9 @@ def _hamilton(seats: int, sizes: np.ndarray) -> np.ndarray:
     return alloc
 
 
-def allocate(k: int, sizes: Sequence[int], caps: Sequence[int] | None = None) -> np.ndarray:
+def allocate(
+    k: int, sizes: Sequence[int] | np.ndarray, caps: Sequence[int] | np.ndarray | None = None
+) -> np.ndarray:
     """Split k over groups in proportion to `sizes` (Hamilton method), never giving a group more
     than its cap (default: its size); a capped group's surplus is re-split over the others the same
     way. Ties go to the earlier group. Returns one count per group summing to min(k, sum(caps))."""
@@ -422,7 +426,8 @@ class SelectionConfig:
     """Which selection rule to apply and its parameters."""
 
     method: str = "top-k"
-    """One of "top-k", "threshold", "stratified", "diverse", "kmeans++", "k-center", "random"."""
+    """One of `METHODS`: "top-k", "threshold", "stratified", "diverse", "kmeans++", "k-center", "random",
+    "quantile"."""
     k: int | None = None
     """How many rows to select (for "threshold": an optional cap on the rows above min_score)."""
     min_score: float | None = None
@@ -441,9 +446,11 @@ class SelectionConfig:
     """Number of score bins for "quantile"."""
 
 
-def _need(value: object, what: str, method: str) -> None:
+def _need(value: T | None, what: str, method: str) -> T:
+    """`value`, or an error saying that `method` needs it."""
     if value is None:
         raise AcqsynthError(f"selection method {method!r} needs {what}, but none was given")
+    return value
 
 
 def select(
@@ -464,24 +471,22 @@ def select(
     if strata is not None and len(strata) != len(arr):
         raise AcqsynthError(f"strata has {len(strata)} entries but scores has {len(arr)}")
     if method == "threshold":
-        _need(config.min_score, "min_score", method)
-        chosen = threshold(arr, config.min_score, ids)
+        chosen = threshold(arr, _need(config.min_score, "min_score", method), ids)
         return chosen if config.k is None else chosen[: _check_k(config.k)]
-    _need(config.k, "k", method)
-    k = config.k
+    k = _need(config.k, "k", method)
     if method == "top-k":
         return top_k(arr, k, ids)
     if method == "stratified":
-        _need(strata, f"strata (values of {config.stratify_by!r} per row)", method)
-        return stratified_top_k(arr, strata, k, ids)
+        groups = _need(strata, f"strata (values of {config.stratify_by!r} per row)", method)
+        return stratified_top_k(arr, groups, k, ids)
     if method == "random":
         return random_k(len(arr), k, config.seed)
     if method == "quantile":
-        _need(config.quantile, "quantile", method)
-        return quantile_k(arr, k, config.quantile, config.quantiles, config.seed, ids)
-    _need(embeddings, "embeddings", method)
+        quantile = _need(config.quantile, "quantile", method)
+        return quantile_k(arr, k, quantile, config.quantiles, config.seed, ids)
+    x = _need(embeddings, "embeddings", method)
     if method == "diverse":
-        return diverse_top_k(arr, embeddings, k, config.diverse_method, config.pool, config.seed, ids)
+        return diverse_top_k(arr, x, k, config.diverse_method, config.pool, config.seed, ids)
     if method == "kmeans++":
-        return kmeans_pp(embeddings, k, config.seed, ids)
-    return k_center(embeddings, k, config.seed, ids=ids)
+        return kmeans_pp(x, k, config.seed, ids)
+    return k_center(x, k, config.seed, ids=ids)

@@ -9,7 +9,7 @@ import torch
 
 from acqsynth.data import load_data
 from acqsynth.evaluation.cloze import cloze_request, cloze_scores, encode_pair
-from acqsynth.models.student import load_student
+from acqsynth.models.loader import load_student
 from acqsynth.samples import iter_samples
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from acqsynth.cli.commands import run_eval
+from acqsynth.data.request import DataRequest
+from acqsynth.evaluation.accuracy import EvalConfig
+from acqsynth.evaluation.run_eval import EvalJob, run_eval
 from acqsynth.models.aliases import alias_files, hf_model_path
 
 pytestmark = pytest.mark.integration
@@ -58,9 +60,12 @@ def test_minilm_embedder_ranks_paraphrase_first():
 
 @pytest.mark.parametrize("data", ["gsm8k", "arc-easy"])
 def test_eval_is_reproducible(tmp_path, data):
-    kwargs = dict(student="smollm2-135m-instruct", data=data, n=8, max_new_tokens=48, seed=3)
-    a = run_eval(**kwargs, output=str(tmp_path / "a.jsonl"))
-    b = run_eval(**kwargs, output=str(tmp_path / "b.jsonl"))
+    def job(out: str) -> EvalJob:
+        return EvalJob(data=DataRequest(data, n=8), student="smollm2-135m-instruct", output=out,
+                       eval=EvalConfig(max_new_tokens=48, seed=3))
+
+    a = run_eval(job(str(tmp_path / "a.jsonl")))
+    b = run_eval(job(str(tmp_path / "b.jsonl")))
     assert a["accuracy"] == b["accuracy"] and a["loglik_accuracy"] == b["loglik_accuracy"]
     assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
     assert a["n"] == 8 and 0.0 <= a["accuracy"]["lo"] <= a["accuracy"]["mean"] <= a["accuracy"]["hi"] <= 1.0

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import GenerationParams, load_generator
+from acqsynth.models.interfaces import GenerationParams
+from acqsynth.models.loader import load_generator
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: pip install 'acqsynth[llamacpp]'")

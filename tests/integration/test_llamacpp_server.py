@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 from llama_server import LlamaServer, smollm2_gguf
 
-from acqsynth.models.generator import GenerationParams, load_generator
+from acqsynth.models.interfaces import GenerationParams
+from acqsynth.models.loader import load_generator
 from acqsynth.models.openai_generator import LLAMA_CPP_SERVER_PLAIN_SAMPLING as PLAIN_SAMPLING
 from acqsynth.models.openai_generator import OpenAIGenerator
 

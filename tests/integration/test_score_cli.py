@@ -10,7 +10,7 @@ import pytest
 from acqsynth.acquisition import Loss, ScoringContext
 from acqsynth.cli.commands import main
 from acqsynth.data import load_data
-from acqsynth.models.student import load_student
+from acqsynth.models.loader import load_student
 from acqsynth.samples import iter_samples, read_samples, write_samples
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,7 @@ from fault_proxy import FaultProxy
 from llama_server import LlamaServer
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import GenerationParams
+from acqsynth.models.interfaces import GenerationParams
 from acqsynth.models.openai_generator import LLAMA_CPP_SERVER_PLAIN_SAMPLING as PLAIN_SAMPLING
 from acqsynth.models.openai_generator import OpenAIGenerator, PartialGenerationError
 from acqsynth.samples import read_samples

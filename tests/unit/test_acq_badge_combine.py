@@ -22,8 +22,8 @@ from acqsynth.acquisition import (
 from acqsynth.acquisition.badge import projections
 from acqsynth.acquisition.scoring import answers_needed, score_dataset
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import GenerationParams
-from acqsynth.models.student import load_student
+from acqsynth.models.interfaces import GenerationParams
+from acqsynth.models.loader import load_student
 from acqsynth.samples import Sample, to_dataset
 
 SAMPLES = [

@@ -10,7 +10,7 @@ from tiny import make_tiny_model
 
 from acqsynth.acquisition import GradientNorm, ScoringContext, coverage, per_sample_grad_norms
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.student import load_student
+from acqsynth.models.loader import load_student
 from acqsynth.samples import Sample
 
 PAIRS = [

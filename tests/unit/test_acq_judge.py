@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from acqsynth.acquisition.base import ScoringContext
 from acqsynth.acquisition.judge import REMINDER, RUBRICS, LLMJudge, judge_prompt, parse_rating
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import Completion, GenerationParams
 from acqsynth.models.hf_generator import HFGenerator
+from acqsynth.models.interfaces import Completion, GenerationParams
 from acqsynth.samples import Sample
 
 

@@ -18,12 +18,11 @@ from transformers import (
 )
 
 import acqsynth.acquisition.reward_model as rm
-import acqsynth.models.student as student_module
 from acqsynth.acquisition.base import ScoringContext
 from acqsynth.acquisition.reward_model import RewardModel
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import GenerationParams
-from acqsynth.models.student import load_student
+from acqsynth.models.interfaces import GenerationParams
+from acqsynth.models.loader import load_student
 from acqsynth.samples import Sample
 
 QUESTIONS = [
@@ -223,7 +222,7 @@ def test_loads_from_a_path_once_per_context(rm3, samples, tmp_path, monkeypatch)
 
     real_load = rm.load_reward_model
     monkeypatch.setattr(rm, "load_reward_model", counting_load)
-    monkeypatch.setattr(student_module, "default_device", lambda: torch.device("cpu"))  # fp32, as the pair
+    monkeypatch.setattr(rm, "default_device", lambda: torch.device("cpu"))  # fp32, as the pair
     ctx = ScoringContext(reward_model=str(tmp_path))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

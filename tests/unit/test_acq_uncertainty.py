@@ -18,8 +18,8 @@ from acqsynth.acquisition import (
     TokenEntropy,
 )
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import GenerationParams
-from acqsynth.models.student import load_student
+from acqsynth.models.interfaces import GenerationParams
+from acqsynth.models.loader import load_student
 from acqsynth.samples import Sample
 
 QUESTIONS = [
@@ -155,7 +155,7 @@ def test_confidence_of_a_flat_distribution_is_capped():
             return "q"
 
         def score_texts(self, prefixes, conts, **kw):
-            from acqsynth.models.student import TokenScores
+            from acqsynth.models.interfaces import TokenScores
 
             n = 3
             return [

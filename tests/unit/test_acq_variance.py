@@ -12,8 +12,8 @@ from sklearn.cluster import HDBSCAN
 from acqsynth.acquisition.base import ScoringContext
 from acqsynth.acquisition.variance import AnswerVariance, SemanticEntropy, cluster_labels
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import Completion, GenerationParams
-from acqsynth.models.student import load_student
+from acqsynth.models.interfaces import Completion, GenerationParams
+from acqsynth.models.loader import load_student
 from acqsynth.samples import Sample
 from acqsynth.tasks import get_task
 

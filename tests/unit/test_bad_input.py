@@ -27,7 +27,7 @@ from acqsynth.errors import AcqsynthError, check_range, unknown_name
 from acqsynth.experiment.grid import ExperimentConfig
 from acqsynth.generation.prompts import load_template
 from acqsynth.models.aliases import hf_model_path
-from acqsynth.models.generator import load_generator
+from acqsynth.models.loader import load_generator
 from acqsynth.run.config import RunConfig
 from acqsynth.samples import read_samples
 from acqsynth.tasks import get_task
@@ -345,7 +345,7 @@ FULL_DISK = textwrap.dedent('''
     from acqsynth.config import save_config
     from acqsynth.errors import AcqsynthError
     from acqsynth.generation.cache import CompletionCache
-    from acqsynth.models.generator import Completion
+    from acqsynth.models.interfaces import Completion
     from acqsynth.run.config import RunConfig
     from acqsynth.samples import Sample, atomic_write_text, to_dataset, write_samples
 

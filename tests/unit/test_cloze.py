@@ -19,8 +19,9 @@ from acqsynth.evaluation.cloze import (
     encode_pair,
     pick_options,
 )
+from acqsynth.models.causal_lm import load_causal_lm
 from acqsynth.models.hf_generator import HFGenerator
-from acqsynth.models.student import TransformersStudent, load_causal_lm
+from acqsynth.models.hf_student import TransformersStudent
 from acqsynth.samples import Sample, to_dataset
 from acqsynth.tasks import get_task
 

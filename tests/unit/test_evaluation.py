@@ -12,7 +12,7 @@ import pytest
 
 from acqsynth.errors import AcqsynthError
 from acqsynth.evaluation.accuracy import EvalConfig, evaluate
-from acqsynth.models.generator import Completion, GenerationParams
+from acqsynth.models.interfaces import Completion, GenerationParams
 from acqsynth.samples import Sample, to_dataset
 from acqsynth.tasks import get_task
 
@@ -70,7 +70,8 @@ def test_single_token_option_scoring_matches_one_pass_per_option(tmp_path) -> No
     from tiny import make_tiny_model
 
     from acqsynth.evaluation.accuracy import LETTERS, _single_token_picks, option_loglik_predictions
-    from acqsynth.models.student import TransformersStudent, load_causal_lm
+    from acqsynth.models.causal_lm import load_causal_lm
+    from acqsynth.models.hf_student import TransformersStudent
 
     model, tok = load_causal_lm(str(make_tiny_model(tmp_path / "m", vocab_size=600)))  # " A".." D" are one token
     student = TransformersStudent(model, tok, batch_size=3)

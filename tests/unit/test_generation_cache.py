@@ -10,7 +10,7 @@ from scripted_generator import ScriptedGenerator
 from acqsynth.errors import AcqsynthError
 from acqsynth.generation.budget import Budget, Ledger
 from acqsynth.generation.cache import CachedGenerator, CompletionCache, completion_key
-from acqsynth.models.generator import Completion, GenerationParams
+from acqsynth.models.interfaces import Completion, GenerationParams
 
 PROMPT = [{"role": "user", "content": "Write <question>...</question>"}]
 

@@ -14,7 +14,8 @@ from acqsynth.generation.cache import CachedGenerator, CompletionCache, completi
 from acqsynth.generation.grammar import format_grammar, template_tags
 from acqsynth.generation.pipeline import GenerateConfig, generate_samples
 from acqsynth.generation.prompts import PromptBuilder, split_roles
-from acqsynth.models.generator import GenerationParams, check_grammar_backend
+from acqsynth.models.interfaces import GenerationParams
+from acqsynth.models.loader import check_grammar_backend
 from acqsynth.run.config import RunConfig
 from acqsynth.samples import Sample
 from acqsynth.tasks import get_task

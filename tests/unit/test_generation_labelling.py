@@ -22,7 +22,7 @@ from acqsynth.generation.labelling import (
     label_one,
     majority_group,
 )
-from acqsynth.models.generator import Completion
+from acqsynth.models.interfaces import Completion
 from acqsynth.samples import Sample
 from acqsynth.tasks import get_task
 

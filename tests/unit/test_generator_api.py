@@ -7,14 +7,9 @@ import sys
 import pytest
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import (
-    GenerationParams,
-    Generator,
-    cut_at_stop,
-    load_generator,
-    parse_openai_spec,
-    sample_seed,
-)
+from acqsynth.models.interfaces import GenerationParams, Generator
+from acqsynth.models.loader import load_generator, parse_openai_spec
+from acqsynth.models.sampling import cut_at_stop, sample_seed
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 from fault_proxy import FaultProxy
 
 from acqsynth.generation.cache import CachedGenerator, CompletionCache
-from acqsynth.models.generator import GenerationParams
+from acqsynth.models.interfaces import GenerationParams
 from acqsynth.models.openai_generator import OpenAIGenerator, PartialGenerationError
 
 PROMPTS = [[{"role": "user", "content": f"question {i}"}] for i in range(4)]

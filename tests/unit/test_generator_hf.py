@@ -7,8 +7,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import GenerationParams, sample_seed
 from acqsynth.models.hf_generator import HFGenerator, SeededSampler
+from acqsynth.models.interfaces import GenerationParams
+from acqsynth.models.sampling import sample_seed
 
 PROMPTS = [
     [{"role": "user", "content": "What is 12 + 7?"}],
@@ -192,7 +193,7 @@ def test_seeded_sampler_matches_the_distribution():
 
 
 def test_shares_a_students_model(tiny_model_dir):
-    from acqsynth.models.student import load_student
+    from acqsynth.models.loader import load_student
 
     student = load_student(str(tiny_model_dir), device="cpu", batch_size=4)
     gen = HFGenerator.from_student(student)

@@ -13,8 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import GenerationParams, sample_seed
+from acqsynth.models.interfaces import GenerationParams
 from acqsynth.models.openai_generator import OpenAIGenerator
+from acqsynth.models.sampling import sample_seed
 
 PROMPTS = [[{"role": "user", "content": f"question {i}"}] for i in range(6)]
 

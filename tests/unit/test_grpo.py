@@ -14,7 +14,8 @@ from acqsynth.config import load_config
 from acqsynth.errors import AcqsynthError
 from acqsynth.generation.parsing import format_reward
 from acqsynth.generation.prompts import PromptBuilder
-from acqsynth.models.generator import GenerationParams, load_generator
+from acqsynth.models.interfaces import GenerationParams
+from acqsynth.models.loader import load_generator
 from acqsynth.run.config import RunConfig
 from acqsynth.run.job import run_job
 from acqsynth.strategies.grpo import AcquisitionReward, GRPOSettings, train_generator
@@ -94,5 +95,5 @@ def test_a_trained_generator_transfers_to_another_student(tmp_path: Path) -> Non
         "budget.generated=2", "eval.max_new_tokens=4", "eval.loglik=false",
     ])
     summary = run_job(cfg, tmp_path / "run", progress=False)
-    assert summary["transfer"]["cross_student"] and summary["generated"] == 2
+    assert summary.transfer is not None and summary.transfer["cross_student"] and summary.generated == 2
     assert "transfer: the generator was trained with GRPO against" in (tmp_path / "run" / "report.md").read_text()

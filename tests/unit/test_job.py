@@ -17,6 +17,7 @@ from acqsynth.data import load_data
 from acqsynth.errors import AcqsynthError
 from acqsynth.run.config import RunConfig
 from acqsynth.run.job import run_job, samples_this_round
+from acqsynth.run.summary import RunSummary
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +51,10 @@ def test_samples_this_round_spreads_the_budget() -> None:
 def test_active_loop_end_to_end(world: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
     summary = run_job(config(world, out, "strategy=active", "rounds=2"), out, progress=False)
-    assert summary["samples"] == 6 and summary["unique_ids"]
-    assert summary["generated"] <= 40
-    assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
-    assert [r["new_samples"] for r in summary["rounds"]] == [0, 3, 3]
+    assert summary.samples == 6 and summary.unique_ids
+    assert summary.generated <= 40
+    assert [r.round for r in summary.rounds] == [0, 1, 2]
+    assert [r.new_samples for r in summary.rounds] == [0, 3, 3]
     for r in (1, 2):
         d = out / f"round-{r:02d}"
         seeds = rows(d / "seed_scores.jsonl")
@@ -78,6 +79,14 @@ def test_active_loop_end_to_end(world: dict[str, Path], tmp_path: Path) -> None:
     assert (out / "config.yaml").exists()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["accuracy_after"]["n"] == 6
+    # metrics.json is the typed summary's dict, its keys in the order they always had
+    assert list(metrics) == [
+        "strategy", "student", "generator", "transfer", "data", "budget", "samples", "unique_ids", "generated",
+        "teacher_tokens", "accuracy_before", "accuracy_after", "forgetting_before", "forgetting_after",
+        "stop_reason", "wall_s_this_invocation", "seeds", "rounds",
+    ]
+    assert json.loads(json.dumps(summary.to_dict())) == metrics
+    assert RunSummary.from_dict(metrics).to_dict() == metrics
     # every seed the run used: per round, selection (seed + r), generation (1000 seed + r) and training
     assert metrics["seeds"] == {"run": 0, "selection": [1, 2], "generation": [1, 2], "train": [0, 0],
                                 "train_from": "run", "eval": 0}
@@ -94,14 +103,14 @@ def test_resume_redoes_only_the_unfinished_round(world: dict[str, Path], tmp_pat
     (out / "data.jsonl").unlink()
     second = run_job(cfg, out, progress=False)
     assert [r["id"] for r in rows(out / "data.jsonl")] == [s for s in _ids(first, out)]
-    assert second["samples"] == 6 and second["unique_ids"]
+    assert second.samples == 6 and second.unique_ids
     stats = json.loads((out / "round-02" / "generation" / "stats.json").read_text())
     usage = next(iter(stats["models"].values()))
     assert usage["calls"] == usage["cached"] > 0  # the redone round paid for no completion twice
-    assert second["generated"] == first["generated"]
+    assert second.generated == first.generated
 
 
-def _ids(summary: dict, out: Path) -> list[str]:
+def _ids(summary: RunSummary, out: Path) -> list[str]:
     return [r["id"] for rnd in (1, 2) for r in rows(out / f"round-{rnd:02d}" / "data.jsonl")]
 
 
@@ -114,11 +123,11 @@ def test_resume_with_another_config_is_refused(world: dict[str, Path], tmp_path:
 
 def test_static_random_and_rejection_hold_the_budget(world: dict[str, Path], tmp_path: Path) -> None:
     static = run_job(config(world, tmp_path / "s", "strategy=static"), tmp_path / "s", progress=False)
-    assert static["samples"] == 6 and len(static["rounds"]) == 2
+    assert static.samples == 6 and len(static.rounds) == 2
 
     rnd = run_job(config(world, tmp_path / "r", "strategy=random"), tmp_path / "r", progress=False)
     pool = set(load_data(str(world["data"]), split="pool", task="math")["id"])
-    assert rnd["samples"] == 6 and rnd["generated"] == 0
+    assert rnd.samples == 6 and rnd.generated == 0
     assert {r["id"] for r in rows(tmp_path / "r" / "data.jsonl")} <= pool
 
     rej = run_job(config(world, tmp_path / "j", "strategy=rejection", "oversample=3", "selection.acquisition=loss"),
@@ -127,16 +136,16 @@ def test_static_random_and_rejection_hold_the_budget(world: dict[str, Path], tmp
     assert len(cands) == 18 and sum(c["selected"] for c in cands) == 6
     best = sorted((c["loss"] for c in cands), reverse=True)[:6]
     assert sorted(c["loss"] for c in cands if c["selected"]) == sorted(best)
-    assert rej["samples"] == 6 and rej["generated"] >= 18  # every candidate counts against the budget
+    assert rej.samples == 6 and rej.generated >= 18  # every candidate counts against the budget
 
 
 def test_generation_budget_stops_the_run_early(world: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
     summary = run_job(config(world, out, "strategy=active", "rounds=2", "budget.generated=3"), out, progress=False)
-    assert summary["generated"] == 3
-    assert summary["samples"] < 6
-    assert summary["stop_reason"] == "budget: generated"
-    assert len(rows(out / "data.jsonl")) == summary["samples"]
+    assert summary.generated == 3
+    assert summary.samples < 6
+    assert summary.stop_reason == "budget: generated"
+    assert len(rows(out / "data.jsonl")) == summary.samples
 
 
 def test_full_finetune_saves_the_model(world: dict[str, Path], tmp_path: Path) -> None:
@@ -151,7 +160,7 @@ def test_mistakes_strategy_writes_from_the_students_wrong_answers(world: dict[st
     out = tmp_path / "run"
     summary = run_job(config(world, out, "strategy=mistakes", "rounds=2", "generator.template=math-mistakes"), out,
                       progress=False)
-    assert summary["samples"] == 6 and [r["new_samples"] for r in summary["rounds"]] == [0, 3, 3]
+    assert summary.samples == 6 and [r.new_samples for r in summary.rounds] == [0, 3, 3]
     for r in (1, 2):
         graded = rows(out / f"round-{r:02d}" / "mistakes.jsonl")
         wrong = {g["id"] for g in graded if not g["correct"]}
@@ -184,7 +193,7 @@ def test_filtered_keeps_the_top_of_the_real_pool(world: dict[str, Path], tmp_pat
     assert [s["id"] for s in scored] == pool
     best = sorted((s["loss"] for s in scored), reverse=True)[:6]
     assert sorted(s["loss"] for s in scored if s["selected"]) == sorted(best)
-    assert summary["samples"] == 6 and summary["generated"] == 0 and summary["generator"] is None
+    assert summary.samples == 6 and summary.generated == 0 and summary.generator is None
     assert {r["id"] for r in rows(out / "data.jsonl")} == {s["id"] for s in scored if s["selected"]}
 
 
@@ -208,15 +217,15 @@ def test_forgetting_suite_before_and_after(world: dict[str, Path], tmp_path: Pat
     n = 2 * len(FORGETTING_SOURCES)
     before, after = rows(out / "round-00" / "forgetting.jsonl"), rows(out / "forgetting.jsonl")
     assert len(before) == len(after) == n and [r["id"] for r in before] == [r["id"] for r in after]
-    assert summary["forgetting_before"]["n"] == summary["forgetting_after"]["n"] == n
-    assert summary["forgetting_after"]["mean"] == pytest.approx(np.mean([r["correct"] for r in after]))
+    assert summary.forgetting_before["n"] == summary.forgetting_after["n"] == n
+    assert summary.forgetting_after["mean"] == pytest.approx(np.mean([r["correct"] for r in after]))
     assert all(0 < r["chance"] < 1 for r in after)  # cloze-scored: each row knows its chance level
     marker = json.loads((out / "forgetting.json").read_text())
     assert marker["after_round"] == 1
     # a rerun loads the finished run, including the forgetting score, without evaluating again
     (out / "forgetting.jsonl").unlink()
     again = run_job(config(world, out, "strategy=random", "data.forgetting=2"), out, progress=False)
-    assert again["forgetting_after"] == summary["forgetting_after"] and not (out / "forgetting.jsonl").exists()
+    assert again.forgetting_after == summary.forgetting_after and not (out / "forgetting.jsonl").exists()
 
 
 def test_filtered_runs_that_differ_in_budget_score_the_pool_once(world: dict[str, Path], tmp_path: Path,
@@ -250,20 +259,20 @@ def _same(a: dict, b: dict) -> bool:
 def test_the_run_seed_drives_training_unless_train_seed_is_set(world: dict[str, Path], tmp_path: Path) -> None:
     derived, pinned_same, pinned_other, four = (tmp_path / n for n in ("derived", "same", "other", "four"))
     first = run_job(config(world, derived, "strategy=random", "seed=3"), derived, progress=False)
-    assert first["seeds"] == {"run": 3, "selection": [4], "generation": [3001], "train": [3], "train_from": "run",
-                              "eval": 0}
+    assert first.seeds == {"run": 3, "selection": [4], "generation": [3001], "train": [3],
+                           "train_from": "run", "eval": 0}
     assert json.loads((derived / "round-01" / "round.json").read_text())["train"]["seed"] == 3
     assert json.loads((derived / "round-01" / "adapter" / "acqsynth_train.json").read_text())["seed"] == 3
     assert load_config(RunConfig, derived / "config.yaml").train.seed is None  # the config says "derived"
     # deriving the training seed from seed 3 trains exactly as train.seed=3 does ...
     same = run_job(config(world, pinned_same, "strategy=random", "seed=3", "train.seed=3"), pinned_same,
                    progress=False)
-    assert same["seeds"]["train"] == [3] and same["seeds"]["train_from"] == "train.seed"
+    assert same.seeds["train"] == [3] and same.seeds["train_from"] == "train.seed"
     assert _same(_adapter(derived), _adapter(pinned_same))
     # ... and an explicit train.seed wins: the same data (seed 3), another training
     other = run_job(config(world, pinned_other, "strategy=random", "seed=3", "train.seed=7"), pinned_other,
                     progress=False)
-    assert other["seeds"]["train"] == [7] and other["seeds"]["selection"] == [4]
+    assert other.seeds["train"] == [7] and other.seeds["selection"] == [4]
     assert [r["id"] for r in rows(pinned_other / "data.jsonl")] == [r["id"] for r in rows(derived / "data.jsonl")]
     assert not _same(_adapter(derived), _adapter(pinned_other))
     # another run seed: other data and another training seed
@@ -288,8 +297,8 @@ def test_a_run_started_with_a_training_seed_keeps_it_when_resumed(world: dict[st
     capsys.readouterr()
     resumed = run_job(config(world, out, "strategy=active", "rounds=2", "seed=3"), out, progress=False)
     assert "resuming with train.seed 0, the training seed this run started with" in capsys.readouterr().err
-    assert resumed["seeds"] == {"run": 3, "selection": [4, 5], "generation": [3001, 3002], "train": [0, 0],
-                                "train_from": "train.seed", "eval": 0}
+    assert resumed.seeds == {"run": 3, "selection": [4, 5], "generation": [3001, 3002], "train": [0, 0],
+                             "train_from": "train.seed", "eval": 0}
     assert _same(before, _adapter(out, 2))  # round 2 trained again exactly as it first did
     assert load_config(RunConfig, out / "config.yaml").train.seed == 0
     with pytest.raises(AcqsynthError, match=r"different config \(differs in: train\)"):

@@ -7,7 +7,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from acqsynth.models.student import TransformersStudent, load_student
+from acqsynth.models.hf_student import TransformersStudent
+from acqsynth.models.loader import load_student
 
 PROMPTS = [
     [{"role": "user", "content": "What is 12 + 7?"}],
@@ -116,7 +117,7 @@ def test_token_stats_equal_a_hand_computation(tiny_model_dir):
 
 
 def test_sampled_answers_are_seeded_and_scored_consistently(student):
-    from acqsynth.models.generator import GenerationParams
+    from acqsynth.models.interfaces import GenerationParams
 
     params = GenerationParams(max_new_tokens=12, temperature=1.0, n=3, seed=7)
     a = student.sample(PROMPTS[:2], params)

@@ -12,7 +12,8 @@ from peft import PeftModel
 from tiny import make_tiny_model
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.student import TransformersStudent, load_causal_lm
+from acqsynth.models.causal_lm import load_causal_lm
+from acqsynth.models.hf_student import TransformersStudent
 from acqsynth.samples import Sample
 from acqsynth.tasks import get_task
 from acqsynth.training import TrainConfig, sft_rows, train_student

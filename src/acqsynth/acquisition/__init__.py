@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any
 
-import numpy as np
 import yaml
 
 from acqsynth.acquisition.badge import Badge
-from acqsynth.acquisition.base import Acquisition, ScoringContext, params_of, spec_of
-from acqsynth.acquisition.combine import Combination, normalize, parse_expression, split_top_level
+from acqsynth.acquisition.base import Acquisition, FunctionAcquisition, ScoringContext, params_of, spec_of
+from acqsynth.acquisition.combine import (
+    Combination,
+    column_name,
+    normalize,
+    parse_expression,
+    split_top_level,
+)
 from acqsynth.acquisition.embedding import ArchiveDiversity, Diversity, Proximity, reference_centroids
 from acqsynth.acquisition.gradient import GradientNorm, coverage, per_sample_grad_norms
 from acqsynth.acquisition.judge import LLMJudge
@@ -28,7 +32,6 @@ from acqsynth.acquisition.uncertainty import EL2N, Confidence, LeastConfidence, 
 from acqsynth.acquisition.variance import AnswerVariance, SemanticEntropy, cluster_labels
 from acqsynth.acquisition.vendi import g_vendi, vendi_score
 from acqsynth.errors import AcqsynthError, unknown_name
-from acqsynth.samples import Sample
 from acqsynth.userfile import import_user_file
 
 ACQUISITIONS: dict[str, type] = {
@@ -52,20 +55,6 @@ ACQUISITIONS: dict[str, type] = {
     )
 }
 """Built-in acquisition functions by config name."""
-
-
-@dataclass
-class FunctionAcquisition:
-    """A user's plain function `f(samples, ctx) -> array` used as an acquisition."""
-
-    name: ClassVar[str] = "function"
-    fn: Callable[[Sequence[Sample], ScoringContext], Any] = lambda samples, ctx: np.zeros(len(samples))
-    """The scoring function."""
-    label: str = "function"
-    """Column name for its scores."""
-
-    def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
-        return np.asarray(self.fn(samples, ctx), dtype=np.float64)
 
 
 def parse_acquisition(spec: str, normalize: str = "minmax") -> Any:
@@ -121,7 +110,7 @@ def _build(cls: type, params: dict[str, Any], label: str) -> Any:
             params[key] = float(value)
         elif want in (int, float, str, bool) and not isinstance(params[key], want):
             raise AcqsynthError(
-                f"acquisition {label!r}: parameter {key}={value!r} should be {want.__name__}"  # type: ignore[union-attr]
+                f"acquisition {label!r}: parameter {key}={value!r} should be {want.__name__}"
             )
         _check_param(label, key, params[key], want)
     return cls(**params)
@@ -157,15 +146,6 @@ def _load_user(target: str, params: dict[str, Any]) -> Any:
     if callable(obj):
         return FunctionAcquisition(fn=obj, label=attr)
     raise AcqsynthError(f"{target} is neither an acquisition class, an object with .score, nor a function")
-
-
-def column_name(acq: Any) -> str:
-    """The Dataset column an acquisition's scores are written to: its name and non-default parameters."""
-    if isinstance(acq, Combination):
-        return acq.spec
-    if isinstance(acq, FunctionAcquisition):
-        return acq.label
-    return spec_of(acq)
 
 
 __all__ = [

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import GenerationParams, Generator
-from acqsynth.models.student import TokenScores
+from acqsynth.models.interfaces import Embedder, GenerationParams, Generator, Student, TokenScores
 from acqsynth.samples import Sample
 from acqsynth.tasks.base import Messages, Task
 
@@ -45,12 +44,12 @@ def default_answer_params() -> GenerationParams:
 class ScoringContext:
     """The models, reference data and shared caches that acquisition functions draw on."""
 
-    student: Any = None
+    student: Student | None = None
     """The student (a `TransformersStudent`); needed by every function that looks at the student."""
     task: Task | None = None
     """Formats prompts and reference answers; without one the prompt is the bare question."""
-    embedder: Any = None
-    """Sentence embedder (`Embedder` protocol): proximity, diversity, answer variance, semantic entropy."""
+    embedder: Embedder | None = None
+    """Sentence embedder: proximity, diversity, answer variance, semantic entropy."""
     reference: Sequence[str] | None = None
     """Questions of the seed / target set: proximity and diversity measure against these."""
     judge: Generator | None = None
@@ -180,7 +179,21 @@ class ScoringContext:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def spec_of(acq: Any) -> str:
+@dataclass
+class FunctionAcquisition:
+    """A user's plain function `f(samples, ctx) -> array` used as an acquisition."""
+
+    name: ClassVar[str] = "function"
+    fn: Callable[[Sequence[Sample], ScoringContext], Any] = lambda samples, ctx: np.zeros(len(samples))
+    """The scoring function."""
+    label: str = "function"
+    """Column name for its scores."""
+
+    def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
+        return np.asarray(self.fn(samples, ctx), dtype=np.float64)
+
+
+def spec_of(acq: Acquisition) -> str:
     """`name` or `name(key=value,…)` with only the parameters that differ from their defaults."""
     if not dataclasses.is_dataclass(acq):
         return acq.name
@@ -197,7 +210,7 @@ def spec_of(acq: Any) -> str:
     return f"{acq.name}({','.join(parts)})" if parts else acq.name
 
 
-def params_of(acq: Any) -> dict[str, Any]:
+def params_of(acq: Acquisition) -> dict[str, Any]:
     """All parameters of an acquisition function (its dataclass fields), for provenance records."""
     if not dataclasses.is_dataclass(acq):
         return {}

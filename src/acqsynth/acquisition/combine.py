@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.stats import rankdata
 
-from acqsynth.acquisition.base import ScoringContext
+from acqsynth.acquisition.base import FunctionAcquisition, ScoringContext, spec_of
 from acqsynth.errors import AcqsynthError
 from acqsynth.samples import Sample
 
@@ -66,11 +66,18 @@ class Combination:
     @property
     def spec(self) -> str:
         """The expression this combination was parsed from, in canonical form."""
-        from acqsynth.acquisition import column_name
-
         parts = [f"{w:g}*{column_name(a)}" for w, a in self.terms]
         expr = " + ".join(parts).replace("+ -", "- ")
         return expr if self.normalize == "minmax" else f"{expr} [normalize={self.normalize}]"
+
+
+def column_name(acq: Any) -> str:
+    """The Dataset column an acquisition's scores are written to: its name and non-default parameters."""
+    if isinstance(acq, Combination):
+        return acq.spec
+    if isinstance(acq, FunctionAcquisition):
+        return acq.label
+    return spec_of(acq)
 
 
 def split_top_level(text: str, seps: str) -> list[tuple[str, str]]:

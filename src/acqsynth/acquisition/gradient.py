@@ -35,8 +35,9 @@ import torch
 from torch import nn
 
 from acqsynth.acquisition.base import ScoringContext
+from acqsynth.acquisition.uncertainty import answer_texts
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.student import left_pad
+from acqsynth.models.causal_lm import left_pad
 from acqsynth.samples import Sample
 
 
@@ -151,7 +152,8 @@ class _Recorder:
         self.saved: dict[str, Any] = {}
         self.handles: list[Any] = []
         self.busy = False
-        input_emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+        get_input_embeddings = getattr(model, "get_input_embeddings", None)  # transformers and peft models
+        input_emb = get_input_embeddings() if get_input_embeddings is not None else None
         for name, module in model.named_modules():
             kind = plan.kinds.get(name)
             if kind is not None or isinstance(module, nn.Embedding) or module is input_emb:
@@ -183,6 +185,7 @@ class _Recorder:
                     out.register_hook(self._embedding_grad(name, mod, ids))
                 return out
             if kind in ("linear", "tied-linear"):
+                assert isinstance(mod, nn.Linear)  # _plan gives these kinds to nn.Linear modules only
                 x = args[0] if args else kwargs["input"]
                 out.register_hook(self._linear_grad(name, mod, x.detach(), kind))
             elif kind == "vmap":
@@ -191,7 +194,7 @@ class _Recorder:
 
         return hook
 
-    def _linear_grad(self, name: str, mod: nn.Module, x: torch.Tensor, kind: str) -> Any:
+    def _linear_grad(self, name: str, mod: nn.Linear, x: torch.Tensor, kind: str) -> Any:
         def on_grad(g: torch.Tensor) -> None:
             x3 = x if x.dim() == 3 else x.reshape(x.shape[0], -1, x.shape[-1])
             g3 = g if g.dim() == 3 else g.reshape(g.shape[0], -1, g.shape[-1])
@@ -233,7 +236,7 @@ class _Recorder:
                 def f(p: dict[str, torch.Tensor]) -> torch.Tensor:
                     return torch.func.functional_call(mod, p, tuple(xs), kwargs)
 
-                _, vjp = torch.func.vjp(f, params)
+                vjp = torch.func.vjp(f, params)[1]  # (output, vjp_fn): no has_aux
                 return vjp(gi.unsqueeze(0))[0]
 
             self.busy = True
@@ -328,8 +331,6 @@ class GradientNorm:
 
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
         student = ctx.need("student", self.name)
-        from acqsynth.acquisition.uncertainty import answer_texts
-
         completions = answer_texts(samples, ctx, self.answer, self.name)
         pairs = [
             (student._ids(ctx.prompt_text(s, self.name)), student._ids(c))

@@ -27,7 +27,7 @@ import numpy as np
 
 from acqsynth.acquisition.base import ScoringContext
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import GenerationParams
+from acqsynth.models.interfaces import GenerationParams
 from acqsynth.samples import Sample
 from acqsynth.tasks.base import Messages
 

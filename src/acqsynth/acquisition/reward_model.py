@@ -28,6 +28,7 @@ import torch
 
 from acqsynth.acquisition.base import ScoringContext
 from acqsynth.errors import AcqsynthError
+from acqsynth.models.causal_lm import default_device
 from acqsynth.samples import Sample
 from acqsynth.tasks.base import Messages
 
@@ -37,8 +38,6 @@ ANSWER_MODES = ("reference", "own", "none")
 def load_reward_model(spec: str) -> tuple[Any, Any]:
     """(model, tokenizer) of a sequence-classification checkpoint directory or hub id, in eval mode."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from acqsynth.models.student import default_device
 
     device = default_device()
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32

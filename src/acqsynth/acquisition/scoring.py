@@ -102,7 +102,7 @@ def score_samples(
     for rep in reports:
         rep.samples = len(samples)
         bad = ~np.isfinite(scores[rep.column])
-        rep.nonfinite = [samples[i].id for i in np.flatnonzero(bad)]
+        rep.nonfinite = [samples[int(i)].id for i in np.flatnonzero(bad)]
         if rep.nonfinite:
             shown = ", ".join(repr(i) for i in rep.nonfinite[:5])
             warnings.warn(

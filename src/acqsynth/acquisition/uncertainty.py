@@ -17,7 +17,7 @@ import numpy as np
 
 from acqsynth.acquisition.base import ScoringContext
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.student import TokenScores
+from acqsynth.models.interfaces import TokenScores
 from acqsynth.samples import Sample
 
 ANSWER_SOURCES = ("own", "reference")
@@ -35,6 +35,14 @@ def answer_texts(samples: Sequence[Sample], ctx: ScoringContext, answer: str, by
 def answer_stats(samples: Sequence[Sample], ctx: ScoringContext, answer: str, by: str) -> list[TokenScores]:
     """Token statistics of each sample's own (first sampled) or reference answer."""
     return ctx.token_stats(samples, answer_texts(samples, ctx, answer, by), by=by)
+
+
+def _asked(value: np.ndarray | None, what: str, by: str) -> np.ndarray:
+    """A statistic `token_stats` always asks the student for (top-2 log-probs, entropy, sum of squares);
+    a student that leaves it out breaks the Student protocol."""
+    if value is None:
+        raise AcqsynthError(f"acquisition {by!r}: the student's score_texts returned no {what} although asked")
+    return value
 
 
 def _per_token_mean(values: Sequence[np.ndarray]) -> np.ndarray:
@@ -56,7 +64,8 @@ class Confidence:
 
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
         stats = answer_stats(samples, ctx, self.answer, self.name)
-        margins = [np.exp(s.topk_logprobs[:, 0]) - np.exp(s.topk_logprobs[:, 1]) for s in stats]
+        top = [_asked(s.topk_logprobs, "top-k log-probs", self.name) for s in stats]
+        margins = [np.exp(t[:, 0]) - np.exp(t[:, 1]) for t in top]
         return 1.0 / np.maximum(_per_token_mean(margins), self.epsilon)
 
 
@@ -96,7 +105,8 @@ class TokenEntropy:
     """'own' or 'reference'."""
 
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
-        return _per_token_mean([s.entropy for s in answer_stats(samples, ctx, self.answer, self.name)])
+        stats = answer_stats(samples, ctx, self.answer, self.name)
+        return _per_token_mean([_asked(s.entropy, "entropy", self.name) for s in stats])
 
 
 @dataclass
@@ -111,5 +121,6 @@ class EL2N:
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
         stats = answer_stats(samples, ctx, self.answer, self.name)
         # ‖p − e_y‖² = Σ p² − 2 p_y + 1
-        norms = [np.sqrt(np.clip(s.sum_sq - 2 * np.exp(s.logprobs) + 1, 0, None)) for s in stats]
+        sum_sq = [_asked(s.sum_sq, "sum of squares", self.name) for s in stats]
+        norms = [np.sqrt(np.clip(q - 2 * np.exp(s.logprobs) + 1, 0, None)) for q, s in zip(sum_sq, stats, strict=True)]
         return _per_token_mean(norms)

@@ -32,7 +32,9 @@ def ambiguous_key(s: Sample) -> bool:
 def clean(samples: Iterable[Sample]) -> tuple[list[Sample], Counter[str]]:
     """Samples without exact repeats (the first in source order is kept) and without ambiguous keys,
     plus how many of each were dropped."""
-    kept, seen, dropped = [], set(), Counter()
+    kept: list[Sample] = []
+    seen: set[tuple[str, tuple[str, ...], str]] = set()
+    dropped: Counter[str] = Counter()
     for s in samples:
         key = _key(s)
         if key in seen:

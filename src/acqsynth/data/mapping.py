@@ -223,7 +223,8 @@ def rows_to_samples(
     if not rows:
         raise AcqsynthError(f"{name}: the dataset holds no samples")
     fields = resolve_mapping(mapping, columns, name, task)
-    out, extras, seen = [], [], {}
+    out, extras = [], []
+    seen: dict[str, str] = {}
     for where, row in rows:
         sample_row, extra = map_row(row, fields, where, task, source or name, fold=mapping is not None)
         if not sample_row["id"]:

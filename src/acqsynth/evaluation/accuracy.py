@@ -13,8 +13,7 @@ from tqdm.auto import tqdm
 from acqsynth.errors import AcqsynthError, check_range
 from acqsynth.evaluation.cloze import chance, cloze_scores
 from acqsynth.evaluation.stats import Estimate, bootstrap_mean, pass_at_k
-from acqsynth.models.generator import GenerationParams, Generator
-from acqsynth.models.student import Student
+from acqsynth.models.interfaces import GenerationParams, Generator, Student
 from acqsynth.samples import Sample, iter_samples
 from acqsynth.tasks.base import Task, Verdict
 from acqsynth.tasks.mcqa import gold_letter
@@ -40,8 +39,9 @@ class EvalConfig:
     loglik: bool = True
     """For multiple choice, also score each option letter by log-likelihood and report that accuracy."""
     cloze: bool = True
-    """For multiple choice, also score each option's text as the continuation of "Question: ...\nAnswer:"
-    (lm-evaluation-harness's convention) and report `acc` and length-normalised `acc_norm`."""
+    """For multiple choice, also score each option's text as the continuation of the prompt
+    "Question: ..." then "Answer:" on the next line (lm-evaluation-harness's convention) and report
+    `acc` and length-normalised `acc_norm`."""
     mcq_metric: str = "auto"
     """What `accuracy` (and the per-row `correct`) means for multiple choice: "generate" (the letter in the
     student's generated reply), "letter" (letter log-likelihood), "acc" or "acc_norm" (cloze). "auto" is
@@ -143,7 +143,8 @@ def evaluate(
         n_correct = correct + np.array([v.correct for v in rest], dtype=np.float64).reshape(len(samples), n - 1).sum(1)
         correct = n_correct / n
         out = out.add_column("n_correct", n_correct.astype(int).tolist()).add_column("pass1", correct.tolist())
-        pass_k = {str(k): bootstrap_mean(pass_at_k(n, n_correct.astype(int), k), seed=config.seed)
+        # per-item counts in, per-item pass@k out: an array, never the scalar of a 0-d input
+        pass_k = {str(k): bootstrap_mean(np.asarray(pass_at_k(n, n_correct.astype(int), k)), seed=config.seed)
                   for k in config.pass_k}
     mcq = hasattr(task, "option_continuations") and all(s.choices for s in samples)
     generated = bootstrap_mean(correct, seed=config.seed)
@@ -197,7 +198,7 @@ def evaluate(
     return out, summary
 
 
-def resolve_mcq_metric(metric: str, student: Any) -> str:
+def resolve_mcq_metric(metric: str, student: Student) -> str:
     """`metric`, with "auto" resolved by the student's size (acc_norm under 1B parameters)."""
     if metric != "auto":
         return metric
@@ -244,12 +245,14 @@ def option_loglik_predictions(student: Student, task: Any, samples: list[Sample]
     return [LETTERS[best[i][1]] for i in range(len(samples))]
 
 
-def _single_token_picks(student: Any, prefixes: list[str], conts: list[str], owners: list[int],
+def _single_token_picks(student: Student, prefixes: list[str], conts: list[str], owners: list[int],
                         n: int) -> list[str] | None:
     """When every option is one token (" A", " B", ...), one forward pass per question gives the
     next-token logits of all its options at once (instead of one pass per option); the pick is the
-    option with the highest logit, which is the highest log-likelihood. None when this does not apply."""
-    if not hasattr(student, "continuation_logits") or not hasattr(student, "fit"):
+    option with the highest logit, which is the highest log-likelihood. None when this does not apply
+    (options of several tokens, or a student without a TransformersStudent's batching methods)."""
+    if not (hasattr(student, "continuation_logits") and hasattr(student, "fit")
+            and hasattr(student, "length_batches") and hasattr(student, "tokenizer")):
         return None
     tok = student.tokenizer
     ids = [tok(c, add_special_tokens=False)["input_ids"] for c in conts]

@@ -17,19 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from acqsynth.errors import AcqsynthError
+from acqsynth.models.interfaces import Student
 from acqsynth.samples import Sample
-from acqsynth.tasks.mcqa import LETTERS, gold_letter
-
-CLOZE_TEMPLATE = "Question: {question}\nAnswer:"
-"""lm-eval's ARC prompt; a bare "{question}\\nAnswer:" scores lower on the same items."""
+from acqsynth.tasks.mcqa import CLOZE_TEMPLATE, LETTERS, cloze_request, gold_letter
 
 
+@runtime_checkable
 class OptionScorer(Protocol):
     """What cloze scoring needs from a student: its tokenizer and batched option log-likelihoods."""
 
@@ -62,13 +61,6 @@ class ClozeResult:
         return (self.pick_norm == self.gold).astype(np.float64)
 
 
-def cloze_request(sample: Sample, template: str = CLOZE_TEMPLATE) -> tuple[str, list[str]]:
-    """(context, continuations): the filled template and " " + each option's text."""
-    if not sample.choices:
-        raise AcqsynthError(f"sample {sample.id!r}: cloze scoring needs `choices`")
-    return template.format(question=sample.question), [f" {c}" for c in sample.choices]
-
-
 def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], list[int]]:
     """Context and continuation token ids, split the way lm-eval's `_encode_pair` splits them."""
     n_spaces = len(context) - len(context.rstrip())
@@ -90,14 +82,15 @@ def pick_options(loglik: Sequence[np.ndarray], choices: Sequence[Sequence[str]])
 
 
 def cloze_scores(
-    student: OptionScorer,
+    student: Student | OptionScorer,
     samples: Sequence[Sample],
     template: str = CLOZE_TEMPLATE,
     progress: bool = False,
     chunk: int = 256,
 ) -> ClozeResult:
-    """Score every option of every sample as a cloze continuation; see the module docstring."""
-    if not hasattr(student, "score_options"):
+    """Score every option of every sample as a cloze continuation; see the module docstring.
+    Any student may be passed; one that cannot score options (not a transformers student) is refused."""
+    if not isinstance(student, OptionScorer):
         raise AcqsynthError(
             f"cloze scoring needs a transformers student (one with score_options); got {type(student).__name__}"
         )

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import datasets
 import numpy as np
 
+from acqsynth.data import load_data
 from acqsynth.evaluation.cloze import OptionScorer, chance, cloze_scores
 from acqsynth.evaluation.stats import Estimate, bootstrap_mean
 from acqsynth.samples import Sample, iter_samples, to_dataset
@@ -40,8 +41,6 @@ DEFAULT_PER_SOURCE = 100
 
 def forgetting_suite(n_per_source: int = DEFAULT_PER_SOURCE, sources: Sequence[str] = FORGETTING_SOURCES) -> list[Sample]:
     """The first `n_per_source` evaluation rows of every source (fewer if a source has fewer)."""
-    from acqsynth.data import load_data
-
     if n_per_source < 1:
         raise ValueError(f"the forgetting suite needs n_per_source >= 1, got {n_per_source}")
     out: list[Sample] = []

@@ -50,6 +50,8 @@ from acqsynth.config import build_config, load_config, merge, nest, save_config,
 from acqsynth.errors import AcqsynthError, check_range
 from acqsynth.run.config import RunConfig, keep_train_seed, resolve_config, resolved_seeds
 from acqsynth.samples import atomic_file
+from acqsynth.strategies import get_strategy
+from acqsynth.strategies.scoring import score_column
 
 SCORE_FILES = {"seed_scores.jsonl": "seed", "candidate_scores.jsonl": "candidate", "pool_scores.jsonl": "pool"}
 """Per-round score tables a cell may hold, and the kind of row each ranks."""
@@ -405,11 +407,9 @@ def _chosen(exp: ExperimentConfig, grid: list[Cell]) -> set[str]:
 def _needed_models(cell: Cell) -> list[str]:
     """Model specs the cell will load: the student, and for generating strategies the generator and
     (for self-consistency labels) the answer model; the embedder, which hygiene and embedding scores use."""
-    from acqsynth.run.config import REAL_DATA_STRATEGIES
-
     g = cell.config.generator
     specs = [cell.config.student.model, g.embedder]
-    if cell.config.strategy not in REAL_DATA_STRATEGIES:
+    if get_strategy(cell.config.strategy).generates:
         specs.append(g.model)
         if g.label.method == "self-consistency":
             specs.append(g.answer_model)
@@ -424,7 +424,7 @@ def _check_models(pending: list[Cell]) -> None:
 
     from acqsynth.models import llamacpp_generator
     from acqsynth.models.aliases import missing_alias
-    from acqsynth.models.generator import uses_llamacpp
+    from acqsynth.models.loader import uses_llamacpp
 
     need: dict[str, list[str]] = {}
     for cell in pending:
@@ -474,7 +474,7 @@ def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True,
                 (run_dir / "error.txt").write_text(traceback.format_exc())
                 continue
             (run_dir / "error.txt").unlink(missing_ok=True)
-            acc = summary["accuracy_after"]
+            acc = summary.accuracy_after
             _log(f"cell {cell.key}: accuracy {acc['mean']:.4f} [{acc['lo']:.4f}, {acc['hi']:.4f}] "
                  f"in {time.perf_counter() - t0:.0f} s")
             ran += 1
@@ -605,13 +605,17 @@ def collect(exp: ExperimentConfig, root: Path, published: Published | None = Non
         run_dir = Path(cell.config.output or "")
         summary = json.loads((run_dir / "metrics.json").read_text())
         c = cell.config
-        is_q = c.selection.method == "quantile" and c.selection.quantile is not None
-        quantile = float(c.selection.quantile) if is_q else None
+        quantile = (
+            float(c.selection.quantile)
+            if c.selection.method == "quantile" and c.selection.quantile is not None
+            else None
+        )
+        is_q = quantile is not None
         group = f"{c.strategy} by {c.selection.acquisition}, {c.selection.quantiles} bins" if is_q else None
         acc, before = summary["accuracy_after"], summary["accuracy_before"]
         fb, fa = summary.get("forgetting_before"), summary.get("forgetting_after")
         ident = {"method": cell.method, "budget": cell.budget, "seed": cell.seed, "quantile": quantile}
-        uses_acq = c.strategy in ("active", "rejection", "filtered")
+        uses_acq = get_strategy(c.strategy).uses_acquisition
         results.append({
             **ident, "quantile_group": group, "strategy": c.strategy, "acquisition": c.selection.acquisition if uses_acq else None,
             "generator": summary.get("generator"), "samples": summary["samples"], "generated": summary["generated"],
@@ -653,7 +657,6 @@ def collect(exp: ExperimentConfig, root: Path, published: Published | None = Non
 def _score_rows(run_dir: Path, ident: dict[str, Any]) -> list[dict[str, Any]]:
     """Acquisition scores from every round's score table, with whether each row was kept."""
     from acqsynth.samples import read_samples
-    from acqsynth.strategies.active import score_column
 
     rows = []
     for d in sorted(run_dir.glob("round-*")):

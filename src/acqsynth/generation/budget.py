@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import Completion
+from acqsynth.models.interfaces import Completion
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """An on-disk cache of generator completions, so a rerun or resumed run never pays twice.
 
 A completion set is keyed by (model name, chat prompt, generation parameters, root seed, the
-prompt's seed index): exactly what decides the samples (see `models.generator.sample_seed`). The
+prompt's seed index): exactly what decides the samples (see `models.sampling.sample_seed`). The
 cache file is append-only JSONL; each record is written with one `write` on an `O_APPEND`
 descriptor under an exclusive `flock`, so a killed process leaves at most a partial last line, and
 that is cut off (under the lock) before anything else is appended or when the cache is opened:
@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import Completion, GenerationParams, Generator, seed_indices
+from acqsynth.models.interfaces import Completion, GenerationParams, Generator
+from acqsynth.models.sampling import seed_indices
+from acqsynth.samples import WRITE_ERRNOS
 from acqsynth.tasks.base import Messages
 
 
@@ -129,8 +131,6 @@ class CompletionCache:
             try:
                 written = os.write(self._fd, line)
             except OSError as e:  # nothing was appended: the records already there are whole
-                from acqsynth.samples import WRITE_ERRNOS
-
                 if e.errno not in WRITE_ERRNOS:
                     raise
                 raise AcqsynthError(f"{self.path}: cannot append to the cache: {WRITE_ERRNOS[e.errno]}; "

@@ -41,7 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from acqsynth.models.embedder import Embedder
+from acqsynth.errors import check_range
+from acqsynth.models.interfaces import Embedder
 
 _MARKUP = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*=[^<>]*)?\s*/?>|&[a-zA-Z]+;|&#\d+;")
 """HTML/XML tags and entities, removed (as spaces) before hashing and n-grams. A tag's attributes
@@ -125,8 +126,6 @@ class HygieneConfig:
     (None or <= 0 disables the embedding check for decontamination)."""
 
     def __post_init__(self) -> None:
-        from acqsynth.errors import check_range
-
         check_range("ngram_n", self.ngram_n, 1)
         check_range("ngram_min_overlap", self.ngram_min_overlap, 0, 1)
         check_range("ngram_min_shared", self.ngram_min_shared, 1)
@@ -329,20 +328,20 @@ def deduplicate_and_decontaminate(
         for i, hit in hits_in(index, decontamination=True):
             reason = f"contaminated: {hit.item_id} in {index.name} ({_describe(hit)})"
             removed[i] = Removal(i, reason, hit, index.name)
-    for index in (seed_pool, accepted):
-        if index is not None:
-            for i, hit in hits_in(index, decontamination=False):
-                reason = f"duplicate of {hit.item_id} in {index.name} ({_describe(hit)})"
-                removed[i] = Removal(i, reason, hit, index.name)
+    for pool in (seed_pool, accepted):
+        if pool is not None:
+            for i, hit in hits_in(pool, decontamination=False):
+                reason = f"duplicate of {hit.item_id} in {pool.name} ({_describe(hit)})"
+                removed[i] = Removal(i, reason, hit, pool.name)
     kept: list[int] = []
     for i, text in enumerate(texts):
         if i in removed:
             continue
         row = emb[i : i + 1] if emb is not None else None
-        hit = batch.check([text], row)[0]
-        if hit is not None:
-            reason = f"duplicate of {hit.item_id} earlier in the batch ({_describe(hit)})"
-            removed[i] = Removal(i, reason, hit, batch.name)
+        earlier = batch.check([text], row)[0]
+        if earlier is not None:
+            reason = f"duplicate of {earlier.item_id} earlier in the batch ({_describe(earlier)})"
+            removed[i] = Removal(i, reason, earlier, batch.name)
             continue
         batch.add([ids[i]], [text], row)
         kept.append(i)

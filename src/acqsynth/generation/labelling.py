@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 
 from acqsynth.errors import AcqsynthError, check_range
-from acqsynth.models.embedder import Embedder
-from acqsynth.models.generator import Completion, GenerationParams, Generator
+from acqsynth.models.interfaces import Completion, Embedder, GenerationParams, Generator
 from acqsynth.samples import Sample
 from acqsynth.tasks.base import Task
 
@@ -117,7 +116,7 @@ def majority_group(keys: Sequence[str | None]) -> list[int]:
 def embedding_group(texts: Sequence[str], embedder: Embedder, threshold: float) -> tuple[list[int], int]:
     """The largest cluster of `texts` (agglomerative, cosine) and its medoid (the member with the
     highest mean similarity to the others)."""
-    from acqsynth.acquisition.variance import cluster_labels
+    from acqsynth.acquisition.variance import cluster_labels  # the acquisition package imports torch
 
     emb = embedder.encode(list(texts))
     labels = cluster_labels(emb, threshold)

@@ -36,8 +36,9 @@ class Parsed:
 
 
 def format_reward(text: str) -> float:
-    """AcquisitionSynthesis' format reward: +0.125 per tag of `FORMAT_TAGS` present exactly once,
-    −0.001 per character after the last closing tag; at most 0.75, at least 0."""
+    """acqsynth's format reward, after AcquisitionSynthesis': +0.125 per tag of `FORMAT_TAGS` present
+    exactly once, −0.001 per character of the stripped text after the last closing tag; at most 0.75,
+    at least 0 (the differences from the paper's are in docs/methods.md)."""
     reward = sum(0.125 for tag in FORMAT_TAGS if text.count(tag) == 1)
     closes = [text.rfind(t) + len(t) for t in FORMAT_TAGS[1::2] if t in text]
     if closes:
@@ -65,7 +66,7 @@ def _field(text: str, tag: str) -> tuple[str | None, str | None]:
 
 def parse_choices(text: str) -> tuple[list[str] | None, str | None]:
     """Options written one per line as `A. text`, lettered A, B, C… in order."""
-    options = []
+    options: list[str] = []
     for line in text.splitlines():
         if not line.strip():
             continue

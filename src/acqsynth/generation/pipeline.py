@@ -36,9 +36,9 @@ from acqsynth.generation.labelling import (
 )
 from acqsynth.generation.parsing import format_reward, parse_completion
 from acqsynth.generation.prompts import PromptBuilder
-from acqsynth.models.embedder import Embedder
-from acqsynth.models.generator import Completion, GenerationParams, refuse_grammar
-from acqsynth.samples import Sample, atomic_file, to_dataset, write_jsonl_atomic, write_samples
+from acqsynth.models.interfaces import Completion, Embedder, GenerationParams
+from acqsynth.models.sampling import refuse_grammar
+from acqsynth.samples import Sample, atomic_file, iter_samples, to_dataset, write_jsonl_atomic, write_samples
 from acqsynth.tasks.base import Task
 
 
@@ -281,7 +281,7 @@ def _process_batch(
         parsed.append((a, seed, s, comp))
     # 2. hygiene: contamination, then duplicates of the seed pool, earlier batches and this batch
     texts = [s.question for _, _, s, _ in parsed]
-    emb = embedder.encode(texts) if (texts and accepted_index.uses_embeddings) else None
+    emb = embedder.encode(texts) if (texts and embedder is not None and accepted_index.uses_embeddings) else None
     clean, removals = deduplicate_and_decontaminate(
         texts, [s.id for _, _, s, _ in parsed], seed_pool=seed_pool, evals=evals, config=cfg.hygiene,
         embedder=embedder, accepted=accepted_index, embeddings=emb,
@@ -357,8 +357,6 @@ def summarise(run: GenerationRun, stop_reason: str) -> dict[str, Any]:
 
 def load_seeds(ds: datasets.Dataset, n: int | None) -> list[Sample]:
     """The first `n` rows of a seed split as Samples (all when n is None)."""
-    from acqsynth.samples import iter_samples
-
     if n is not None:
         ds = ds.select(range(min(n, len(ds))))
     return list(iter_samples(ds))

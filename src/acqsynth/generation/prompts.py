@@ -51,7 +51,7 @@ def template_kind(task_name: str) -> str:
 def load_template(kind_or_path: str) -> str:
     """A built-in template by kind, or the text of a user's template file."""
     if kind_or_path in BUILTIN_TEMPLATES:
-        return resources.files("acqsynth.generation").joinpath("templates", f"{kind_or_path}.txt").read_text()
+        return (resources.files("acqsynth.generation") / "templates" / f"{kind_or_path}.txt").read_text()
     path = Path(kind_or_path)
     if not path.is_file():
         raise AcqsynthError(

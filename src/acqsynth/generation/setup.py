@@ -7,14 +7,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from acqsynth.data import BUILTINS, load_data
 from acqsynth.errors import AcqsynthError
 from acqsynth.generation.cache import CachedGenerator, CompletionCache
 from acqsynth.generation.hygiene import HygieneConfig, HygieneIndex
 from acqsynth.generation.labelling import LabelConfig
+from acqsynth.generation.pipeline import load_seeds
 from acqsynth.generation.prompts import PromptBuilder, template_kind
-from acqsynth.models.embedder import Embedder, LazyEmbedder
-from acqsynth.models.generator import Generator, load_generator_with_threads
+from acqsynth.models.embedder import LazyEmbedder
+from acqsynth.models.interfaces import Embedder, Generator
+from acqsynth.models.loader import load_generator_with_threads
 from acqsynth.samples import Sample
+from acqsynth.tasks import get_task
 from acqsynth.tasks.base import Task
 
 DEFAULT_DATA = {"math": "gsm8k", "mcqa": "medmcqa", "code": "mbpp"}
@@ -45,8 +49,6 @@ class GenerationSetup:
 def builtin_task_name(data: str, option: str = "task") -> str:
     """The task of a built-in dataset spec (`mmlu:anatomy` → mcqa), or an error asking for `option`
     (the setting or flag that names a task where it is used)."""
-    from acqsynth.data import BUILTINS
-
     name = data.split(":", 1)[0]
     if name not in BUILTINS:
         raise AcqsynthError(
@@ -72,10 +74,6 @@ def prepare_generation(
 ) -> GenerationSetup:
     """Load what a generation run names. `decontaminate` lists `DATA[@SPLIT]` evaluation sets
     (default: the seed dataset's own eval split); a model may be given loaded or as a spec."""
-    from acqsynth.data import load_data
-    from acqsynth.generation.pipeline import load_seeds
-    from acqsynth.tasks import get_task
-
     if task is None and data is None:
         raise AcqsynthError("give a task or a dataset (e.g. task math, or data gsm8k)")
     hygiene = hygiene or HygieneConfig()

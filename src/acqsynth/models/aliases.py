@@ -258,7 +258,7 @@ def convert_gguf(gguf: Path, name: str | None = None) -> Path:
         except Exception as e:
             raise AcqsynthError(f"{gguf}: cannot read this GGUF ({type(e).__name__}: {e}); is it corrupted?") from None
         # The de-quantised weights are plain fp32: drop the GGUF quantizer so save_pretrained writes a normal checkpoint.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]  # set at load, undeclared on PreTrainedModel
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))

@@ -1,19 +1,13 @@
-"""Sentence embedder (sentence-transformers) for proximity, diversity, clustering and hygiene."""
+"""Sentence embedders (sentence-transformers) for proximity, diversity, clustering and hygiene; each is an
+`acqsynth.models.interfaces.Embedder`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
 
-
-class Embedder(Protocol):
-    """Maps texts to unit-norm vectors, so a dot product is a cosine similarity."""
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of `texts`, shape [N, dim], float32, L2-normalised."""
-        ...
+from acqsynth.models.aliases import hf_model_path
 
 
 class SentenceTransformerEmbedder:
@@ -22,14 +16,15 @@ class SentenceTransformerEmbedder:
     def __init__(self, spec: str = "minilm-l6", device: str | None = None, batch_size: int = 64) -> None:
         from sentence_transformers import SentenceTransformer
 
-        from acqsynth.models.aliases import hf_model_path
-
         self.model = SentenceTransformer(hf_model_path(spec), device=device or "cpu")
         self.batch_size = batch_size
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        dim = self.model.get_embedding_dimension()
+        if dim is None:  # a model without a fixed output size cannot back a vector index
+            raise ValueError("this sentence-transformers model reports no embedding dimension")
+        return int(dim)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:

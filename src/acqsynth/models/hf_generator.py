@@ -24,23 +24,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import (
-    Completion,
-    GenerationParams,
-    cut_at_stop,
-    refuse_grammar,
-    response_prefix,
-    sample_seed,
-    seed_indices,
-)
-from acqsynth.models.student import left_pad, load_causal_lm
+from acqsynth.models.causal_lm import left_pad, load_causal_lm
+from acqsynth.models.interfaces import Completion, GenerationParams
+from acqsynth.models.sampling import cut_at_stop, refuse_grammar, response_prefix, sample_seed, seed_indices
 from acqsynth.tasks.base import Messages
+
+if TYPE_CHECKING:  # hf_student imports this module
+    from acqsynth.models.hf_student import TransformersStudent
 
 
 def format_chat(tokenizer: Any, prompt: Messages) -> str:
@@ -63,7 +59,7 @@ class SeededSampler(LogitsProcessor):
         self.seeds, self.temperature, self.top_p = seeds, temperature, top_p
         self.generators: list[torch.Generator] | None = None
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         if self.generators is None:  # created on the device of the logits; one independent stream per row
             self.generators = [torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds]
         probs = torch.softmax(scores.float() / self.temperature, dim=-1)
@@ -93,7 +89,7 @@ class FinishTracker(StoppingCriteria):
         self.window = 4 * max((len(s) for s in self.stop), default=0) + 8
         self.lengths: list[int | None] = [None] * rows
 
-    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         generated = input_ids[:, self.prompt_width :]
         steps = generated.shape[1]
         tail = generated[:, -self.window :].cpu()
@@ -153,7 +149,7 @@ class HFGenerator:
         self.eos_ids = [int(e) for e in (eos if isinstance(eos, list) else [eos])]
 
     @classmethod
-    def from_student(cls, student: Any, batch_size: int | None = None) -> HFGenerator:
+    def from_student(cls, student: TransformersStudent, batch_size: int | None = None) -> HFGenerator:
         """A generator sharing a TransformersStudent's model and tokenizer (no second copy in memory)."""
         return cls((student.model, student.tokenizer), batch_size=batch_size or student.batch_size)
 

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.models.generator import (
-    Completion,
-    GenerationParams,
+from acqsynth.models.interfaces import Completion, GenerationParams
+from acqsynth.models.sampling import (
     check_not_all_failed,
     cut_at_stop,
     response_prefix,

@@ -12,21 +12,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from acqsynth.errors import AcqsynthError, check_range, suggest, unknown_name
+from acqsynth.errors import AcqsynthError, check_range, unknown_name
 from acqsynth.evaluation.accuracy import EvalConfig
 from acqsynth.generation.hygiene import HygieneConfig
 from acqsynth.generation.labelling import LabelConfig
 from acqsynth.generation.pipeline import GenerateConfig
+from acqsynth.selection import METHODS
+from acqsynth.strategies import get_strategy
+from acqsynth.strategies.scoring import NOT_IN_A_ROUND, ROUND_METHODS
 from acqsynth.training import TrainConfig
 
-STRATEGIES = ("active", "static", "rejection", "random", "mistakes", "filtered")
-"""How the data is made: the student-in-the-loop rounds, one-shot generation, oversample-and-filter,
-real samples from the pool (the baseline every synthetic method must beat), a teacher aimed at the
-student's wrong answers (DataEnvGym-style), or the top of the real pool by acquisition (Filtered)."""
 TASK_FILES = (".yaml", ".yml", ".py")
 """Suffixes of user task files (see tasks/__init__.py)."""
-REAL_DATA_STRATEGIES = ("random", "filtered")
-"""Strategies that train on real pool samples and spend no generator budget."""
 
 
 @dataclass
@@ -136,7 +133,7 @@ class GeneratorSettings:
             if getattr(self, key) is not None:
                 check_model_spec(getattr(self, key), f"generator.{key}")
         if self.grammar:
-            from acqsynth.models.generator import check_grammar_backend
+            from acqsynth.models.loader import check_grammar_backend
 
             check_grammar_backend(self.model, "generator.grammar")
 
@@ -151,12 +148,13 @@ class GeneratorSettings:
 
 @dataclass
 class SelectionSettings:
-    """How acquisition scores pick seeds (active) or candidates (rejection)."""
+    """How acquisition scores pick seeds (active), candidates (rejection) or pool samples (filtered)."""
 
     acquisition: str = "loss(answer=own)"
     """Acquisition function or weighted combination, e.g. "confidence", "0.5*loss + 0.5*diversity"."""
     method: str = "top-k"
-    """top-k, diverse, kmeans++, k-center, stratified or random (see selection.py)."""
+    """top-k, diverse, kmeans++, k-center, random or quantile (see selection.py; threshold and stratified
+    cannot pick a round's samples)."""
     answer_max_new_tokens: int = 64
     """Length limit of the student's own sampled answers (for `answer=own` functions)."""
     answer_temperature: float = 0.7
@@ -167,10 +165,12 @@ class SelectionSettings:
     """For method "quantile": how many score bins."""
 
     def __post_init__(self) -> None:
-        from acqsynth.selection import METHODS
-
+        if self.method in NOT_IN_A_ROUND:
+            raise AcqsynthError(f"selection.method {self.method!r} cannot pick a round's samples: "
+                                f"{NOT_IN_A_ROUND[self.method]}; choose one of {', '.join(ROUND_METHODS)}")
         if self.method not in METHODS:
-            raise AcqsynthError(f"selection.method: {unknown_name('selection method', self.method, METHODS)}")
+            err = unknown_name("selection method", self.method, ROUND_METHODS)
+            raise AcqsynthError(f"selection.method: {err}")
         check_range("selection.answer_max_new_tokens", self.answer_max_new_tokens, 1)
         check_range("selection.answer_temperature", self.answer_temperature, 0)
         check_range("selection.quantiles", self.quantiles, 1)
@@ -215,9 +215,10 @@ class RunConfig:
     strategy: str = "active"
     """active (student in the loop), static (one-shot generation), rejection (oversample, keep the best),
     random (real pool samples), mistakes (the teacher sees the student's wrong answers), filtered (the
-    top of the real pool by `selection.acquisition`)."""
+    top of the real pool by `selection.acquisition`), or your own as FILE.py:NAME (docs/strategies.md)."""
     rounds: int = 2
-    """Active loop and mistakes: rounds; the sample budget is spread evenly over them."""
+    """Rounds of a strategy that runs several (active, mistakes); the sample budget is spread evenly
+    over them."""
     oversample: int = 4
     """Rejection sampling: candidates generated per kept sample (they count against the budget)."""
     seed: int = 0
@@ -244,9 +245,7 @@ class RunConfig:
     """Evaluation before and after each round."""
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise AcqsynthError(f"strategy {self.strategy!r} is unknown{suggest(self.strategy, STRATEGIES)}; "
-                                f"choose one of {', '.join(STRATEGIES)}")
+        get_strategy(self.strategy)  # a user's file is imported now: a broken one fails before anything runs
         check_range("seed", self.seed, 0, 2**32 - 1)
         if self.rounds < 1:
             raise AcqsynthError(f"rounds must be >= 1, got {self.rounds}")

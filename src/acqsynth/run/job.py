@@ -6,13 +6,17 @@ The run directory is the run's whole state:
     config.yaml            the resolved config
     cache/                 every generator (and answer-model) completion, append-only
     round-00/round.json    the untrained student's evaluation
-    round-NN/              seed_scores.jsonl (active), candidate_scores.jsonl (rejection),
-                           pool_scores.jsonl (filtered) or mistakes.jsonl (mistakes),
-                           generation/ (samples, rejections, stats), data.jsonl (this round's new
+    round-NN/              what the strategy writes: seed_scores.jsonl (active), candidate_scores.jsonl
+                           (rejection), pool_scores.jsonl (filtered) or mistakes.jsonl (mistakes),
+                           generation/ (samples, rejections, stats); then data.jsonl (this round's new
                            samples), adapter/ (LoRA) or model/ (full), eval.jsonl, and round.json,
                            written last: a round without it is redone
     forgetting.jsonl       the final student on the forgetting suite (round-00/ holds the untrained one's)
-    data.jsonl             all training samples, metrics.json, report.md, accuracy.png
+    data.jsonl             all training samples, metrics.json (`RunSummary`), report.md, accuracy.png
+
+The strategy (`acqsynth.strategies`, or a user's FILE.py:NAME) makes each round's samples; the job
+asks it whether it generates (then the generation budget applies) and whether it runs `rounds`
+rounds or one, and knows no strategy by name.
 
 Every seed a round used is in its round.json (`seeds`) and all of them in metrics.json (`seeds`, see
 `Job.seeds_used`): the run's seed drives selection, generation and training alike, unless `train.seed`
@@ -30,41 +34,35 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
+from peft import PeftModel
 
 from acqsynth.config import merge, save_config, to_dict
+from acqsynth.data import load_data
 from acqsynth.errors import AcqsynthError
-from acqsynth.run.config import REAL_DATA_STRATEGIES, RunConfig, keep_train_seed, resolved_seeds
+from acqsynth.evaluation.accuracy import evaluate
+from acqsynth.evaluation.forgetting import evaluate_forgetting, forgetting_suite
+from acqsynth.generation.prompts import template_kind
+from acqsynth.generation.setup import GenerationSetup, builtin_task_name, prepare_generation
+from acqsynth.models.causal_lm import load_causal_lm
+from acqsynth.models.embedder import LazyEmbedder
+from acqsynth.models.hf_generator import HFGenerator
+from acqsynth.models.hf_student import TransformersStudent
+from acqsynth.run.config import RunConfig, keep_train_seed, resolved_seeds
+from acqsynth.run.report import write_report
+from acqsynth.run.summary import RoundRecord, RunSummary
 from acqsynth.samples import Sample, atomic_file, iter_samples, read_samples, to_dataset, write_samples
+from acqsynth.strategies import GenerationBudget, RoundContext, RoundResult, get_strategy
+from acqsynth.strategies.transfer import describe_transfer
+from acqsynth.tasks import get_task
+from acqsynth.training import train_student
 
 ROUND_FILE = "round.json"
-
-
-@dataclass
-class RoundRecord:
-    """What one round did (round 0 is the evaluation before any training)."""
-
-    round: int
-    new_samples: int
-    total_samples: int
-    generated: int = 0
-    teacher_tokens: int = 0
-    accuracy: dict[str, Any] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=dict)
-    generation: dict[str, Any] = field(default_factory=dict)
-    stop_reason: str | None = None
-    wall_s: float = 0.0
-    forgetting: dict[str, Any] = field(default_factory=dict)
-    seeds: dict[str, Any] = field(default_factory=dict)
-    """The seeds the round used (`RunConfig.round_seeds`; train None when it did not train); empty in
-    rounds recorded before seeds were."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def _log(message: str) -> None:
@@ -86,8 +84,6 @@ def _check_resume(run_dir: Path, config: RunConfig) -> RunConfig:
     saved = run_dir / "config.yaml"
     if not saved.exists():
         return config
-    import yaml
-
     old = yaml.safe_load(saved.read_text())
     if not isinstance(old, dict):
         raise AcqsynthError(f"{saved} is empty or not a mapping; delete it to restart the run")
@@ -121,21 +117,17 @@ class Job:
 
     def __init__(self, config: RunConfig, run_dir: Path, progress: bool = True) -> None:
         self.config, self.run_dir, self.progress = config, run_dir, progress
+        self.strategy = get_strategy(config.strategy)
         self.records: list[RoundRecord] = []
         self.samples: list[Sample] = []
-        self._setup: Any = None
-        self._embedder: Any = None
+        self._setup: GenerationSetup | None = None
+        self._embedder: LazyEmbedder | None = None
         self._suite: list[Sample] | None = None
         self.forgetting_after: dict[str, Any] = {}
 
     # ---- loading -------------------------------------------------------------------------------
 
     def load(self) -> None:
-        from acqsynth.data import load_data
-        from acqsynth.generation.setup import builtin_task_name
-        from acqsynth.models.student import TransformersStudent, load_causal_lm
-        from acqsynth.tasks import get_task
-
         c = self.config
         if c.student.threads:
             torch.set_num_threads(c.student.threads)
@@ -151,22 +143,13 @@ class Job:
         self.base = TransformersStudent(self.base_model, self.tokenizer, batch_size=c.student.batch_size,
                                         max_length=c.student.max_length)
         if c.generator.embedder:
-            from acqsynth.models.embedder import LazyEmbedder
-
             self._embedder = LazyEmbedder(c.generator.embedder)
 
-    def setup(self) -> Any:
+    def setup(self) -> GenerationSetup:
         """The generation set-up (generator, seeds, caches, hygiene indexes), loaded on first use."""
         if self._setup is None:
-            from acqsynth.generation.prompts import template_kind
-            from acqsynth.generation.setup import prepare_generation
-            from acqsynth.models.hf_generator import HFGenerator
-            from acqsynth.strategies.mistakes import mistakes_template
-
             c, g = self.config, self.config.generator
-            template = g.template
-            if c.strategy == "mistakes":
-                template = mistakes_template(g.template, template_kind(self.task_name))
+            template = self.strategy.generator_template(g.template, template_kind(self.task_name))
             generator: Any = g.model
             if g.model == c.student.model:  # the untrained student writes: share its weights
                 generator = HFGenerator((self.base_model, self.tokenizer), batch_size=g.batch_size)
@@ -184,30 +167,13 @@ class Job:
         return Path(self.config.cache) if self.config.cache else self.run_dir / "cache"
 
     def pool(self) -> list[Sample]:
-        """The real pool samples `random` draws from and `filtered` ranks."""
-        from acqsynth.data import load_data
-
+        """The real pool samples (the first `data.pool`) that real-data strategies draw from."""
         c = self.config
         pool = list(iter_samples(load_data(c.data.name, split="pool", task=c.data.task)))
         return pool[: c.data.pool] if c.data.pool is not None else pool
 
-    def _pool_score_path(self, pool: list[Sample], reference: list[str], seed: int) -> Path:
-        """Where the untrained student's scores of `pool` are kept: runs that differ only in budget
-        (an experiment's `filtered` cells) score the pool once."""
-        import hashlib
-
-        c = self.config
-        key = json.dumps({"student": to_dict(c.student), "task": self.task_name, "pool": [s.id for s in pool],
-                          "reference": reference, "selection": to_dict(c.selection), "seed": seed,
-                          "embedder": c.generator.embedder}, sort_keys=True)
-        return self.cache_dir / "pool-scores" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
-
-    def student_after(self, r: int) -> Any:
+    def student_after(self, r: int) -> TransformersStudent:
         """The student trained in round `r` (0: the base student), rebuilt from its saved weights."""
-        from peft import PeftModel
-
-        from acqsynth.models.student import TransformersStudent, load_causal_lm
-
         if r == 0:
             return self.base
         d = _round_dir(self.run_dir, r)
@@ -223,21 +189,14 @@ class Job:
 
     # ---- one round ------------------------------------------------------------------------------
 
-    def evaluate(self, student: Any, out: Path) -> dict[str, Any]:
-        from acqsynth.evaluation.accuracy import evaluate
-        from acqsynth.models.hf_generator import HFGenerator
-
+    def evaluate(self, student: TransformersStudent, out: Path) -> dict[str, Any]:
         gen = HFGenerator((student.model, student.tokenizer), batch_size=self.config.eval.batch_size)
         rows, summary = evaluate(student, gen, self.task, self.eval_data, self.config.eval, progress=self.progress)
         write_samples(rows, out)
         return summary.to_dict()
 
-    def forgetting(self, student: Any, out: Path) -> dict[str, Any]:
+    def forgetting(self, student: TransformersStudent, out: Path) -> dict[str, Any]:
         """Accuracy on the forgetting suite (rows written to `out`), or {} when it is switched off."""
-        from dataclasses import asdict
-
-        from acqsynth.evaluation.forgetting import evaluate_forgetting, forgetting_suite
-
         if self.config.data.forgetting <= 0:
             return {}
         if self._suite is None:
@@ -247,101 +206,20 @@ class Job:
         write_samples(rows, out)
         return asdict(est)
 
-    def collect(self, r: int, n: int, student: Any, budget: Any, d: Path) -> tuple[list[Sample], dict[str, Any], int, int]:
-        """The round's new samples, generation stats, completions and completion tokens spent."""
-        from acqsynth.strategies import generate_round, random_real, select_candidates, select_seeds
-        from acqsynth.strategies.active import score_column, student_context
+    def collect(self, r: int, n: int, student: TransformersStudent, budget: GenerationBudget,
+                d: Path) -> RoundResult:
+        """Round `r`'s `n` new samples from the strategy, and what making them cost."""
+        seeds = self.config.round_seeds(r)
+        ctx = RoundContext(
+            round=r, n=n, student=student, budget=budget, out=d, config=self.config, earlier=self.samples,
+            selection_seed=seeds["selection"], generation_seed=seeds["generation"], task=self.task,
+            task_name=self.task_name, embedder=self._embedder, cache_dir=self.cache_dir, pool=self.pool,
+            setup=self.setup, progress=self.progress,
+        )
+        return self.strategy.collect(ctx)
 
-        c = self.config
-        sel = c.selection
-        given = c.round_seeds(r)
-        pick, sample = given["selection"], given["generation"]
-        if c.strategy == "random":
-            new = random_real(self.pool(), n, seed=sample, exclude=[s.id for s in self.samples])
-            return new, {}, 0, 0
-        if c.strategy == "filtered":
-            from acqsynth.data import load_data
-
-            pool = [s for s in self.pool() if s.id not in {x.id for x in self.samples}]
-            if len(pool) < n:
-                raise AcqsynthError(f"the pool has {len(pool)} unused samples but {n} were asked for "
-                                    "(raise data.pool or lower budget.samples)")
-            seeds = load_data(c.data.name, split="seed", task=c.data.task)
-            reference = list(seeds["question"])[: c.data.seeds]
-            _log(f"round {r}: scoring {len(pool)} pool samples by {sel.acquisition}; keeping the top {n}")
-            ctx = student_context(student, self.task, self._embedder, reference, sample,
-                                  sel.answer_max_new_tokens, sel.answer_temperature)
-            cached = self._pool_score_path(pool, reference, sample)
-            known = None
-            if cached.exists():
-                table = read_samples(cached)
-                col = score_column(table)
-                if col is None:
-                    raise AcqsynthError(f"{cached}: cannot tell the score column among {table.column_names}")
-                known = table[col]
-                _log(f"round {r}: pool scores from {cached} (same student, pool, acquisition and seed)")
-            new, table = select_candidates(pool, sel.acquisition, sel.method, n, ctx, pick, sel.quantile,
-                                           sel.quantiles, known)
-            write_samples(table, d / "pool_scores.jsonl")
-            if known is None:
-                write_samples(table.remove_columns(["selected", "selection_rank"]), cached)
-            return new, {}, 0, 0
-        setup = self.setup()
-        gen_config = c.generator.generate_config(n, budget.generated, budget.tokens, seed=sample)
-        seeds = setup.seeds
-
-        def context() -> Any:
-            return student_context(student, self.task, self._embedder, [s.question for s in setup.seeds],
-                                   sample, c.selection.answer_max_new_tokens, c.selection.answer_temperature)
-
-        if c.strategy == "active":
-            _log(f"round {r}: the student answers {len(seeds)} seeds; selecting {n} by {c.selection.acquisition}")
-            seeds, table = select_seeds(seeds, sel.acquisition, sel.method, n, context(), pick, sel.quantile,
-                                        sel.quantiles)
-            write_samples(table, d / "seed_scores.jsonl")
-        if c.strategy == "mistakes":
-            from acqsynth.strategies.mistakes import find_mistakes, pick_mistakes
-
-            _log(f"round {r}: the student answers {len(seeds)} seeds; the generator sees its wrong answers")
-            wrong, table = find_mistakes(student, self.task, seeds, c.eval.max_new_tokens, c.eval.batch_size,
-                                         progress=self.progress)
-            write_samples(table, d / "mistakes.jsonl")
-            if not wrong:
-                _log(f"round {r}: the student answered every seed correctly: no mistakes to target")
-                return [], {"stop_reason": "no mistakes left"}, 0, 0
-            seeds = pick_mistakes(wrong, n, sample)
-        target = n * c.oversample if c.strategy == "rejection" else n
-        _log(f"round {r}: generating {target} samples from {len(seeds)} seeds with {c.generator.model}")
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=target, desc=f"round {r} accepted", unit="sample", disable=not self.progress)
-
-        def show(run: Any) -> None:
-            led = run.ledger
-            bar.n = led.accepted
-            bar.set_postfix_str(f"generated {led.generated}, rejected {led.rejected}")
-            bar.refresh()
-
-        try:
-            run = generate_round(setup, seeds, target, budget, gen_config, d / "generation", earlier=self.samples,
-                                 progress=show)
-        finally:
-            bar.close()
-        new = list(run.accepted)
-        if c.strategy == "rejection" and new:
-            _log(f"round {r}: keeping the best {n} of {len(new)} candidates by {c.selection.acquisition}")
-            new, table = select_candidates(new, sel.acquisition, sel.method, n, context(), pick, sel.quantile,
-                                           sel.quantiles)
-            write_samples(table, d / "candidate_scores.jsonl")
-        stats = json.loads((d / "generation" / "stats.json").read_text())
-        assert run.ledger is not None
-        return new, stats, run.ledger.generated, run.ledger.tokens
-
-    def run_round(self, r: int, rounds: int, student: Any) -> tuple[RoundRecord, Any]:
-        from acqsynth.models.student import TransformersStudent
-        from acqsynth.strategies import GenerationBudget
-        from acqsynth.training import train_student
-
+    def run_round(self, r: int, rounds: int,
+                  student: TransformersStudent) -> tuple[RoundRecord, TransformersStudent]:
         c = self.config
         d = _round_dir(self.run_dir, r)
         d.mkdir(parents=True, exist_ok=True)
@@ -354,15 +232,12 @@ class Job:
             tokens=None if c.budget.teacher_tokens is None else c.budget.teacher_tokens - spent_tok,
         )
         spent = None
-        real = c.strategy in REAL_DATA_STRATEGIES
-        if not real and budget.generated <= 0:
+        if self.strategy.generates and budget.generated <= 0:
             spent = "budget: generated"
-        elif not real and budget.tokens is not None and budget.tokens <= 0:
+        elif self.strategy.generates and budget.tokens is not None and budget.tokens <= 0:
             spent = "budget: tokens"
-        if spent:
-            new, stats, generated, tokens = [], {"stop_reason": spent}, 0, 0
-        else:
-            new, stats, generated, tokens = self.collect(r, n, student, budget, d)
+        made = RoundResult([], {"stop_reason": spent}) if spent else self.collect(r, n, student, budget, d)
+        new, stats, generated, tokens = made.samples, made.generation, made.generated, made.tokens
         write_samples(to_dataset(new), d / "data.jsonl")
         stop = stats.get("stop_reason") if stats else None
         seeds = c.round_seeds(r)
@@ -394,13 +269,13 @@ class Job:
 
     # ---- the whole run --------------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> RunSummary:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         c = self.config = _check_resume(self.run_dir, self.config)
         save_config(c, self.run_dir / "config.yaml")
         started = time.perf_counter()
         self.load()
-        rounds = c.rounds if c.strategy in ("active", "mistakes") else 1
+        rounds = c.rounds if self.strategy.multi_round else 1
         self.records.append(self.evaluate_base())
         _log(f"before training: accuracy {_fmt(self.records[0].accuracy)}")
         last_done = 0
@@ -430,16 +305,14 @@ class Job:
             write_samples(to_dataset(self.samples), self.run_dir / "data.jsonl")
             self.final_forgetting(student)
             summary = self.summary(stop, time.perf_counter() - started)
-            from acqsynth.run.report import write_report
-
             write_report(self.run_dir, summary)
-            _write_json(self.run_dir / "metrics.json", summary)  # last: it marks the run done
+            _write_json(self.run_dir / "metrics.json", summary.to_dict())  # last: it marks the run done
         finally:
             if self._setup is not None:
                 self._setup.close()
         return summary
 
-    def final_forgetting(self, student: Any) -> None:
+    def final_forgetting(self, student: TransformersStudent) -> None:
         """Score the final student on the forgetting suite once (forgetting.json marks it done)."""
         if self.config.data.forgetting <= 0:
             return
@@ -474,33 +347,32 @@ class Job:
                 return rec.round
         return 0
 
-    def summary(self, stop: str | None, wall_s: float) -> dict[str, Any]:
+    def summary(self, stop: str | None, wall_s: float) -> RunSummary:
         c = self.config
         ids = [s.id for s in self.samples]
         before, after = self.records[0].accuracy, self.records[-1].accuracy
-        from acqsynth.strategies.transfer import describe_transfer
-
-        return {
-            "strategy": c.strategy,
-            "student": c.student.model,
-            "generator": None if c.strategy in REAL_DATA_STRATEGIES else c.generator.model,
-            "transfer": None if c.strategy in REAL_DATA_STRATEGIES else describe_transfer(c.generator.model, c.student.model,
-                                                                              c.budget.samples),
-            "data": c.data.name,
-            "budget": to_dict(c.budget),
-            "samples": len(self.samples),
-            "unique_ids": len(set(ids)) == len(ids),
-            "generated": sum(r.generated for r in self.records),
-            "teacher_tokens": sum(r.teacher_tokens for r in self.records),
-            "accuracy_before": before.get("accuracy"),
-            "accuracy_after": after.get("accuracy"),
-            "forgetting_before": self.records[0].forgetting or None,
-            "forgetting_after": self.forgetting_after or None,
-            "stop_reason": stop,
-            "wall_s_this_invocation": round(wall_s, 1),
-            "seeds": self.seeds_used(),
-            "rounds": [r.to_dict() for r in self.records],
-        }
+        generates = self.strategy.generates
+        transfer = describe_transfer(c.generator.model, c.student.model, c.budget.samples) if generates else None
+        return RunSummary(
+            strategy=c.strategy,
+            student=c.student.model,
+            generator=c.generator.model if generates else None,
+            transfer=transfer,
+            data=c.data.name,
+            budget=to_dict(c.budget),
+            samples=len(self.samples),
+            unique_ids=len(set(ids)) == len(ids),
+            generated=sum(r.generated for r in self.records),
+            teacher_tokens=sum(r.teacher_tokens for r in self.records),
+            accuracy_before=before["accuracy"],
+            accuracy_after=after["accuracy"],
+            forgetting_before=self.records[0].forgetting or None,
+            forgetting_after=self.forgetting_after or None,
+            stop_reason=stop,
+            wall_s_this_invocation=round(wall_s, 1),
+            seeds=self.seeds_used(),
+            rounds=list(self.records),
+        )
 
     def seeds_used(self) -> dict[str, Any]:
         """Every seed the run used: the run's seed; per round that ran (1, 2, ...), the selection,
@@ -529,6 +401,6 @@ def _fmt(acc: dict[str, Any]) -> str:
     return f"{a.get('mean', float('nan')):.4f} [{a.get('lo', float('nan')):.4f}, {a.get('hi', float('nan')):.4f}]"
 
 
-def run_job(config: RunConfig, run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+def run_job(config: RunConfig, run_dir: str | Path, progress: bool = True) -> RunSummary:
     """Run (or resume) `acqsynth run` with `config` in `run_dir`; return the summary written to metrics.json."""
     return Job(config, Path(run_dir), progress=progress).run()

@@ -21,7 +21,8 @@ Layers of protection (the threat model is in docs/security.md):
 - stdout/stderr read with a byte cap; the process group is killed as soon as the cap is exceeded.
 
 It is not a kernel security boundary: for hostile workloads run the grader in a container or VM.
-`isolation()` reports which mode of each layer is in use.
+`isolation()` reports which mode of each layer is in use. What runs inside the sandboxed interpreter
+(filesystem view, privilege drop, socket hook, the monitor and its status pipe) is `child.py`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+
+from acqsynth.sandbox import child
 
 Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
 
@@ -54,7 +58,7 @@ ISOLATION_ENV = "ACQSYNTH_SANDBOX_NETWORK"
 FS_ENV = "ACQSYNTH_SANDBOX_FILESYSTEM"
 """Set to `none` to turn off the read-only filesystem view (the code may then write anywhere its user can)."""
 
-NOBODY = 65534
+NOBODY = child.NOBODY
 """The uid and gid sandboxed code runs as when the caller is root."""
 
 _NS_FLAGS = ("--pid", "--ipc", "--fork", "--kill-child", "--mount-proc")
@@ -218,251 +222,13 @@ def process_isolation() -> Literal["pidns", "pgroup"]:
 
 
 # ------------------------------------------------------------------------------------------------
-# The boot script: runs inside the sandboxed interpreter before the user's code.
-
-_SOCKET_HOOK = r"""
-def _acq_install_net_block():
-    import socket as _so
-    _unix = getattr(_so, "AF_UNIX", 1)
-    _lookup = ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex",
-               "socket.gethostbyaddr", "socket.getnameinfo")
-    def _hook(event, args):
-        if not event.startswith("socket."):
-            return
-        if event == "socket.__new__":
-            if args[1] != _unix:
-                raise PermissionError("network access is disabled in the acqsynth sandbox")
-        elif event in ("socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"):
-            if getattr(args[0], "family", None) != _unix:
-                raise PermissionError("network access is disabled in the acqsynth sandbox")
-        elif event in _lookup:
-            raise PermissionError("network access is disabled in the acqsynth sandbox")
-    sys.addaudithook(_hook)
-_acq_install_net_block()
-del _acq_install_net_block
-"""
-
-_JAIL = r"""
-def _acq_jail(workdir, drop, home, disk_mb):
-    # Runs as (namespace) root in the sandbox's fresh mount namespace, before the code's process forks.
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-    def mount(src, tgt, fstype, flags, data=None):
-        enc = lambda x: None if x is None else x.encode()
-        if libc.mount(enc(src), enc(tgt), enc(fstype), flags, enc(data)) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), tgt)
-    RDONLY, NOSUID, NODEV, NOEXEC, REMOUNT, BIND, REC, PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
-    KEEP = ((2, NOSUID), (4, NODEV), (8, NOEXEC), (1024, 1024), (2048, 2048), (4096, 1 << 21))
-    def under(path, top):
-        return path == top or path.startswith(top.rstrip("/") + "/")
-    def mount_points():
-        with open("/proc/self/mountinfo", encoding="utf-8") as f:
-            return [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4]) for line in f]
-    with open(os.path.join(workdir, "main.py"), "rb") as f:
-        source = f.read()
-    mount(None, "/", None, REC | PRIVATE)
-    wanted = {*sys.path, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
-    wanted = sorted(os.path.realpath(p) for p in wanted if p and os.path.isdir(p))
-    keep = [p for i, p in enumerate(wanted) if not any(under(p, q) for q in wanted[:i])]
-    # Homes hold secrets; the temp parent holds other candidates' working directories.
-    hidden = {os.path.realpath(h) for h in ("/root", "/home", home, os.path.dirname(workdir)) if h}
-    hidden = sorted(h for h in hidden if h != "/" and os.path.isdir(h))
-    hidden = [h for i, h in enumerate(hidden) if not any(under(h, q) for q in hidden[:i])]
-    for top in hidden:
-        fds = [(k, os.open(k, os.O_RDONLY | os.O_DIRECTORY)) for k in keep if under(k, top)]
-        mount("tmpfs", top, "tmpfs", NOSUID | NODEV, "size=64k,mode=755")
-        for k, fd in fds:
-            os.makedirs(k, exist_ok=True)
-            mount("/proc/self/fd/%d" % fd, k, None, BIND | REC)
-            os.close(fd)
-    # The working directory: a fresh tmpfs capped in size and inodes (gone with the namespace).
-    os.makedirs(workdir, exist_ok=True)
-    owner = ",uid=65534,gid=65534" if drop == "nobody" else ""
-    mount("tmpfs", workdir, "tmpfs", NOSUID | NODEV, "size=%dm,nr_inodes=16384,mode=700%s" % (disk_mb, owner))
-    with open(os.path.join(workdir, "main.py"), "wb") as f:
-        f.write(source)
-    if drop == "nobody":
-        os.chown(os.path.join(workdir, "main.py"), 65534, 65534)
-    for point in mount_points():
-        if point == workdir or under(point, "/proc"):
-            continue
-        try:
-            have = os.statvfs(point).f_flag
-        except OSError:
-            continue  # a mount point hidden under a tmpfs above: unreachable
-        flags = REMOUNT | BIND | RDONLY
-        for st, ms in KEEP:
-            flags |= ms if have & st else 0
-        try:
-            mount(None, point, None, flags)
-        except OSError:
-            pass
-    for point in mount_points():  # fail closed: every reachable mount but the working directory is read-only
-        if point == workdir or under(point, "/proc"):
-            continue
-        try:
-            writable = not os.statvfs(point).f_flag & 1
-        except OSError:
-            continue
-        if writable:
-            raise OSError("could not make %s read-only" % point)
-    os.chdir(workdir)
-    _acq_drop(drop)
-import re
-_acq_jail(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
-del _acq_jail, re
-"""
-
-_DROP = r"""
-def _acq_drop(drop):
-    # Give up privileges for good: become nobody, or keep the uid and drop every capability.
-    import ctypes, struct
-    libc = ctypes.CDLL(None, use_errno=True)
-    if drop == "nobody":
-        os.setgroups([])
-        os.setgid(65534)
-        os.setuid(65534)
-    elif drop == "caps":
-        for cap in range(64):
-            libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
-        header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))
-        if libc.capset(header, ctypes.create_string_buffer(24)) != 0:
-            raise OSError(ctypes.get_errno(), "capset failed")
-    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise OSError(ctypes.get_errno(), "no_new_privs failed")
-"""
-
-_LANDLOCK = r"""
-def _acq_landlock(workdir, drop, home, disk_mb):
-    # Landlock (unprivileged, kernel >= 5.13): reads everywhere but the homes, writes only in the
-    # working directory, no TCP bind/connect (ABI 4+), no signals or abstract sockets outside (ABI 6+).
-    import ctypes, struct
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    abi = libc.syscall(444, None, 0, 1)
-    if abi < 1:
-        raise OSError(ctypes.get_errno(), "Landlock is not available")
-    fs = (1 << 13) - 1 | (1 << 13 if abi >= 2 else 0) | (1 << 14 if abi >= 3 else 0) | (1 << 15 if abi >= 5 else 0)
-    file_rights = fs & (1 | 2 | 4 | 1 << 14 | 1 << 15)
-    attr = struct.pack("QQQ", fs, 3 if abi >= 4 else 0, 3 if abi >= 6 else 0)[: 24 if abi >= 6 else 16 if abi >= 4 else 8]
-    ruleset = libc.syscall(444, attr, len(attr), 0)
-    if ruleset < 0:
-        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
-    def allow(path, access):
-        try:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-        except OSError:
-            return
-        try:
-            if not os.path.isdir(path):
-                access &= file_rights
-            if libc.syscall(445, ruleset, 1, struct.pack("=Qi", access, fd), 0) != 0:
-                raise OSError(ctypes.get_errno(), "landlock_add_rule failed", path)
-        finally:
-            os.close(fd)
-    def under(path, top):
-        return path == top or path.startswith(top.rstrip("/") + "/")
-    # Homes hold secrets; the temp parent holds other candidates' working directories. The working
-    # directory's own rule grants it even when it lies under a hidden directory.
-    hidden = {os.path.realpath(h) for h in ("/root", "/home", home, os.path.dirname(workdir)) if h}
-    hidden = {h for h in hidden if h != "/"}
-    read = 1 | 4 | 8  # execute, read file, read directory
-    def walk(directory):
-        for name in os.listdir(directory):
-            path = os.path.join(directory, name)
-            real = os.path.realpath(path)  # a rule applies to the target: a symlink must not reopen a home
-            if any(under(real, h) for h in hidden):
-                continue
-            if any(under(h, real) for h in hidden):
-                if real == path and os.path.isdir(path):
-                    walk(path)
-                continue
-            allow(path, read)
-    walk("/")
-    wanted = {*sys.path, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
-    for path in wanted:
-        if path and os.path.isdir(path):
-            allow(os.path.realpath(path), read)
-    allow(workdir, fs)
-    for dev in ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty"):
-        allow(dev, 2 | 4)
-    libc.unshare(0x08000000)  # CLONE_NEWIPC: a private SysV IPC namespace where still privileged
-    _acq_drop(drop)
-    if libc.syscall(446, ruleset, 0) != 0:
-        raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
-    os.close(ruleset)
-_acq_landlock(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
-del _acq_landlock
-"""
-
-_BOOT = r"""
-import os, sys
-_acq_fd = int(sys.argv[1])
-__FS__
-import ctypes as _acq_ct
-_acq_ct.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come back to the monitor
-_acq_pid = os.fork()
-if _acq_pid:
-    # Monitor: wait for the code's process, kill and reap whatever it left, report its wait status and
-    # CPU time, exit like it. Not dumpable, so the code cannot reach its pipe through /proc.
-    _acq_ct.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
-    import signal, time
-    while True:
-        try:
-            _, _st, _ru = os.wait4(_acq_pid, 0)
-            break
-        except InterruptedError:
-            continue
-    _me, _end = os.getpid(), time.monotonic() + 2
-    while time.monotonic() < _end:
-        _kids = []
-        for _p in os.listdir("/proc"):
-            try:
-                with open("/proc/%s/stat" % _p, "rb") as _f:
-                    _stat = _f.read()
-                if int(_stat[_stat.rindex(b")") + 2:].split()[1]) == _me:
-                    _kids.append(int(_p))
-            except (OSError, ValueError, IndexError):
-                continue
-        for _k in _kids:
-            try:
-                os.kill(_k, signal.SIGKILL)
-            except OSError:
-                pass
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-        except ChildProcessError:
-            if not _kids:
-                break
-        time.sleep(0.005)
-    try:
-        os.write(_acq_fd, ("%d %.6f\n" % (_st, _ru.ru_utime + _ru.ru_stime)).encode())
-    except OSError:
-        pass
-    os._exit(os.WEXITSTATUS(_st) if os.WIFEXITED(_st) else 128 + os.WTERMSIG(_st))
-os.close(_acq_fd)
-del _acq_fd, _acq_pid, _acq_ct
-__SOCKET_HOOK__
-sys.argv = ["main.py"]
-with open("main.py", encoding="utf-8") as _acq_f:
-    _acq_src = _acq_f.read()
-del _acq_f
-exec(compile(_acq_src, "main.py", "exec"),
-     {"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__})
-"""
+# The child program (child.py) runs inside the sandboxed interpreter before the user's code.
 
 
-_NO_FS = r"""
-_acq_drop(sys.argv[3])
-"""
-
-
-def _boot_script(block_sockets: bool, fs: str) -> str:
-    chunk = _DROP + {"readonly": _JAIL, "landlock": _LANDLOCK}.get(fs, _NO_FS)
-    return _BOOT.replace("__SOCKET_HOOK__", _SOCKET_HOOK if block_sockets else "").replace("__FS__", chunk)
+@functools.lru_cache(maxsize=1)
+def _child_source() -> str:
+    """child.py's text, passed with `-c`: the child never imports or opens a file of this package."""
+    return Path(child.__file__).read_text(encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -626,11 +392,10 @@ def run_python(
         if drop == "nobody":
             os.chown(workdir, NOBODY, NOBODY)
             os.chown(main, NOBODY, NOBODY)
-        boot = _boot_script(block_sockets, fs)
-        argv = [*prefix, "--", sys.executable, "-I", "-B", "-X", "utf8", "-c", boot, str(status_w)]
+        argv = [*prefix, "--", sys.executable, "-I", "-B", "-X", "utf8", "-c", _child_source(),
+                *child.arguments(status_w, workdir, drop, _caller_home(), max_disk_mb, fs, block_sockets)]
         if not prefix:
             argv = argv[1:]
-        argv += [workdir, drop, _caller_home(), str(max_disk_mb)]
         proc = subprocess.Popen(
             argv,
             cwd=workdir,
@@ -745,15 +510,15 @@ _MEMORY_ERROR = re.compile(r"^MemoryError\b", re.MULTILINE)
 
 
 def _classify(
-    out: _Outcome, child: tuple[int, float] | None, wall: float, cpu_limit: int, cap: int
+    out: _Outcome, report: tuple[int, float] | None, wall: float, cpu_limit: int, cap: int
 ) -> SandboxResult:
     stdout = out.stdout.decode("utf-8", errors="replace")
     stderr = out.stderr.decode("utf-8", errors="replace")
     rc: int | None = out.returncode
     signum: int | None = None
     cpu = None
-    if child is not None:
-        st, cpu = child
+    if report is not None:
+        st, cpu = report
         rc = os.waitstatus_to_exitcode(st)
         signum = -rc if rc < 0 else None
     elif rc is not None and rc < 0:
@@ -774,7 +539,7 @@ def _classify(
         return result("memory", "MemoryError (address-space limit)")
     if signum is not None:
         return result("killed", f"died from {_signal_name(signum)}")
-    if child is None and rc is not None and rc != 0:
+    if report is None and rc is not None and rc != 0:
         return result("killed", "the sandbox monitor did not report (killed from outside?)")
     return result("error", f"exit code {rc}")
 

@@ -177,7 +177,7 @@ class AcquisitionReward:
         acq = [math.nan] * len(texts)
         if idx:
             self.ctx.forget_samples()  # every step brings new samples: drop the last step's caches
-            scores, _ = score_samples([parsed[i] for i in idx], [self.acquisition], self.ctx)
+            scores, _ = score_samples([s for s in parsed if s is not None], [self.acquisition], self.ctx)
             for i, v in zip(idx, scores[column_name(self.acquisition)], strict=True):
                 acq[i] = float(v)
         rewards = []
@@ -189,7 +189,7 @@ class AcquisitionReward:
                 rewards.append(a_term + self.format_weight * f)
         return {"parsed": parsed, "acquisition": acq, "format": fmt, "reward": rewards}
 
-    def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+    def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
         texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
         out = self.score(texts)
         n_ok = sum(s is not None for s in out["parsed"])
@@ -241,9 +241,10 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
     from trl import GRPOConfig, GRPOTrainer
 
     from acqsynth.acquisition import parse_acquisition
+    from acqsynth.models.causal_lm import load_causal_lm
     from acqsynth.models.embedder import LazyEmbedder
-    from acqsynth.models.student import TransformersStudent, load_causal_lm
-    from acqsynth.strategies.active import student_context
+    from acqsynth.models.hf_student import TransformersStudent
+    from acqsynth.strategies.scoring import student_context
     from acqsynth.training import save_model, use_bf16
 
     out = Path(output)
@@ -307,7 +308,7 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
         "processes": trainer.accelerator.num_processes,
     }
     if trainer.accelerator.is_main_process:
-        trained = trainer.model
+        trained: Any = trainer.model  # a PeftModel under LoRA
         if settings.method == "lora":
             save_model(trained, tokenizer, out / "adapter")
             if settings.save_merged:

@@ -8,6 +8,7 @@ import numpy as np
 
 from acqsynth.errors import AcqsynthError
 from acqsynth.samples import Sample
+from acqsynth.strategies.base import RoundContext, RoundResult
 
 
 def random_real(pool: Sequence[Sample], n: int, seed: int, exclude: Sequence[str] = ()) -> list[Sample]:
@@ -21,3 +22,18 @@ def random_real(pool: Sequence[Sample], n: int, seed: int, exclude: Sequence[str
         )
     order = np.random.default_rng(seed).permutation(len(free))[:n]
     return [free[i] for i in order]
+
+
+class RandomReal:
+    """`random`: the whole budget drawn at random from the real pool in one round."""
+
+    generates = False
+    multi_round = False
+    uses_acquisition = False
+
+    def generator_template(self, template: str | None, kind: str) -> str | None:
+        return template
+
+    def collect(self, ctx: RoundContext) -> RoundResult:
+        return RoundResult(random_real(ctx.pool(), ctx.n, seed=ctx.generation_seed,
+                                       exclude=[s.id for s in ctx.earlier]))

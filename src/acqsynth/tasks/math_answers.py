@@ -240,10 +240,10 @@ def _as_number(s: str) -> Fraction | None:
             return Fraction(int(m.group(1)), den) if den else None
         m = _FRAC.fullmatch(s)
         if m:
-            num, den = (m.group(2), m.group(3)) if m.group(2) is not None else (m.group(4), m.group(5))
-            if int(den) == 0:
+            top, bottom = (m.group(2), m.group(3)) if m.group(2) is not None else (m.group(4), m.group(5))
+            if int(bottom) == 0:
                 return None
-            value = Fraction(int(num), int(den))
+            value = Fraction(int(top), int(bottom))
             return -value if m.group(1) == "-" else value
     except (ValueError, ZeroDivisionError, InvalidOperation):
         return None

@@ -22,6 +22,8 @@ from acqsynth.tasks.common import chat, check_template, compile_answer_pattern, 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DEFAULT_INSTRUCTION = "{question}\n\n{choices}\n\nAnswer with the letter of the correct option."
 DEFAULT_LETTERS_WITHOUT_CHOICES = 5
+CLOZE_TEMPLATE = "Question: {question}\nAnswer:"
+"""lm-eval's ARC prompt, for cloze scoring (evaluation/cloze.py); a bare "{question}\\nAnswer:" scores lower."""
 
 # Words after which a bare "A"/"I"/lower-case letter still reads as an option, not an article/pronoun.
 _CONNECTORS = r"(?:because|since|as|is|was|which|and|or|with|for|given|due|would|should|seems)\b"
@@ -207,6 +209,13 @@ def extract_choice(text: str, choices: list[str] | None, letters: str = "ABCDE")
     return None
 
 
+def cloze_request(sample: Sample, template: str = CLOZE_TEMPLATE) -> tuple[str, list[str]]:
+    """(context, continuations): the filled template and " " + each option's text."""
+    if not sample.choices:
+        raise AcqsynthError(f"sample {sample.id!r}: cloze scoring needs `choices`")
+    return template.format(question=sample.question), [f" {c}" for c in sample.choices]
+
+
 def gold_letter(sample: Sample) -> str:
     """The reference letter of a sample: its `answer` as a letter ("B", "(b)", "B.") or an option's text."""
     letters = letters_for(sample)
@@ -304,7 +313,5 @@ class MCQATask:
                 f" {LETTERS[i]}" for i in range(len(sample.choices))
             ]
         if mode == "text":
-            from acqsynth.evaluation.cloze import cloze_request
-
             return cloze_request(sample)
         raise AcqsynthError(f"unknown option scoring mode {mode!r}; use 'letter' or 'text'")

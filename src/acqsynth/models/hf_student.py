@@ -12,102 +12,18 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
-from acqsynth.models.generator import Completion, GenerationParams
+from acqsynth.models.causal_lm import left_pad
+from acqsynth.models.hf_generator import HFGenerator
+from acqsynth.models.interfaces import Completion, GenerationParams, TokenScores
 from acqsynth.tasks.base import Messages
-
-
-@dataclass
-class TokenScores:
-    """Per-token scores of one continuation under the student."""
-
-    token_ids: np.ndarray
-    """Continuation token ids, shape [T]."""
-    logprobs: np.ndarray
-    """log p(token_t | prefix, tokens_<t), shape [T]."""
-    topk_logprobs: np.ndarray | None = None
-    """The k largest next-token log-probs at each position (descending), shape [T, k]."""
-    topk_ids: np.ndarray | None = None
-    """Token ids of `topk_logprobs`, shape [T, k]."""
-    entropy: np.ndarray | None = None
-    """Entropy (nats) of the next-token distribution at each position, shape [T] (with `stats=True`)."""
-    sum_sq: np.ndarray | None = None
-    """Sum of squared next-token probabilities at each position, shape [T] (with `stats=True`)."""
-    hidden: np.ndarray | None = None
-    """Final hidden state that predicts each continuation token (the lm_head input), shape [T, d]."""
-    truncated: bool = False
-    """Whether the prefix or continuation was cut to fit `max_length`."""
-
-    @property
-    def mean_nll(self) -> float:
-        """Mean negative log-likelihood per continuation token (0.0 for an empty continuation)."""
-        return float(-self.logprobs.mean()) if self.logprobs.size else 0.0
-
-
-class Student(Protocol):
-    """What acquisition functions and evaluation need from a student model."""
-
-    def format_prompt(self, prompt: Messages) -> str:
-        """The chat-formatted text of a prompt, ending where the assistant's answer begins."""
-        ...
-
-    def score(
-        self,
-        prompts: Sequence[Messages],
-        completions: Sequence[str],
-        top_k: int = 0,
-        stats: bool = False,
-        hidden: bool = False,
-    ) -> list[TokenScores]:
-        """Token log-probs of each completion after its chat prompt; optionally top-k log-probs,
-        per-token entropy and sum of squares (`stats`) and lm_head inputs (`hidden`)."""
-        ...
-
-    def score_texts(
-        self,
-        prefixes: Sequence[str],
-        continuations: Sequence[str],
-        top_k: int = 0,
-        stats: bool = False,
-        hidden: bool = False,
-    ) -> list[TokenScores]:
-        """Like `score`, on raw text prefixes (no chat template)."""
-        ...
-
-    def answer_loss(self, prompts: Sequence[Messages], completions: Sequence[str]) -> np.ndarray:
-        """Mean cross-entropy over the completion tokens only, one float per pair."""
-        ...
-
-    def embed(self, prompts: Sequence[Messages]) -> np.ndarray:
-        """Mean-pooled final hidden states of the chat-formatted prompts, shape [N, hidden]."""
-        ...
-
-    def sample(
-        self, prompts: Sequence[Messages], params: GenerationParams, seed_index: Sequence[int] | None = None
-    ) -> list[list[Completion]]:
-        """The student's own answers: `params.n` completions per prompt, reproducible under `params.seed`;
-        `seed_index[i]` replaces prompt i's position in the seeding when given."""
-        ...
-
 
 _BLOCK = 32
 """Continuation positions reduced at a time (32 × a 49k vocabulary ≈ 6 MB per temporary)."""
-
-
-def left_pad(seqs: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask, position_ids) of left-padded rows; positions count real tokens only."""
-    width = max(len(x) for x in seqs)
-    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, x in enumerate(seqs):
-        input_ids[row, width - len(x) :] = torch.tensor(x, dtype=torch.long)
-        mask[row, width - len(x) :] = 1
-    return input_ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
 
 
 def _cache_argument(model: Any) -> str:
@@ -115,13 +31,8 @@ def _cache_argument(model: Any) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
-def default_device() -> torch.device:
-    """CUDA if present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 class TransformersStudent:
-    """A causal LM from transformers (any checkpoint, alias or GGUF via `load_student`) as a Student."""
+    """A causal LM from transformers (any checkpoint, alias or GGUF via `models.loader.load_student`) as a Student."""
 
     def __init__(
         self,
@@ -141,7 +52,7 @@ class TransformersStudent:
         if pad is None:
             raise ValueError("the tokenizer has neither a pad nor an eos token")
         self.pad_id = int(pad)
-        self._generator: Any = None
+        self._generator: HFGenerator | None = None
 
     @property
     def device(self) -> torch.device:
@@ -397,8 +308,6 @@ class TransformersStudent:
     def sample(
         self, prompts: Sequence[Messages], params: GenerationParams, seed_index: Sequence[int] | None = None
     ) -> list[list[Completion]]:
-        from acqsynth.models.hf_generator import HFGenerator
-
         if self._generator is None:
             self._generator = HFGenerator.from_student(self)
         return self._generator.generate(list(prompts), params, seed_index=seed_index)
@@ -428,31 +337,3 @@ class TransformersStudent:
             pooled = (h * m).sum(1) / m.sum(1).clamp(min=1)
             out[idx] = pooled.cpu().numpy()
         return out
-
-
-def load_causal_lm(spec: str, device: str | None = None, dtype: str | torch.dtype | None = None) -> tuple[Any, Any]:
-    """(model, tokenizer) for an alias, checkpoint directory, GGUF file or hub id; fp32 on CPU, bf16 on CUDA."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from acqsynth.models.aliases import hf_model_path
-
-    path = hf_model_path(spec)
-    dev = torch.device(device) if device else default_device()
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
-    dtype = dtype or (torch.bfloat16 if dev.type == "cuda" else torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(dev)
-    return model, tokenizer
-
-
-def load_student(
-    spec: str,
-    device: str | None = None,
-    dtype: str | None = None,
-    batch_size: int = 8,
-    max_length: int = 1024,
-) -> TransformersStudent:
-    """Load a student from an alias, checkpoint directory, GGUF file or hub id (fp32 on CPU by default)."""
-    model, tokenizer = load_causal_lm(spec, device, dtype)
-    return TransformersStudent(model, tokenizer, batch_size=batch_size, max_length=max_length)
