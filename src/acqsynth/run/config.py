@@ -37,7 +37,15 @@ class DataSettings:
     seeds: int | None = 64
     """Seed examples to condition the generator on (first N of the seed split; None = all)."""
     pool: int | None = None
-    """Rows of the pool split `random` draws from and `filtered` ranks (first N; None = all)."""
+    """Rows of the pool split `random` draws from and `filtered` ranks (first N after the warm-up rows;
+    None = all)."""
+    warmup: int = 0
+    """Warm start: before anything else the student trains on the first N rows of the pool split (hash
+    order, so every method with the same data gets the same set), with the rounds' training settings
+    and seed. That warmed student is round 0's ("before") and scores round 1's acquisitions, and every
+    round trains on the warm-up samples plus all samples selected so far. They are never selected,
+    count against neither budget, and are recorded in round-00/ (warmup.jsonl, adapter/) and
+    marked `warmup` in data.jsonl. 0 = no warm start (docs/strategies.md#warm-start)."""
     eval_n: int = 500
     """Evaluation rows (first N of the eval split, an unbiased sample of it). The minimum detectable
     effect shrinks with √N: 500 items detect a 2.2× smaller difference than 100 (docs/experiments.md)."""
@@ -62,6 +70,7 @@ class DataSettings:
             raise AcqsynthError(f"data.task: {err} (or give the path of a .yaml or .py task file)")
         check_range("data.seeds", self.seeds, 1)
         check_range("data.pool", self.pool, 1)
+        check_range("data.warmup", self.warmup, 0)
         check_range("data.eval_n", self.eval_n, 1)
         check_range("data.forgetting", self.forgetting, 0)
 

@@ -5,7 +5,8 @@ The run directory is the run's whole state:
 
     config.yaml            the resolved config
     cache/                 every generator (and answer-model) completion, append-only
-    round-00/round.json    the untrained student's evaluation
+    round-00/round.json    the untrained student's evaluation (with `data.warmup`, the warmed student's:
+                           round-00/ then also holds warmup.jsonl, warmup.json and its adapter/ or model/)
     round-NN/              what the strategy writes: seed_scores.jsonl (active), candidate_scores.jsonl
                            (rejection), pool_scores.jsonl (filtered) or mistakes.jsonl (mistakes),
                            generation/ (samples, rejections, stats); then data.jsonl (this round's new
@@ -25,11 +26,18 @@ pins the training seed.
 A killed run resumes with the same command: finished rounds are loaded, the interrupted round is
 redone (its completions replay from the cache at no model cost), so no round is counted twice and
 the budget holds exactly.
+
+Warm start (`data.warmup` N > 0) is the job's, the same for every strategy: the first N pool rows
+train the student before round 0 evaluates it; that warmed student scores round 1, every round
+trains on the warm-up samples plus all selected ones, and strategies see the warm-up samples in
+`RoundContext.earlier` (and never in `pool()`), so none is selected twice. A finished warm-up
+(round-00/warmup.json) is reloaded from its saved weights, not trained again.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import sys
@@ -63,6 +71,10 @@ from acqsynth.tasks import get_task
 from acqsynth.training import train_student
 
 ROUND_FILE = "round.json"
+WARMUP_FILE = "warmup.json"
+"""round-00/warmup.json: the finished warm-up's record (written once its weights are saved)."""
+WARMUP_KEY = "warmup"
+"""Metadata flag of the warm-up samples in warmup.jsonl and data.jsonl."""
 
 
 def _log(message: str) -> None:
@@ -120,6 +132,9 @@ class Job:
         self.strategy = get_strategy(config.strategy)
         self.records: list[RoundRecord] = []
         self.samples: list[Sample] = []
+        self.warmup: list[Sample] = []
+        """The warm-up samples (`data.warmup`), trained on in every round; never in `samples`."""
+        self._warm: TransformersStudent | None = None
         self._setup: GenerationSetup | None = None
         self._embedder: LazyEmbedder | None = None
         self._suite: list[Sample] | None = None
@@ -144,6 +159,7 @@ class Job:
                                         max_length=c.student.max_length)
         if c.generator.embedder:
             self._embedder = LazyEmbedder(c.generator.embedder)
+        self.warmup = self.warmup_samples() if c.data.warmup else []
 
     def setup(self) -> GenerationSetup:
         """The generation set-up (generator, seeds, caches, hygiene indexes), loaded on first use."""
@@ -166,17 +182,46 @@ class Job:
     def cache_dir(self) -> Path:
         return Path(self.config.cache) if self.config.cache else self.run_dir / "cache"
 
-    def pool(self) -> list[Sample]:
-        """The real pool samples (the first `data.pool`) that real-data strategies draw from."""
+    def _pool_split(self) -> list[Sample]:
         c = self.config
-        pool = list(iter_samples(load_data(c.data.name, split="pool", task=c.data.task)))
+        return list(iter_samples(load_data(c.data.name, split="pool", task=c.data.task)))
+
+    def pool(self) -> list[Sample]:
+        """The real pool samples that real-data strategies draw from: the pool split without the
+        warm-up rows, its first `data.pool` of them."""
+        c = self.config
+        pool = self._pool_split()[c.data.warmup :]
         return pool[: c.data.pool] if c.data.pool is not None else pool
 
+    def warmup_samples(self) -> list[Sample]:
+        """The warm-up samples: the first `data.warmup` rows of the pool split (hash order), marked
+        `warmup` in their metadata."""
+        n = self.config.data.warmup
+        pool = self._pool_split()
+        if n > len(pool):
+            raise AcqsynthError(f"data.warmup is {n} but the pool split has only {len(pool)} rows")
+        return [replace(s, metadata={**s.metadata, WARMUP_KEY: True}) for s in pool[:n]]
+
+    def warmup_key(self) -> str:
+        """What decides the warmed student (its base, data and training), as a short hash."""
+        c = self.config
+        what = {"student": c.student.model, "data": c.data.name, "task": self.task_name,
+                "ids": [s.id for s in self.warmup], "train": to_dict(replace(c.train, seed=c.train_seed))}
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
     def student_after(self, r: int) -> TransformersStudent:
-        """The student trained in round `r` (0: the base student), rebuilt from its saved weights."""
-        if r == 0:
+        """The student trained in round `r` (0: the base student, or the warmed one), rebuilt from its
+        saved weights."""
+        if r == 0 and not self.warmup:
             return self.base
-        d = _round_dir(self.run_dir, r)
+        if r == 0:
+            if self._warm is None:
+                self._warm = self._saved_student(_round_dir(self.run_dir, 0))
+            return self._warm
+        return self._saved_student(_round_dir(self.run_dir, r))
+
+    def _saved_student(self, d: Path) -> TransformersStudent:
+        """The student whose weights training saved in `d` (adapter/ or model/)."""
         if (d / "adapter").is_dir():
             model = PeftModel.from_pretrained(copy.deepcopy(self.base_model), str(d / "adapter")).merge_and_unload()
         elif (d / "model").is_dir():
@@ -211,7 +256,8 @@ class Job:
         """Round `r`'s `n` new samples from the strategy, and what making them cost."""
         seeds = self.config.round_seeds(r)
         ctx = RoundContext(
-            round=r, n=n, student=student, budget=budget, out=d, config=self.config, earlier=self.samples,
+            round=r, n=n, student=student, budget=budget, out=d, config=self.config,
+            earlier=self.warmup + self.samples,
             selection_seed=seeds["selection"], generation_seed=seeds["generation"], task=self.task,
             task_name=self.task_name, embedder=self._embedder, cache_dir=self.cache_dir, pool=self.pool,
             setup=self.setup, progress=self.progress,
@@ -249,8 +295,9 @@ class Job:
             _write_json(d / ROUND_FILE, record.to_dict())
             return record, student
         samples = self.samples + new
-        _log(f"round {r}: finetuning the student ({c.train.method}, seed {seeds['train']}) on {len(samples)} samples")
-        result = train_student(self.base_model, self.tokenizer, samples, self.task,
+        warm = f" and {len(self.warmup)} warm-up" if self.warmup else ""
+        _log(f"round {r}: finetuning the student ({c.train.method}, seed {seeds['train']}) on {len(samples)}{warm} samples")
+        result = train_student(self.base_model, self.tokenizer, self.warmup + samples, self.task,
                                replace(c.train, seed=seeds["train"]), d)
         _log(f"round {r}: {result.steps} steps in {result.wall_s:.0f} s, loss "
              f"{result.losses[0] if result.losses else float('nan'):.3f} -> {result.losses[-1] if result.losses else float('nan'):.3f}")
@@ -302,7 +349,7 @@ class Job:
                 stop = record.stop_reason
                 break
         try:
-            write_samples(to_dataset(self.samples), self.run_dir / "data.jsonl")
+            write_samples(to_dataset(self.warmup + self.samples), self.run_dir / "data.jsonl")
             self.final_forgetting(student)
             summary = self.summary(stop, time.perf_counter() - started)
             write_report(self.run_dir, summary)
@@ -326,19 +373,58 @@ class Job:
         _write_json(path, {"after_round": trained, "accuracy": self.forgetting_after})
 
     def evaluate_base(self) -> RoundRecord:
-        """Round 0: the untrained student's evaluation (and forgetting suite), loaded when already done."""
+        """Round 0: the untrained student's evaluation (and forgetting suite), loaded when already done.
+        With `data.warmup`, the student first trains on the warm-up samples (`warm_up`) and round 0
+        evaluates that warmed student; a round 0 done with another warm-up (or none: an experiment's
+        shared untrained evaluation) is redone."""
         d0 = _round_dir(self.run_dir, 0)
+        expected = self.warmup_key() if self.warmup else None
         if (d0 / ROUND_FILE).exists():
-            return RoundRecord(**json.loads((d0 / ROUND_FILE).read_text()))
+            rec = RoundRecord(**json.loads((d0 / ROUND_FILE).read_text()))
+            if (rec.warmup or {}).get("key") == expected:
+                return rec
+            _log(f"{d0} holds a round 0 {'with another warm-up' if rec.warmup else 'without the warm-up'}: redoing it")
         d0.mkdir(parents=True, exist_ok=True)
-        _log("evaluating the untrained student")
         t0 = time.perf_counter()
-        acc = self.evaluate(self.base, d0 / "eval.jsonl")
-        forgetting = self.forgetting(self.base, d0 / "forgetting.jsonl")
+        student, warmup = self.base, {}
+        if self.warmup:
+            warmup = self.warm_up(d0)
+            student = self.student_after(0)
+            _log("evaluating the warmed student")
+        else:
+            _log("evaluating the untrained student")
+        acc = self.evaluate(student, d0 / "eval.jsonl")
+        forgetting = self.forgetting(student, d0 / "forgetting.jsonl")
         rec = RoundRecord(round=0, new_samples=0, total_samples=0, accuracy=acc, forgetting=forgetting,
-                          wall_s=time.perf_counter() - t0)
+                          wall_s=time.perf_counter() - t0, warmup=warmup)
         _write_json(d0 / ROUND_FILE, rec.to_dict())
         return rec
+
+    def warm_up(self, d0: Path) -> dict[str, Any]:
+        """Train the student on the warm-up samples into `d0` (round-00/), with the rounds' training
+        config and seed, or reload it when round-00/warmup.json says this warm-up finished; the warmed
+        student becomes round 0's (`student_after(0)`). Returns the warm-up's record."""
+        c, marker = self.config, d0 / WARMUP_FILE
+        key = self.warmup_key()
+        if marker.exists():
+            done = json.loads(marker.read_text())
+            if done.get("key") == key:
+                _log(f"warm-up: already trained on {len(self.warmup)} samples; loading it from {d0}")
+                self._warm = self._saved_student(d0)
+                return dict(done)
+        write_samples(to_dataset(self.warmup), d0 / "warmup.jsonl")
+        seed = c.round_seeds(0)["train"]
+        _log(f"warm-up: finetuning the student ({c.train.method}, seed {seed}) on the first "
+             f"{len(self.warmup)} pool samples")
+        result = train_student(self.base_model, self.tokenizer, self.warmup, self.task, replace(c.train, seed=seed), d0)
+        _log(f"warm-up: {result.steps} steps in {result.wall_s:.0f} s, loss "
+             f"{result.losses[0] if result.losses else float('nan'):.3f} -> "
+             f"{result.losses[-1] if result.losses else float('nan'):.3f}")
+        self._warm = TransformersStudent(result.model, self.tokenizer, batch_size=self.base.batch_size,
+                                         max_length=self.base.max_length)
+        record = {"samples": len(self.warmup), "key": key, "train": result.metrics()}
+        _write_json(marker, record)
+        return record
 
     def _last_trained(self, last_done: int) -> int:
         """The latest finished round that trained a student (rounds that found no samples did not)."""
@@ -349,7 +435,7 @@ class Job:
 
     def summary(self, stop: str | None, wall_s: float) -> RunSummary:
         c = self.config
-        ids = [s.id for s in self.samples]
+        ids = [s.id for s in self.warmup + self.samples]
         before, after = self.records[0].accuracy, self.records[-1].accuracy
         generates = self.strategy.generates
         transfer = describe_transfer(c.generator.model, c.student.model, c.budget.samples) if generates else None
@@ -361,6 +447,7 @@ class Job:
             data=c.data.name,
             budget=to_dict(c.budget),
             samples=len(self.samples),
+            warmup=self.warmup_summary(),
             unique_ids=len(set(ids)) == len(ids),
             generated=sum(r.generated for r in self.records),
             teacher_tokens=sum(r.teacher_tokens for r in self.records),
@@ -374,19 +461,30 @@ class Job:
             rounds=list(self.records),
         )
 
+    def warmup_summary(self) -> dict[str, Any] | None:
+        """metrics.json's `warmup`: how many warm-up samples, the training seed and its losses; None
+        without a warm start (metrics.json then has no such key)."""
+        w = self.records[0].warmup if self.records else {}
+        if not w:
+            return None
+        train = w.get("train") or {}
+        return {"samples": w["samples"], "file": "round-00/warmup.jsonl", "seed": train.get("seed"),
+                "steps": train.get("steps"), "loss_first": train.get("loss_first"), "loss_last": train.get("loss_last")}
+
     def seeds_used(self) -> dict[str, Any]:
         """Every seed the run used: the run's seed; per round that ran (1, 2, ...), the selection,
         generation and training seeds (`RunConfig.round_seeds`; train None for a round that did not
         train); where the training seed came from ("run": derived from the run's seed, "train.seed": set);
         and the evaluation seed (eval.seed: sampling at temperature > 0 and bootstrap intervals, fixed
-        so that every cell is measured alike). A round recorded before rounds recorded their seeds
-        gets them from the config, which resuming keeps equal to the one it ran with."""
+        so that every cell is measured alike); with a warm start, last, the warm-up's training seed
+        (`warmup`). A round recorded before rounds recorded their seeds gets them from the config, which
+        resuming keeps equal to the one it ran with."""
         c = self.config
         rounds = []
         for rec in self.records[1:]:
             seeds = rec.seeds or {**c.round_seeds(rec.round), **({} if rec.new_samples else {"train": None})}
             rounds.append(seeds)
-        return {
+        used = {
             "run": c.seed,
             "selection": [s["selection"] for s in rounds],
             "generation": [s["generation"] for s in rounds],
@@ -394,6 +492,10 @@ class Job:
             "train_from": "run" if c.train.seed is None else "train.seed",
             "eval": c.eval.seed,
         }
+        warm = self.records[0].warmup if self.records else {}
+        if warm:  # the warm-up's training seed, only with a warm start (the keys above stay as they were)
+            used["warmup"] = (warm.get("train") or {}).get("seed")
+        return used
 
 
 def _fmt(acc: dict[str, Any]) -> str:

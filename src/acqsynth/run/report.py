@@ -12,7 +12,7 @@ from acqsynth.run.summary import RoundRecord, RunSummary
 from acqsynth.samples import atomic_write_text, read_samples
 
 
-def plot_accuracy(rounds: list[RoundRecord], path: Path, title: str) -> Path:
+def plot_accuracy(rounds: list[RoundRecord], path: Path, title: str, xlabel: str = "training samples") -> Path:
     """Accuracy (with its 95% interval) against the number of training samples, one point per round."""
     import matplotlib
 
@@ -25,7 +25,7 @@ def plot_accuracy(rounds: list[RoundRecord], path: Path, title: str) -> Path:
     err = [[a["mean"] - a["lo"] for a in acc], [a["hi"] - a["mean"] for a in acc]]
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
     ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3)
-    ax.set_xlabel("training samples")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy (95% CI)")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
@@ -40,9 +40,10 @@ def _acc(a: dict[str, Any]) -> str:
 
 
 def paired_gain(run_dir: Path, last_round: int) -> str | None:
-    """The accuracy gain from the untrained student (round 0) to round `last_round` on the same items:
-    the paired item bootstrap interval, the paired t's p, and the minimum detectable effect at 80%
-    power from the observed item differences; None when either round's eval.jsonl is missing."""
+    """The accuracy gain from round 0's student (untrained, or warmed with `data.warmup`) to round
+    `last_round` on the same items: the paired item bootstrap interval, the paired t's p, and the
+    minimum detectable effect at 80% power from the observed item differences; None when either
+    round's eval.jsonl is missing."""
     paths = [run_dir / f"round-{r:02d}" / "eval.jsonl" for r in (0, last_round)]
     if last_round == 0 or not all(p.is_file() for p in paths):
         return None
@@ -64,7 +65,9 @@ def write_report(run_dir: Path, summary: RunSummary | dict[str, Any], out_dir: P
     source, run_dir = run_dir, out_dir or run_dir
     rounds = s.rounds
     title = f"{s.strategy}: {s.student} on {s.data}"
-    plot_accuracy(rounds, run_dir / "accuracy.png", title)
+    warm = s.warmup["samples"] if s.warmup else 0
+    xlabel = f"training samples (after {warm} warm-up samples)" if warm else "training samples"
+    plot_accuracy(rounds, run_dir / "accuracy.png", title, xlabel)
     lines = [
         f"# {title}",
         "",
@@ -75,6 +78,10 @@ def write_report(run_dir: Path, summary: RunSummary | dict[str, Any], out_dir: P
         f"- accuracy before: {_acc(s.accuracy_before)}; after: {_acc(s.accuracy_after)} "
         "(95% bootstrap intervals over evaluation items)",
     ]
+    if warm:
+        lines.insert(-1, f"- warm start: the student first trained on {warm} real pool samples "
+                         "(round-00/warmup.jsonl), never selected and not counted in the budget; \"before\" is "
+                         "that warmed student, and every round trains on them plus its selected samples")
     gain = paired_gain(source, rounds[-1].round) if rounds else None
     if gain:
         lines.append(gain)

@@ -25,9 +25,15 @@ class RoundRecord:
     seeds: dict[str, Any] = field(default_factory=dict)
     """The seeds the round used (`RunConfig.round_seeds`; train None when it did not train); empty in
     rounds recorded before seeds were."""
+    warmup: dict[str, Any] = field(default_factory=dict)
+    """Round 0 with a warm start (`data.warmup`): the warm-up's sample count, key (what decides the
+    warmed student) and training metrics; empty otherwise, and then not written."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        if not self.warmup:  # round.json and metrics.json without a warm start stay as they always were
+            del out["warmup"]
+        return out
 
 
 @dataclass(kw_only=True)
@@ -48,9 +54,12 @@ class RunSummary:
     budget: dict[str, Any]
     """The config's `budget`."""
     samples: int
-    """Training samples made."""
+    """Training samples made (the warm-up samples not counted)."""
+    warmup: dict[str, Any] | None = None
+    """With a warm start (`data.warmup`): the warm-up samples (count, file), the training seed and
+    losses; None, and left out of metrics.json, without one."""
     unique_ids: bool
-    """Whether every training sample's id is unique."""
+    """Whether every training sample's id is unique (the warm-up samples included)."""
     generated: int
     """Generator completions spent, rejected ones included."""
     teacher_tokens: int
@@ -75,6 +84,8 @@ class RunSummary:
     def to_dict(self) -> dict[str, Any]:
         """The summary as metrics.json holds it."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.warmup is None:  # without a warm start, the keys metrics.json always had
+            del out["warmup"]
         out["rounds"] = [r.to_dict() for r in self.rounds]
         return out
 

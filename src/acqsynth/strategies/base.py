@@ -43,7 +43,8 @@ class RoundContext:
     n: int
     """Samples wanted: the round's even share of what is left of `budget.samples`."""
     student: Student
-    """The current student: the base model, or the one trained on every earlier round's samples."""
+    """The current student: the base model (the warmed one with `data.warmup`), or the one trained on
+    every earlier round's samples."""
     budget: GenerationBudget
     """What is left of the run's generation budget."""
     out: Path
@@ -51,7 +52,8 @@ class RoundContext:
     config: RunConfig
     """The run's config (`selection`, `generator`, `data`, `oversample`, ...)."""
     earlier: list[Sample]
-    """Every earlier round's samples (a strategy must not give them again)."""
+    """The warm-up samples (`data.warmup`) and every earlier round's samples: a strategy must not give
+    them again."""
     selection_seed: int
     """Seed of the selection method (tie-breaks, random and diverse methods, quantile draws)."""
     generation_seed: int
@@ -65,7 +67,7 @@ class RoundContext:
     cache_dir: Path
     """The run's cache directory (an experiment's cells share one)."""
     pool: Callable[[], list[Sample]]
-    """The real pool split (its first `data.pool` rows)."""
+    """The real pool split without the warm-up rows (its first `data.pool` rows after them)."""
     setup: Callable[[], GenerationSetup]
     """The generation set-up (generator, seeds, caches, hygiene indexes), loaded once per run."""
     progress: bool = True

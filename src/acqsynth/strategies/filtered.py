@@ -1,9 +1,9 @@
 """The Filtered baseline: the real pool ranked by `selection.acquisition` on the student, the top N
 kept; no generator.
 
-The untrained student's pool scores are kept in the run's cache (`pool-scores/`), keyed by
-everything they depend on, so runs that differ only in budget (an experiment's `filtered` cells)
-score the pool once.
+The untrained (or, with `data.warmup`, the warmed) student's pool scores are kept in the run's cache
+(`pool-scores/`), keyed by everything they depend on, so runs that differ only in budget (an
+experiment's `filtered` cells) score the pool once. The pool it ranks never holds the warm-up rows.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from acqsynth.config import to_dict
 from acqsynth.data import load_data
@@ -24,9 +26,13 @@ from acqsynth.strategies.scoring import score_column, select_in_round
 def pool_score_path(ctx: RoundContext, pool: Sequence[Sample], reference: list[str]) -> Path:
     """Where the scores of `pool` by the round's student under the run's selection settings are kept."""
     c = ctx.config
-    key = json.dumps({"student": to_dict(c.student), "task": ctx.task_name, "pool": [s.id for s in pool],
-                      "reference": reference, "selection": to_dict(c.selection), "seed": ctx.generation_seed,
-                      "embedder": c.generator.embedder}, sort_keys=True)
+    what: dict[str, Any] = {"student": to_dict(c.student), "task": ctx.task_name, "pool": [s.id for s in pool],
+                            "reference": reference, "selection": to_dict(c.selection), "seed": ctx.generation_seed,
+                            "embedder": c.generator.embedder}
+    if c.data.warmup:  # the warmed student scores: what it trained on and how decide it too
+        what["warmup"] = {"data": c.data.name, "rows": c.data.warmup,
+                          "train": to_dict(replace(c.train, seed=c.train_seed))}
+    key = json.dumps(what, sort_keys=True)
     return ctx.cache_dir / "pool-scores" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
 
 
