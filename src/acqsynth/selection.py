@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import operator
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -204,14 +204,19 @@ def stratified_top_k(
     strata: Sequence[Hashable],
     k: int,
     ids: Sequence[str] | None = None,
+    proportions: Mapping[Hashable, int] | None = None,
 ) -> np.ndarray:
-    """The best rows within each stratum, k split over strata in proportion to their sizes.
+    """The best rows within each stratum, k split over strata in proportion to their sizes, or to
+    `proportions` (stratum → count, e.g. how many evaluation items each stratum has) when given.
 
     The split uses the largest-remainder (Hamilton) method with ties to the stratum that appears
-    first. A stratum never gets more rows than it has finite scores; the surplus is re-split over
-    the other strata, so no non-finite score is taken while a finite one is left. Only when there
-    are fewer finite rows than k are non-finite rows added, by index. The result holds exactly
-    min(k, n) rows, ordered by descending score overall.
+    first (with `proportions`: the candidates' strata in order of appearance, then the mapping's
+    others). A stratum never gets more rows than it has finite scores; the surplus is re-split over
+    the other strata, so no non-finite score is taken while a finite one is left. With `proportions`,
+    strata it gives no count get no share; only when the counted strata run out of finite rows are
+    the best finite rows of the others added (with a warning). Only when there are fewer finite rows
+    than k are non-finite rows added, by index. The result holds exactly min(k, n) rows, ordered by
+    descending score overall.
     """
     arr = _as_scores(scores)
     k = _check_k(k)
@@ -229,17 +234,61 @@ def stratified_top_k(
         raise AcqsynthError(f"strata values must be hashable: {err}") from None
     good, bad = _rank(arr)
     _warn_nonfinite(bad, n, ids, "scores", "they rank after every finite score")
-    sizes = np.bincount(label, minlength=len(codes))
-    caps = np.bincount(label[good], minlength=len(codes))
-    alloc = allocate(k, sizes, caps)
+    if proportions is None:
+        sizes = np.bincount(label, minlength=len(codes))
+        caps = np.bincount(label[good], minlength=len(codes))
+        alloc = allocate(k, sizes, caps)
+    else:
+        alloc = _alloc_by_proportions(k, codes, label[good], proportions)
     # `good` is in global score order, so each stratum's first `alloc` members are its best rows.
     rank_in_stratum = np.empty(len(good), dtype=np.int64)
     seen = np.zeros(len(codes), dtype=np.int64)
     for pos, row in enumerate(good):
         rank_in_stratum[pos] = seen[label[row]]
         seen[label[row]] += 1
-    chosen = good[rank_in_stratum < alloc[label[good]]]
+    taken = rank_in_stratum < alloc[label[good]]
+    short = min(k, len(good)) - int(taken.sum())
+    if short > 0:  # only with `proportions`: the counted strata ran out of finite rows
+        extra = np.flatnonzero(~taken)[:short]
+        taken[extra] = True
+        warnings.warn(
+            f"the strata given proportions hold {int(alloc.sum())} rows with finite scores, fewer than k={k}; "
+            f"{short} rows taken from other strata ({_name_rows(good[extra], ids)})",
+            SelectionWarning,
+            stacklevel=2,
+        )
+    chosen = good[taken]
     return np.concatenate([chosen, bad[: k - len(chosen)]]).astype(np.int64)
+
+
+def _alloc_by_proportions(
+    k: int, codes: dict[Hashable, int], good_labels: np.ndarray, proportions: Mapping[Hashable, int]
+) -> np.ndarray:
+    """Rows per candidate stratum (by code) when k is split in proportion to `proportions`, each capped
+    at the stratum's finite rows; strata of `proportions` with no candidates take part with cap 0, so
+    their share is re-split over the others."""
+    weights: dict[Hashable, int] = {}
+    for stratum, count in proportions.items():
+        try:
+            value = operator.index(count)
+        except TypeError:
+            raise AcqsynthError(f"proportions: the count of stratum {stratum!r} must be an integer, "
+                                f"got {count!r}") from None
+        if value < 0:
+            raise AcqsynthError(f"proportions: the count of stratum {stratum!r} must be >= 0, got {value}")
+        weights[stratum] = value
+    if not any(weights.values()):
+        raise AcqsynthError("proportions: give at least one stratum a positive count")
+    caps_by_code = np.bincount(good_labels, minlength=len(codes))
+    groups = [s for s in codes if weights.get(s, 0) > 0] + [s for s in weights if s not in codes and weights[s] > 0]
+    sizes = np.array([weights[s] for s in groups], dtype=np.int64)
+    caps = np.array([caps_by_code[codes[s]] if s in codes else 0 for s in groups], dtype=np.int64)
+    shares = allocate(k, sizes, caps)
+    alloc = np.zeros(len(codes), dtype=np.int64)
+    for s, share in zip(groups, shares, strict=True):
+        if s in codes:
+            alloc[codes[s]] = share
+    return alloc
 
 
 def k_center(
@@ -459,8 +508,10 @@ def select(
     embeddings: np.ndarray | None = None,
     strata: Sequence[Hashable] | None = None,
     ids: Sequence[str] | None = None,
+    proportions: Mapping[Hashable, int] | None = None,
 ) -> np.ndarray:
-    """Apply the rule named by `config.method` and return the selected row indices in order."""
+    """Apply the rule named by `config.method` and return the selected row indices in order
+    (`strata` and `proportions`: see `stratified_top_k`)."""
     method = config.method
     if method not in METHODS:
         raise unknown_name("selection method", method, METHODS)
@@ -478,7 +529,7 @@ def select(
         return top_k(arr, k, ids)
     if method == "stratified":
         groups = _need(strata, f"strata (values of {config.stratify_by!r} per row)", method)
-        return stratified_top_k(arr, groups, k, ids)
+        return stratified_top_k(arr, groups, k, ids, proportions)
     if method == "random":
         return random_k(len(arr), k, config.seed)
     if method == "quantile":

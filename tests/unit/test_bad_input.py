@@ -58,7 +58,7 @@ def write(path: Path, data: str | bytes) -> str:
         ("epochs=2", "unknown config key 'epochs' (did you mean 'train.epochs'?); valid keys here: strategy, rounds"),
         ("sampels=2", "unknown config key 'sampels' (did you mean 'budget.samples'?)"),
         ("selection.aquisition=loss", "unknown config key 'selection.aquisition' (did you mean 'selection.acquisition'?)"),
-        ("data.zzz=1", "unknown config key 'data.zzz'; valid keys here: name, task, seeds, pool, eval_n"),
+        ("data.zzz=1", "unknown config key 'data.zzz'; valid keys here: name, task, seeds, pool, pool_seeded, warmup, eval_n"),
     ],
 )
 def test_misspelt_config_key_gives_the_dotted_path_and_a_suggestion(override: str, message: str) -> None:

@@ -369,6 +369,63 @@ def test_stratified_ties_go_to_first_stratum_and_surplus_is_redistributed():
         assert stratified_top_k(s, strata, 4).tolist() == [0, 5, 4, 3]
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 15), min_size=1, max_size=5),
+    weights=st.lists(st.integers(0, 9), min_size=5, max_size=5),
+    k_frac=st.floats(0, 1),
+    seed=st.integers(0, 2**16),
+)
+def test_stratified_with_proportions_splits_k_by_them(sizes, weights, k_frac, seed):
+    """`proportions` (e.g. the eval split's mix) decide the split in place of the strata's sizes: each
+    stratum gets its Hamilton share of k among the weighted strata, capped at its rows, the surplus
+    re-split; unweighted strata only fill what the weighted ones cannot."""
+    n = sum(sizes)
+    k = round(k_frac * n)
+    rng = np.random.default_rng(seed)
+    strata = rng.permutation(np.repeat(np.arange(len(sizes)), sizes)).tolist()
+    order = list(dict.fromkeys(strata))
+    props = {g: weights[g] for g in range(len(sizes))}
+    props[99] = 3  # a stratum with no candidates: its share is re-split over the others
+    if not any(props[g] for g in order):
+        props[order[0]] = 1
+    s = rng.normal(size=n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SelectionWarning)
+        got = stratified_top_k(s, strata, k, proportions=props)
+    assert len(got) == k == len(set(got.tolist()))
+    picked = [strata[i] for i in got]
+    weighted = [g for g in order if props[g] > 0]
+    want = allocate(k, [props[g] for g in weighted] + [3], [sizes[g] for g in weighted] + [0])
+    short = k - int(want.sum())
+    for g, count in zip(weighted, want[:-1], strict=True):
+        assert picked.count(g) == count
+    assert sum(picked.count(g) for g in order if props[g] == 0) == short
+    for g in order:  # within a stratum the chosen rows are its best ones
+        members = sorted((i for i in range(n) if strata[i] == g), key=lambda i: -s[i])
+        assert sorted(i for i in got if strata[i] == g) == sorted(members[: picked.count(g)])
+    assert (np.diff(s[got]) <= 0).all()
+
+
+def test_stratified_with_proportions_by_hand():
+    s = [8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]
+    strata = ["+", "+", "+", "+", "+", "+", "/", "z"]
+    # the eval's mix is 1:1 over + and /, but / has one row: + takes the rest; z (no count) is not taken
+    assert stratified_top_k(s, strata, 4, proportions={"+": 250, "/": 250}).tolist() == [0, 1, 2, 6]
+    # more than the counted strata hold: the best of the others fill up, with a warning
+    with pytest.warns(SelectionWarning, match="1 rows taken from other strata"):
+        assert stratified_top_k(s, strata, 8, proportions={"+": 1, "/": 1}).tolist() == list(range(8))
+    # two rows: one per stratum of the mix; without proportions the split is by the strata's sizes, as before
+    assert stratified_top_k(s, strata, 2, proportions={"+": 250, "/": 250}).tolist() == [0, 6]
+    assert stratified_top_k(s, strata, 2).tolist() == [0, 1]
+    with pytest.raises(AcqsynthError, match="give at least one stratum a positive count"):
+        stratified_top_k(s, strata, 2, proportions={"+": 0})
+    with pytest.raises(AcqsynthError, match="count of stratum '/' must be >= 0"):
+        stratified_top_k(s, strata, 2, proportions={"+": 1, "/": -1})
+    config = SelectionConfig(method="stratified", k=4, stratify_by="operation")
+    assert select(config, s, strata=strata, proportions={"+": 1, "/": 1}).tolist() == [0, 1, 2, 6]
+
+
 # ---- k-center ----
 
 

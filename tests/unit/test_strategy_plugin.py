@@ -77,7 +77,7 @@ def config(world: dict[str, Path], out: Path, *overrides: str) -> RunConfig:
 
 
 def test_every_built_in_strategy_is_a_strategy() -> None:
-    assert list(STRATEGIES) == ["active", "static", "rejection", "random", "mistakes", "filtered"]
+    assert list(STRATEGIES) == ["active", "static", "rejection", "random", "mistakes", "filtered", "filtered-active"]
     assert all(isinstance(s, Strategy) for s in STRATEGIES.values())
 
 

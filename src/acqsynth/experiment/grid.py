@@ -88,6 +88,9 @@ class ExperimentConfig:
     """Method name → its own budgets (e.g. the utility check's quantile methods at the smallest budget only)."""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """Root seeds; the same seeds for every method, so comparisons are paired."""
+    budget_seeds: dict[int, list[int]] = field(default_factory=dict)
+    """Budget → its own seeds in place of `seeds` (e.g. a secondary budget with fewer seeds); still the
+    same seeds for every method at that budget."""
     generated_per_sample: float | None = None
     """Generator completions allowed per training sample (`budget.generated` = this × budget) for
     methods that do not set `budget.generated` themselves; None = the base config's rule."""
@@ -124,6 +127,14 @@ class ExperimentConfig:
             raise AcqsynthError(f"seeds must be a non-empty list of distinct integers, got {self.seeds}")
         for i, seed in enumerate(self.seeds):
             check_range(f"seeds[{i}]", seed, 0, 2**32 - 1)
+        # `budget_seeds.128=[0,1]` on the command line gives the key as text
+        self.budget_seeds = {int(b) if isinstance(b, str) and b.isdigit() else b: v for b, v in self.budget_seeds.items()}
+        for budget, seeds in self.budget_seeds.items():
+            if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+                raise AcqsynthError(f"budget_seeds: key {budget!r} must be a positive sample budget")
+            if (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
+                    or any(not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < 2**32 for s in seeds)):
+                raise AcqsynthError(f"budget_seeds.{budget}: expected a non-empty list of distinct seeds, got {seeds!r}")
         check_range("generated_per_sample", self.generated_per_sample, 0, 1e6, low_open=True)
         for i, tau in enumerate(self.tau or []):
             check_range(f"tau[{i}]", tau, 0, 1)
@@ -148,6 +159,10 @@ class ExperimentConfig:
         unknown = sorted(set(self.method_budgets) - set(self.methods))
         if unknown:
             raise AcqsynthError(f"method_budgets names methods that are not in methods: {', '.join(unknown)}")
+        used = set(self.budgets) | {b for bs in self.method_budgets.values() if isinstance(bs, list) for b in bs}
+        unknown_b = sorted(set(self.budget_seeds) - used)
+        if unknown_b:
+            raise AcqsynthError(f"budget_seeds names budgets no method runs at: {', '.join(map(str, unknown_b))}")
         for name in self.methods:
             if not name or "/" in name or name.startswith(".") or name == "base":
                 raise AcqsynthError(f"methods: {name!r} is not a usable method name (no '/', not 'base')")
@@ -180,7 +195,7 @@ def cells(exp: ExperimentConfig, root: Path) -> list[Cell]:
     out = []
     budgets = sorted({b for m in exp.methods for b in exp.method_budgets.get(m, exp.budgets)})
     for budget in budgets:  # every method at one seed first, so a partial grid is already paired
-        for seed in exp.seeds:
+        for seed in exp.budget_seeds.get(budget, exp.seeds):
             for method, keys in exp.methods.items():
                 if budget not in exp.method_budgets.get(method, exp.budgets):
                     continue
@@ -567,6 +582,7 @@ def _meta(exp: ExperimentConfig, grid: list[Cell]) -> dict[str, Any]:
             "goal": {"methods": exp.goal_methods, "gain": exp.goal_gain} if exp.goal_methods else None,
             "method_budgets": exp.method_budgets, "task": first.data.name,
             "student": first.student.model, "methods": list(exp.methods), "budgets": exp.budgets, "seeds": exp.seeds,
+            **({"budget_seeds": exp.budget_seeds} if exp.budget_seeds else {}),
             "generators": {m: c.config.generator.model for c in grid for m in [c.method]}}
 
 

@@ -38,7 +38,13 @@ class DataSettings:
     """Seed examples to condition the generator on (first N of the seed split; None = all)."""
     pool: int | None = None
     """Rows of the pool split `random` draws from and `filtered` ranks (first N after the warm-up rows;
-    None = all)."""
+    None = all; with `pool_seeded`, N drawn with the run's seed)."""
+    pool_seeded: bool = False
+    """The candidate pool of the pool design (docs/experiments.md#the-pool-design): with `data.pool` N,
+    the pool is N rows drawn from the pool split (the warm-up rows left out) by the run's `seed` instead
+    of its first N, so every method of a seed selects from the same pool and another seed gets another
+    pool. The draw depends only on the seed and the row ids (the N smallest sha256("pool/SEED/ID")), and
+    the pool keeps the split's order. False = the first N rows."""
     warmup: int = 0
     """Warm start: before anything else the student trains on the first N rows of the pool split (hash
     order, so every method with the same data gets the same set), with the rounds' training settings
@@ -70,6 +76,9 @@ class DataSettings:
             raise AcqsynthError(f"data.task: {err} (or give the path of a .yaml or .py task file)")
         check_range("data.seeds", self.seeds, 1)
         check_range("data.pool", self.pool, 1)
+        if self.pool_seeded and self.pool is None:
+            raise AcqsynthError("data.pool_seeded draws data.pool rows of the pool split by the run's seed, "
+                                "but data.pool is not set (give its size, e.g. data.pool=2048)")
         check_range("data.warmup", self.warmup, 0)
         check_range("data.eval_n", self.eval_n, 1)
         check_range("data.forgetting", self.forgetting, 0)
@@ -162,8 +171,17 @@ class SelectionSettings:
     acquisition: str = "loss(answer=own)"
     """Acquisition function or weighted combination, e.g. "confidence", "0.5*loss + 0.5*diversity"."""
     method: str = "top-k"
-    """top-k, diverse, kmeans++, k-center, random or quantile (see selection.py; threshold and stratified
-    cannot pick a round's samples)."""
+    """top-k, diverse, kmeans++, k-center, random, quantile or stratified (with `strata`; see selection.py;
+    threshold cannot pick a round's samples)."""
+    strata: str | None = None
+    """For method "stratified": the Sample metadata key whose values are the strata (e.g. `operation`).
+    The round's share is split over the strata in proportion to how many of the evaluated items (the
+    first `data.eval_n` of `data.eval_split`) have each value, each stratum taking its best-scoring
+    samples (with acquisition `random`: a random draw in the eval's mix)."""
+    diverse_pool: int = 4
+    """For method "diverse": pick among the top `diverse_pool` × k samples by score (at most all of
+    them). Lower it when the candidates are few for the budget (a pool of 4 × k would make "diverse"
+    choose among all of them, whatever their scores)."""
     answer_max_new_tokens: int = 64
     """Length limit of the student's own sampled answers (for `answer=own` functions)."""
     answer_temperature: float = 0.7
@@ -180,6 +198,14 @@ class SelectionSettings:
         if self.method not in METHODS:
             err = unknown_name("selection method", self.method, ROUND_METHODS)
             raise AcqsynthError(f"selection.method: {err}")
+        if self.method == "stratified" and not self.strata:
+            raise AcqsynthError("selection.method 'stratified' needs selection.strata: the Sample metadata key "
+                                "whose values are the strata (e.g. selection.strata=operation); the round's share "
+                                "is then split over them in the evaluated items' mix")
+        if self.strata is not None and self.method != "stratified":
+            raise AcqsynthError(f"selection.strata ({self.strata!r}) only applies to selection.method 'stratified', "
+                                f"not {self.method!r}; drop it or set the method")
+        check_range("selection.diverse_pool", self.diverse_pool, 1)
         check_range("selection.answer_max_new_tokens", self.answer_max_new_tokens, 1)
         check_range("selection.answer_temperature", self.answer_temperature, 0)
         check_range("selection.quantiles", self.quantiles, 1)
@@ -224,10 +250,11 @@ class RunConfig:
     strategy: str = "active"
     """active (student in the loop), static (one-shot generation), rejection (oversample, keep the best),
     random (real pool samples), mistakes (the teacher sees the student's wrong answers), filtered (the
-    top of the real pool by `selection.acquisition`), or your own as FILE.py:NAME (docs/strategies.md)."""
+    top of the real pool by `selection.acquisition`), filtered-active (filtered in `rounds` rounds, the
+    retrained student rescoring the rest of the pool), or your own as FILE.py:NAME (docs/strategies.md)."""
     rounds: int = 2
-    """Rounds of a strategy that runs several (active, mistakes); the sample budget is spread evenly
-    over them."""
+    """Rounds of a strategy that runs several (active, mistakes, filtered-active); the sample budget is
+    spread evenly over them."""
     oversample: int = 4
     """Rejection sampling: candidates generated per kept sample (they count against the budget)."""
     seed: int = 0

@@ -8,10 +8,10 @@ The run directory is the run's whole state:
     round-00/round.json    the untrained student's evaluation (with `data.warmup`, the warmed student's:
                            round-00/ then also holds warmup.jsonl, warmup.json and its adapter/ or model/)
     round-NN/              what the strategy writes: seed_scores.jsonl (active), candidate_scores.jsonl
-                           (rejection), pool_scores.jsonl (filtered) or mistakes.jsonl (mistakes),
-                           generation/ (samples, rejections, stats); then data.jsonl (this round's new
-                           samples), adapter/ (LoRA) or model/ (full), eval.jsonl, and round.json,
-                           written last: a round without it is redone
+                           (rejection), pool_scores.jsonl (filtered, filtered-active) or mistakes.jsonl
+                           (mistakes), generation/ (samples, rejections, stats); then data.jsonl (this
+                           round's new samples), adapter/ (LoRA) or model/ (full), eval.jsonl, and
+                           round.json, written last: a round without it is redone
     forgetting.jsonl       the final student on the forgetting suite (round-00/ holds the untrained one's)
     data.jsonl             all training samples, metrics.json (`RunSummary`), report.md, accuracy.png
 
@@ -26,6 +26,10 @@ pins the training seed.
 A killed run resumes with the same command: finished rounds are loaded, the interrupted round is
 redone (its completions replay from the cache at no model cost), so no round is counted twice and
 the budget holds exactly.
+
+The candidate pool of real-data strategies is `Job.pool`: the pool split without the warm-up rows,
+its first `data.pool` rows, or with `data.pool_seeded` a draw of `data.pool` rows by the run's seed
+(`seeded_pool`), the same for every method of that seed (the pool design, docs/experiments.md).
 
 Warm start (`data.warmup` N > 0) is the job's, the same for every strategy: the first N pool rows
 train the student before round 0 evaluates it; that warmed student scores round 1, every round
@@ -118,6 +122,17 @@ def _check_resume(run_dir: Path, config: RunConfig) -> RunConfig:
     return config
 
 
+def seeded_pool(rows: list[Sample], size: int, seed: int) -> list[Sample]:
+    """`size` of `rows` drawn by `seed` (`data.pool_seeded`): those with the smallest
+    sha256("pool/SEED/ID"), in their order in `rows`. The draw depends only on the seed and the ids,
+    so every method of a seed gets the same pool, and a larger pool holds a smaller one."""
+    if size > len(rows):
+        raise AcqsynthError(f"data.pool is {size} but the pool split has only {len(rows)} rows after the "
+                            "warm-up to draw it from (lower data.pool or data.warmup)")
+    keyed = sorted(range(len(rows)), key=lambda i: hashlib.sha256(f"pool/{seed}/{rows[i].id}".encode()).digest())
+    return [rows[i] for i in sorted(keyed[:size])]
+
+
 def samples_this_round(budget: int, used: int, rounds_left: int) -> int:
     """An even share of what is left of the sample budget for the next round."""
     left = budget - used
@@ -188,9 +203,12 @@ class Job:
 
     def pool(self) -> list[Sample]:
         """The real pool samples that real-data strategies draw from: the pool split without the
-        warm-up rows, its first `data.pool` of them."""
+        warm-up rows, its first `data.pool` of them, or with `data.pool_seeded` the run seed's draw
+        of `data.pool` of them (`seeded_pool`)."""
         c = self.config
         pool = self._pool_split()[c.data.warmup :]
+        if c.data.pool_seeded and c.data.pool is not None:
+            return seeded_pool(pool, c.data.pool, c.seed)
         return pool[: c.data.pool] if c.data.pool is not None else pool
 
     def warmup_samples(self) -> list[Sample]:

@@ -4,7 +4,8 @@
 `static` (one-shot generation, no student feedback), `rejection` (oversample from the generator,
 keep the candidates the student values most), `active` (the student picks the seeds the generator
 writes from, round after round), `mistakes` (the generator sees the student's wrong answers) and
-`filtered` (the top of the real pool by acquisition). `get_strategy("my.py:Mine")` loads a user's
+`filtered` (the top of the real pool by acquisition) and `filtered-active` (the same in rounds, the
+retrained student rescoring the rest of the pool). `get_strategy("my.py:Mine")` loads a user's
 own from a file. `acqsynth.run.job` runs the rounds, trains and evaluates around them.
 
 Beside them, `grpo` trains a generator against a frozen student (`acqsynth grpo`) and `transfer`
@@ -16,7 +17,7 @@ from __future__ import annotations
 from acqsynth.errors import AcqsynthError, suggest
 from acqsynth.strategies.active import Active
 from acqsynth.strategies.base import GenerationBudget, RoundContext, RoundResult, Strategy, protocol_gaps
-from acqsynth.strategies.filtered import Filtered
+from acqsynth.strategies.filtered import Filtered, FilteredActive
 from acqsynth.strategies.mistakes import Mistakes
 from acqsynth.strategies.random_real import RandomReal
 from acqsynth.strategies.rejection import Rejection
@@ -30,6 +31,7 @@ STRATEGIES: dict[str, Strategy] = {
     "random": RandomReal(),
     "mistakes": Mistakes(),
     "filtered": Filtered(),
+    "filtered-active": FilteredActive(),
 }
 """Built-in strategies by config name."""
 

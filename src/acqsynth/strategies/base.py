@@ -67,7 +67,8 @@ class RoundContext:
     cache_dir: Path
     """The run's cache directory (an experiment's cells share one)."""
     pool: Callable[[], list[Sample]]
-    """The real pool split without the warm-up rows (its first `data.pool` rows after them)."""
+    """The real pool split without the warm-up rows (its first `data.pool` rows after them; with
+    `data.pool_seeded`, `data.pool` of them drawn by the run's seed)."""
     setup: Callable[[], GenerationSetup]
     """The generation set-up (generator, seeds, caches, hygiene indexes), loaded once per run."""
     progress: bool = True

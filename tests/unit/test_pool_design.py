@@ -1,0 +1,248 @@
+"""The pool design (docs/experiments.md#the-pool-design): every method of a seed selects from the same
+seeded candidate pool (`data.pool_seeded`), `stratified` takes the evaluated items' mix of a metadata
+key (`selection.strata`), `filtered-active` rescores what is left of the pool with the retrained
+student, and with the new keys at their defaults nothing changes (pool, pool-score cache key)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from test_job import config, rows
+
+from acqsynth.acquisition import Loss, ScoringContext
+from acqsynth.config import load_config
+from acqsynth.data import load_data
+from acqsynth.errors import AcqsynthError
+from acqsynth.experiment.grid import ExperimentConfig, cells
+from acqsynth.run import job as job_module
+from acqsynth.run.config import RunConfig
+from acqsynth.run.job import Job, run_job, seeded_pool
+from acqsynth.samples import Sample, iter_samples
+from acqsynth.selection import allocate
+from acqsynth.strategies.filtered import pool_score_path
+from acqsynth.tasks import get_task
+
+ROOT = Path(__file__).resolve().parents[2]
+WARM = 4
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from scripted_generator import problem, write_problems
+    from tiny import make_tiny_model
+
+    root = tmp_path_factory.mktemp("pool")
+    data = write_problems(root / "apples.jsonl")
+    # the same problems with a metadata `kind` whose mix differs between the eval and pool splits
+    # (splits depend on the ids alone, so the file with metadata splits as the one without)
+    kinds = {"eval": ["a", "a", "b", "c"], "pool": ["a", "b", "b", "b", "c", "c"], "seed": ["a"]}
+    kind_of = {i: kinds[name][pos % len(kinds[name])] for name in kinds
+               for pos, i in enumerate(load_data(str(data), split=name, task="math")["id"])}
+    with (root / "kinds.jsonl").open("w") as f:
+        for a in range(5000, 5080):
+            q, ans = problem(a)
+            kind = kind_of[f"apples-{a}"]
+            f.write(json.dumps({"id": f"apples-{a}", "question": q, "answer": str(ans), "metadata": {"kind": kind}}) + "\n")
+    return {"root": root, "data": data, "kinds": root / "kinds.jsonl", "model": make_tiny_model(root / "tiny")}
+
+
+def pool_split(world: dict[str, Path]) -> list[str]:
+    return list(load_data(str(world["data"]), split="pool", task="math")["id"])
+
+
+def pool_of(world: dict[str, Path], tmp: Path, *overrides: str) -> list[str]:
+    """The ids of the candidate pool a run with `overrides` draws from (no model is loaded)."""
+    return [s.id for s in Job(config(world, tmp / "unused", *overrides), tmp / "unused", progress=False).pool()]
+
+
+@pytest.fixture
+def trainings(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The ids each `train_student` call of the job trained on, in call order."""
+    calls: list[list[str]] = []
+    real = job_module.train_student
+
+    def counting(base: Any, tok: Any, samples: list[Sample], *a: Any, **kw: Any) -> Any:
+        calls.append([s.id for s in samples])
+        return real(base, tok, samples, *a, **kw)
+
+    monkeypatch.setattr(job_module, "train_student", counting)
+    return calls
+
+
+# ---- the seeded pool ------------------------------------------------------------------------------
+
+def test_a_seed_gives_every_method_the_same_pool_and_another_seed_another(world, tmp_path) -> None:
+    seeded = ("data.pool=12", "data.pool_seeded=true", f"data.warmup={WARM}")
+    methods = [("strategy=random",), ("strategy=filtered", "selection.acquisition=loss"),
+               ("strategy=filtered-active", "selection.method=quantile", "selection.quantile=2")]
+    pools = {seed: [pool_of(world, tmp_path, *m, *seeded, f"seed={seed}") for m in methods] for seed in (0, 1, 2)}
+    split, warm = pool_split(world), set(pool_split(world)[:WARM])
+    for seed, same in pools.items():
+        assert all(p == same[0] for p in same), f"seed {seed}: the methods got different pools"
+        assert len(same[0]) == 12 and not set(same[0]) & warm  # never a warm-up row
+        assert same[0] == [i for i in split if i in set(same[0])]  # in the split's order
+    assert len({tuple(p[0]) for p in pools.values()}) == 3  # another seed, another pool
+    # a larger pool of the same seed holds the smaller one; the draw depends on the ids, not their positions
+    assert set(pools[0][0]) <= set(pool_of(world, tmp_path, "data.pool=20", "data.pool_seeded=true",
+                                           f"data.warmup={WARM}"))
+    samples = [Sample(id=f"x{i}", question="q", answer="1") for i in range(30)]
+    assert {s.id for s in seeded_pool(samples, 10, 3)} == {s.id for s in seeded_pool(samples[::-1], 10, 3)}
+
+
+def test_random_and_filtered_select_from_the_seed_s_pool(world, tmp_path) -> None:
+    seeded = ("data.pool=12", "data.pool_seeded=true", f"data.warmup={WARM}", "seed=1", f"cache={tmp_path / 'c'}")
+    pool = pool_of(world, tmp_path, *seeded)
+    rnd, flt = tmp_path / "random", tmp_path / "filtered"
+    run_job(config(world, rnd, "strategy=random", *seeded), rnd, progress=False)
+    run_job(config(world, flt, "strategy=filtered", "selection.acquisition=loss(answer=reference)", *seeded), flt,
+            progress=False)
+    assert {r["id"] for r in rows(rnd / "round-01" / "data.jsonl")} <= set(pool)
+    scored = rows(flt / "round-01" / "pool_scores.jsonl")
+    assert [r["id"] for r in scored] == pool  # filtered ranked exactly the seed's pool
+    assert {r["id"] for r in rows(flt / "round-01" / "data.jsonl")} == {r["id"] for r in scored if r["selected"]}
+    # the scores of a seeded pool do not depend on how they are used: a quantile cell reads them back
+    q = tmp_path / "quantile"
+    run_job(config(world, q, "strategy=filtered", "selection.acquisition=loss(answer=reference)",
+                   "selection.method=quantile", "selection.quantile=2", "selection.quantiles=2", *seeded), q, progress=False)
+    assert len(list((tmp_path / "c" / "pool-scores").glob("*.jsonl"))) == 1
+    col = "loss(answer=reference)"
+    assert [r[col] for r in rows(q / "round-01" / "pool_scores.jsonl")] == [r[col] for r in scored]
+
+
+def test_a_seeded_pool_needs_its_size_and_room_to_draw_it(world, tmp_path) -> None:
+    with pytest.raises(AcqsynthError, match="data.pool_seeded draws data.pool rows .* data.pool is not set"):
+        config(world, tmp_path, "data.pool_seeded=true")
+    n = len(pool_split(world)) - WARM
+    with pytest.raises(AcqsynthError, match=f"data.pool is {n + 1} but the pool split has only {n} rows after"):
+        pool_of(world, tmp_path, f"data.pool={n + 1}", "data.pool_seeded=true", f"data.warmup={WARM}")
+
+
+def test_the_defaults_keep_the_first_rows_and_the_pool_score_cache_key(world, tmp_path) -> None:
+    split = pool_split(world)
+    assert pool_of(world, tmp_path, "data.pool=12", f"data.warmup={WARM}") == split[WARM : WARM + 12]
+    assert pool_of(world, tmp_path, "data.pool=12", "seed=5") == split[:12]
+    # the pool-score cache key of a run without the new keys is the one it was before them (these digests
+    # are those of the code before `data.pool_seeded`, `selection.strata` and `selection.diverse_pool`)
+    pool = [Sample(id=f"p{i}", question="q", answer="1") for i in range(5)]
+    for overrides, digest in (((), "e0186faf6f55a5bc"), (("data.warmup=4",), "2700fa1bfbb713d0")):
+        c = load_config(RunConfig, None, ["strategy=filtered", *overrides])
+        ctx = SimpleNamespace(config=c, task_name="math", generation_seed=1, cache_dir=Path("/c"), round=1, earlier=[])
+        assert pool_score_path(ctx, pool, ["r"]).name == f"{digest}.jsonl"  # type: ignore[arg-type]
+
+
+# ---- stratified by a metadata key, in the eval's mix ----------------------------------------------
+
+def test_stratified_takes_the_evaluated_items_mix_of_the_key(world, tmp_path) -> None:
+    data = str(world["kinds"])
+    out = tmp_path / "run"
+    cfg = config(world, out, f"data.name={data}", "data.eval_n=8", "strategy=filtered", "selection.acquisition=random",
+                 "selection.method=stratified", "selection.strata=kind", "budget.samples=9")
+    run_job(cfg, out, progress=False)
+    ev = [s.metadata["kind"] for s in iter_samples(load_data(data, split="eval", task="math"))][:8]
+    pool = [s.metadata["kind"] for s in iter_samples(load_data(data, split="pool", task="math"))]
+    mix = Counter(ev)
+    assert mix == {"a": 4, "b": 2, "c": 2}  # the eval's mix is 2:1:1, the pool's 1:3:2
+    scored = rows(out / "round-01" / "pool_scores.jsonl")
+    picked = Counter(r["metadata"]["kind"] for r in scored if r["selected"])
+    strata = list(dict.fromkeys(pool))
+    caps = [pool.count(k) for k in strata]
+    expected = allocate(9, [mix[k] for k in strata], caps)
+    assert picked == {k: int(n) for k, n in zip(strata, expected, strict=True) if n}
+    assert picked == {"a": 5, "b": 2, "c": 2}  # 9 in 2:1:1 by largest remainders
+    # within a stratum the best scores (here: the random acquisition's) were taken
+    for kind in mix:
+        mine = [r for r in scored if r["metadata"]["kind"] == kind]
+        kept = sorted((r["random"] for r in mine if r["selected"]), reverse=True)
+        assert kept == sorted((r["random"] for r in mine), reverse=True)[: len(kept)]
+
+
+def test_stratified_needs_a_key_every_candidate_and_item_has(world, tmp_path) -> None:
+    with pytest.raises(AcqsynthError, match=r"'stratified' needs selection.strata: the Sample metadata key"):
+        config(world, tmp_path, "strategy=filtered", "selection.method=stratified")
+    with pytest.raises(AcqsynthError, match=r"selection.strata \('kind'\) only applies to selection.method "
+                                            r"'stratified', not 'top-k'"):
+        config(world, tmp_path, "strategy=filtered", "selection.strata=kind")
+    out = tmp_path / "run"
+    cfg = config(world, out, "strategy=filtered", "selection.acquisition=random", "selection.method=stratified",
+                 "selection.strata=kind")
+    with pytest.raises(AcqsynthError, match=r"selection.strata 'kind': \d+ of \d+ candidates have no metadata key"):
+        run_job(cfg, out, progress=False)
+
+
+# ---- filtered in rounds -----------------------------------------------------------------------------
+
+def test_filtered_active_retrains_rescores_and_never_reselects(world, tmp_path, trainings) -> None:
+    out = tmp_path / "run"
+    cfg = config(world, out, "strategy=filtered-active", "rounds=2", "data.pool=12", "data.pool_seeded=true",
+                 "selection.acquisition=loss(answer=reference)", "train.batch_size=1", "train.learning_rate=1e-2")
+    summary = run_job(cfg, out, progress=False)
+    assert [r.new_samples for r in summary.rounds] == [0, 3, 3]
+    s1, s2 = (rows(out / f"round-{r:02d}" / "pool_scores.jsonl") for r in (1, 2))
+    p1, p2 = ([r["id"] for r in rows(out / f"round-{r:02d}" / "data.jsonl")] for r in (1, 2))
+    assert set(p1) == {r["id"] for r in s1 if r["selected"]} and set(p2) == {r["id"] for r in s2 if r["selected"]}
+    pool = pool_of(world, tmp_path, "data.pool=12", "data.pool_seeded=true")
+    assert [r["id"] for r in s1] == pool
+    assert [r["id"] for r in s2] == [i for i in pool if i not in p1]  # the rest of the pool, rescored
+    assert not set(p1) & set(p2) and summary.unique_ids
+    assert trainings == [p1, p1 + p2]  # round 2's student trained on round 1's picks ...
+    job = Job(cfg, out, progress=False)
+    job.load()
+    rest = [s for s in job.pool() if s.id not in p1]
+    col = "loss(answer=reference)"
+    task = get_task("math")
+    retrained = Loss(answer="reference").score(rest, ScoringContext(student=job.student_after(1), task=task))
+    untrained = Loss(answer="reference").score(rest, ScoringContext(student=job.student_after(0), task=task))
+    np.testing.assert_allclose([r[col] for r in s2], retrained, rtol=1e-5)  # ... and rescored the rest
+    assert not np.allclose(retrained, untrained, rtol=1e-3)
+    best = sorted(retrained, reverse=True)[:3]
+    assert sorted(r[col] for r in s2 if r["selected"]) == pytest.approx(sorted(best), rel=1e-5)
+    # round 2's scores are cached under their own key (they depend on what the student trained on)
+    assert len(list((out / "cache" / "pool-scores").glob("*.jsonl"))) == 2
+
+
+def test_filtered_stays_one_round(world, tmp_path) -> None:
+    out = tmp_path / "run"
+    summary = run_job(config(world, out, "strategy=filtered", "rounds=2", "data.pool=12",
+                             "selection.acquisition=random"), out, progress=False)
+    assert [r.new_samples for r in summary.rounds] == [0, 6]
+
+
+# ---- the study's experiment -------------------------------------------------------------------------
+
+def test_the_pool_study_loads_and_expands_without_running(tmp_path) -> None:
+    exp = load_config(ExperimentConfig, ROOT / "experiments" / "pool-2d.yaml")
+    grid = cells(exp, tmp_path)
+    by_budget = Counter(c.budget for c in grid)
+    assert by_budget == {512: 10 * 8, 128: 6 * 4} and len(grid) == 104
+    assert {c.seed for c in grid if c.budget == 512} == set(range(8))
+    assert {c.seed for c in grid if c.budget == 128} == set(range(4))
+    assert exp.baseline == "random" and exp.goal_gain == 0.02
+    assert set(exp.goal_methods) == {"loss", "active-loss", "learnability", "diverse-loss"}
+    for c in grid:
+        d = c.config.data
+        assert (d.name, d.pool, d.pool_seeded, d.warmup, d.eval_n) == ("arithmetic-2d", 2048, True, 32, 1000)
+        assert c.config.strategy in ("random", "filtered", "filtered-active")
+    methods = {c.method: c.config for c in grid}
+    assert methods["active-loss"].strategy == "filtered-active" and methods["active-loss"].rounds == 2
+    assert (methods["eval-mix"].selection.method, methods["eval-mix"].selection.strata) == ("stratified", "operation")
+    assert [methods[f"loss-q{i}"].selection.quantile for i in range(1, 5)] == [1, 2, 3, 4]
+    assert {c.key for c in grid if c.method.startswith("loss-q")} == {
+        f"loss-q{i}/b0512-s{s}" for i in range(1, 5) for s in range(8)}
+    assert not (tmp_path / "cells").exists()  # expanding the grid runs nothing
+
+
+def test_budget_seeds_are_checked(tmp_path) -> None:
+    methods = {"random": {"strategy": "random"}}
+    with pytest.raises(AcqsynthError, match="budget_seeds names budgets no method runs at: 64"):
+        ExperimentConfig(methods=methods, baseline="random", budgets=[32], budget_seeds={64: [0]})
+    with pytest.raises(AcqsynthError, match=r"budget_seeds.32: expected a non-empty list of distinct seeds"):
+        ExperimentConfig(methods=methods, baseline="random", budgets=[32], budget_seeds={32: [1, 1]})
+    exp = load_config(ExperimentConfig, None, ["methods={random: {strategy: random}}", "baseline=random",
+                                               "budgets=[8, 32]", "seeds=[0, 1, 2]", "budget_seeds.32=[5]"])
+    assert [(c.budget, c.seed) for c in cells(exp, tmp_path)] == [(8, 0), (8, 1), (8, 2), (32, 5)]
