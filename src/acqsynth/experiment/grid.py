@@ -48,8 +48,12 @@ from typing import Any
 
 from acqsynth.config import build_config, load_config, merge, nest, save_config, to_dict
 from acqsynth.errors import AcqsynthError, check_range
+from acqsynth.experiment.report import load_tables
+from acqsynth.models.aliases import missing_alias
+from acqsynth.models.loader import uses_llamacpp
 from acqsynth.run.config import RunConfig, keep_train_seed, resolve_config, resolved_seeds
-from acqsynth.samples import atomic_file
+from acqsynth.run.job import ROUND_FILE, Job, run_job
+from acqsynth.samples import atomic_file, read_samples
 from acqsynth.strategies import get_strategy
 from acqsynth.strategies.scoring import score_column
 
@@ -337,7 +341,6 @@ def load_published(exp: ExperimentConfig, grid: list[Cell], root: Path) -> Publi
 
 
 def _read_published(src: Path, explicit: bool, pending: dict[str, Cell], pub: Published) -> None:
-    from acqsynth.experiment.report import load_tables
 
     what = "published" if explicit else f"the tables of {src}"
     try:
@@ -394,7 +397,6 @@ def _read_published(src: Path, explicit: bool, pending: dict[str, Cell], pub: Pu
 
 def _ensure_base(cell: Cell, root: Path, progress: bool) -> None:
     """Give the cell the shared untrained-student evaluation (computed by the first cell that needs it)."""
-    from acqsynth.run.job import ROUND_FILE, Job
 
     run_dir = Path(cell.config.output or "")
     if (run_dir / "round-00" / ROUND_FILE).exists():
@@ -441,8 +443,6 @@ def _check_models(pending: list[Cell]) -> None:
     from importlib.util import find_spec
 
     from acqsynth.models import llamacpp_generator
-    from acqsynth.models.aliases import missing_alias
-    from acqsynth.models.loader import uses_llamacpp
 
     need: dict[str, list[str]] = {}
     for cell in pending:
@@ -463,7 +463,6 @@ def run_cells(exp: ExperimentConfig, root: Path, progress: bool = True,
               published: Published | None = None) -> tuple[int, int]:
     """Run every cell not yet done (here or in carried tables) and not claimed by another process;
     returns (ran, skipped)."""
-    from acqsynth.run.job import run_job
 
     ran = skipped = 0
     grid = cells(exp, root)
@@ -597,7 +596,6 @@ def _final_round(summary: dict[str, Any]) -> int:
 
 
 def _correct_rows(path: Path) -> list[tuple[str, float]]:
-    from acqsynth.samples import read_samples
 
     data = read_samples(path)
     col = "pass1" if "pass1" in data.column_names else "correct"  # pass@1 = c/n when n answers were sampled
@@ -675,7 +673,6 @@ def collect(exp: ExperimentConfig, root: Path, published: Published | None = Non
 
 def _score_rows(run_dir: Path, ident: dict[str, Any]) -> list[dict[str, Any]]:
     """Acquisition scores from every round's score table, with whether each row was kept."""
-    from acqsynth.samples import read_samples
 
     rows = []
     for d in sorted(run_dir.glob("round-*")):

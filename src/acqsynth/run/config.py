@@ -12,14 +12,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from acqsynth.acquisition import parse_acquisition
+from acqsynth.data import builtin_name
+from acqsynth.data.splits import check_split
 from acqsynth.errors import AcqsynthError, check_range, unknown_name
 from acqsynth.evaluation.accuracy import EvalConfig
 from acqsynth.generation.hygiene import HygieneConfig
 from acqsynth.generation.labelling import LabelConfig
 from acqsynth.generation.pipeline import GenerateConfig
+from acqsynth.models.aliases import check_model_spec
+from acqsynth.models.loader import check_grammar_backend
 from acqsynth.selection import METHODS
 from acqsynth.strategies import get_strategy
 from acqsynth.strategies.scoring import NOT_IN_A_ROUND, ROUND_METHODS
+from acqsynth.tasks import TASKS
 from acqsynth.training import TrainConfig
 
 TASK_FILES = (".yaml", ".yml", ".py")
@@ -62,10 +68,6 @@ class DataSettings:
     training; 0 = no forgetting evaluation."""
 
     def __post_init__(self) -> None:
-        from acqsynth.data import builtin_name
-        from acqsynth.data.splits import check_split
-        from acqsynth.tasks import TASKS
-
         for key, check in (("name", builtin_name), ("eval_split", check_split)):
             try:  # names are checked now, files and hub ids when the run loads them
                 check(getattr(self, key))
@@ -145,14 +147,11 @@ class GeneratorSettings:
         check_range("generator.threads", self.threads, 1)
         if self.template is not None and not self.template.strip():
             raise AcqsynthError("generator.template must be a template name or file, got an empty string")
-        from acqsynth.models.aliases import check_model_spec
 
         for key in ("model", "answer_model", "embedder"):
             if getattr(self, key) is not None:
                 check_model_spec(getattr(self, key), f"generator.{key}")
         if self.grammar:
-            from acqsynth.models.loader import check_grammar_backend
-
             check_grammar_backend(self.model, "generator.grammar")
 
     def generate_config(self, num_samples: int, max_generated: int, max_tokens: int | None, seed: int) -> GenerateConfig:
@@ -210,7 +209,6 @@ class SelectionSettings:
         check_range("selection.answer_temperature", self.answer_temperature, 0)
         check_range("selection.quantiles", self.quantiles, 1)
         if ".py:" not in self.acquisition:  # a user's file is imported when the run starts, not here
-            from acqsynth.acquisition import parse_acquisition
 
             try:
                 parse_acquisition(self.acquisition)
@@ -238,7 +236,6 @@ class StudentSettings:
         check_range("student.batch_size", self.batch_size, 1)
         check_range("student.max_length", self.max_length, 2)
         check_range("student.threads", self.threads, 1)
-        from acqsynth.models.aliases import check_model_spec
 
         check_model_spec(self.model, "student.model")
 

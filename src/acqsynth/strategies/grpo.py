@@ -26,7 +26,22 @@ import datasets
 import numpy as np
 import torch
 
+from acqsynth.acquisition import column_name, parse_acquisition
+from acqsynth.acquisition.scoring import score_samples
+from acqsynth.data import load_data
 from acqsynth.errors import AcqsynthError, check_range, suggest
+from acqsynth.generation.parsing import format_reward, parse_completion
+from acqsynth.generation.pipeline import load_seeds
+from acqsynth.generation.prompts import PromptBuilder, template_kind
+from acqsynth.generation.setup import builtin_task_name
+from acqsynth.models.aliases import check_model_spec
+from acqsynth.models.causal_lm import load_causal_lm
+from acqsynth.models.embedder import LazyEmbedder
+from acqsynth.models.hf_generator import format_chat
+from acqsynth.models.hf_student import TransformersStudent
+from acqsynth.strategies.scoring import student_context
+from acqsynth.tasks import get_task
+from acqsynth.training import save_model, use_bf16
 
 PROVENANCE_FILE = "acqsynth_generator.json"
 """Written beside a trained generator: which student and reward it was trained against (for transfer)."""
@@ -126,8 +141,6 @@ class GRPOSettings:
         check_range("answer_temperature", self.answer_temperature, 0)
         check_range("seed", self.seed, 0, 2**32 - 1)
         check_range("logging_steps", self.logging_steps, 1)
-        from acqsynth.acquisition import parse_acquisition
-        from acqsynth.models.aliases import check_model_spec
 
         for key in ("generator", "student", "embedder"):
             if getattr(self, key) is not None:
@@ -162,9 +175,6 @@ class AcquisitionReward:
 
     def score(self, completions: list[str]) -> dict[str, list[Any]]:
         """Parsed samples, acquisition, format reward and total reward of each completion."""
-        from acqsynth.acquisition import column_name
-        from acqsynth.acquisition.scoring import score_samples
-        from acqsynth.generation.parsing import format_reward, parse_completion
 
         texts = [self.builder.response_prefix + c for c in completions]
         fmt = [format_reward(t) for t in texts]
@@ -217,12 +227,6 @@ class AcquisitionReward:
 
 def prompt_rows(settings: GRPOSettings, tokenizer: Any) -> tuple[datasets.Dataset, Any, Any]:
     """The training prompts (chat text ending in the response prefix), the task and the prompt builder."""
-    from acqsynth.data import load_data
-    from acqsynth.generation.pipeline import load_seeds
-    from acqsynth.generation.prompts import PromptBuilder, template_kind
-    from acqsynth.generation.setup import builtin_task_name
-    from acqsynth.models.hf_generator import format_chat
-    from acqsynth.tasks import get_task
 
     task = get_task(settings.task or builtin_task_name(settings.data))
     seeds = load_seeds(load_data(settings.data, split=settings.split, task=settings.task), settings.prompts)
@@ -240,12 +244,6 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
     from peft import LoraConfig
     from trl import GRPOConfig, GRPOTrainer
 
-    from acqsynth.acquisition import parse_acquisition
-    from acqsynth.models.causal_lm import load_causal_lm
-    from acqsynth.models.embedder import LazyEmbedder
-    from acqsynth.models.hf_student import TransformersStudent
-    from acqsynth.strategies.scoring import student_context
-    from acqsynth.training import save_model, use_bf16
 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -330,7 +328,6 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
 
 def load_reference(settings: GRPOSettings) -> list[str]:
     """Seed questions that proximity / diversity rewards measure against (the seed split of the data)."""
-    from acqsynth.data import load_data
 
     ref = load_data(settings.data, split="seed", task=settings.task)
     return list(ref["question"])
