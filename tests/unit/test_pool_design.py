@@ -237,6 +237,18 @@ def test_the_pool_study_loads_and_expands_without_running(tmp_path) -> None:
     assert not (tmp_path / "cells").exists()  # expanding the grid runs nothing
 
 
+def test_the_pilot_loads_and_expands_without_running(tmp_path) -> None:
+    """The headroom gate: random at 512 and 1024 over two seeds, answer-only task, warm start."""
+    exp = load_config(ExperimentConfig, ROOT / "experiments" / "pilot-2d.yaml")
+    grid = cells(exp, tmp_path)
+    assert sorted((c.budget, c.seed) for c in grid) == [(512, 0), (512, 1), (1024, 0), (1024, 1)]
+    for c in grid:
+        d = c.config.data
+        assert (c.config.strategy, d.name, d.warmup, d.eval_n) == ("random", "arithmetic-2d", 32, 1000)
+        assert d.task is not None and d.task.endswith("arithmetic-answer.yaml")
+    assert not (tmp_path / "cells").exists()
+
+
 def test_budget_seeds_are_checked(tmp_path) -> None:
     methods = {"random": {"strategy": "random"}}
     with pytest.raises(AcqsynthError, match="budget_seeds names budgets no method runs at: 64"):
