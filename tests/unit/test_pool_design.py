@@ -9,7 +9,6 @@ import json
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +19,6 @@ from acqsynth.config import load_config
 from acqsynth.data import load_data
 from acqsynth.errors import AcqsynthError
 from acqsynth.experiment.grid import ExperimentConfig, cells
-from acqsynth.run import job as job_module
 from acqsynth.run.config import RunConfig
 from acqsynth.run.job import Job, run_job, seeded_pool
 from acqsynth.samples import Sample, iter_samples
@@ -59,20 +57,6 @@ def pool_split(world: dict[str, Path]) -> list[str]:
 def pool_of(world: dict[str, Path], tmp: Path, *overrides: str) -> list[str]:
     """The ids of the candidate pool a run with `overrides` draws from (no model is loaded)."""
     return [s.id for s in Job(config(world, tmp / "unused", *overrides), tmp / "unused", progress=False).pool()]
-
-
-@pytest.fixture
-def trainings(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The ids each `train_student` call of the job trained on, in call order."""
-    calls: list[list[str]] = []
-    real = job_module.train_student
-
-    def counting(base: Any, tok: Any, samples: list[Sample], *a: Any, **kw: Any) -> Any:
-        calls.append([s.id for s in samples])
-        return real(base, tok, samples, *a, **kw)
-
-    monkeypatch.setattr(job_module, "train_student", counting)
-    return calls
 
 
 # ---- the seeded pool ------------------------------------------------------------------------------

@@ -16,9 +16,8 @@ from test_job import config, rows
 from acqsynth.acquisition import Loss, ScoringContext
 from acqsynth.data import load_data
 from acqsynth.errors import AcqsynthError
-from acqsynth.run import job as job_module
 from acqsynth.run.job import Job, run_job
-from acqsynth.samples import Sample, iter_samples
+from acqsynth.samples import iter_samples
 from acqsynth.strategies import RoundContext
 from acqsynth.tasks import get_task
 
@@ -40,20 +39,6 @@ def pool_ids(world: dict[str, Path]) -> list[str]:
 
 def meta(row: dict[str, Any]) -> dict[str, Any]:
     return row["metadata"] if isinstance(row["metadata"], dict) else json.loads(row["metadata"] or "{}")
-
-
-@pytest.fixture
-def trainings(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The ids each `train_student` call of the job trained on, in call order."""
-    calls: list[list[str]] = []
-    real = job_module.train_student
-
-    def counting(base: Any, tok: Any, samples: list[Sample], *a: Any, **kw: Any) -> Any:
-        calls.append([s.id for s in samples])
-        return real(base, tok, samples, *a, **kw)
-
-    monkeypatch.setattr(job_module, "train_student", counting)
-    return calls
 
 
 def test_the_warmed_student_is_round_0_and_trains_with_every_round(world, tmp_path, trainings) -> None:
