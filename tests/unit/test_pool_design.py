@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scripted_generator import SCRIPTED
 from test_job import config, rows
 
 from acqsynth.acquisition import Loss, ScoringContext
@@ -118,6 +119,95 @@ def test_the_defaults_keep_the_first_rows_and_the_pool_score_cache_key(world, tm
         c = load_config(RunConfig, None, ["strategy=filtered", *overrides])
         ctx = SimpleNamespace(config=c, task_name="math", generation_seed=1, cache_dir=Path("/c"), round=1, earlier=[])
         assert pool_score_path(ctx, pool, ["r"]).name == f"{digest}.jsonl"  # type: ignore[arg-type]
+
+
+# ---- the generated pool ---------------------------------------------------------------------------
+
+GEN = ("data.pool_source=generated", "data.pool=10", f"data.warmup={WARM}")
+
+
+def test_a_generated_pool_is_written_once_per_seed_and_every_method_reads_it(world, tmp_path, monkeypatch) -> None:
+    from acqsynth.run import pool as pool_module
+
+    built: list[int] = []
+    real = pool_module.generate_round
+
+    def counting(*a, **kw):
+        built.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(pool_module, "generate_round", counting)
+    shared = f"cache={tmp_path / 'c'}"
+    methods = [("strategy=random",), ("strategy=filtered", "selection.acquisition=loss"),
+               ("strategy=filtered-active", "selection.method=quantile", "selection.quantile=2")]
+    pools, loaded = {}, []
+    for seed in (0, 1):
+        for m in methods:
+            job = Job(config(world, tmp_path / "unused", *m, *GEN, shared, f"seed={seed}"), tmp_path / "unused",
+                      progress=False)
+            job.load()
+            pools.setdefault(seed, []).append([s.id for s in job.pool()])
+            loaded.append(job._setup is not None)
+    assert built == [1, 1]  # one pool per seed, whatever the method
+    assert loaded == [True, False, False] * 2  # only the first method of a seed loaded the generator
+    for same in pools.values():
+        assert all(p == same[0] for p in same)
+        assert len(same[0]) == 10 and all(i.startswith("gen-") for i in same[0])  # the generator's samples
+    assert pools[0][0] != pools[1][0]
+    folders = sorted(p for p in (tmp_path / "c" / "pools").iterdir() if p.is_dir())
+    assert len(folders) == 2
+    record = json.loads((folders[0] / "pool.json").read_text())
+    assert record["samples"] == 10 and record["size"] == 10 and 10 <= record["generated"] <= 200
+    # a generated sample is a labelled, parsed sample of the task: the scripted generator's problems
+    first = rows(folders[0] / "pool.jsonl")[0]
+    assert "apples" in first["question"] or "more" in first["question"]
+
+
+def test_the_pool_design_with_a_generated_pool_from_one_yaml_resumes(world, tmp_path, monkeypatch) -> None:
+    import yaml
+
+    from acqsynth.experiment.grid import run_experiment
+    from acqsynth.run import pool as pool_module
+
+    built: list[int] = []
+    real = pool_module.generate_round
+    monkeypatch.setattr(pool_module, "generate_round", lambda *a, **kw: (built.append(1), real(*a, **kw))[1])
+    base = {"data": {"name": str(world["data"]), "task": "math", "seeds": None, "eval_n": 6, "warmup": WARM,
+                     "pool": 10, "pool_source": "generated"},
+            "student": {"model": str(world["model"]), "batch_size": 4},
+            "generator": {"model": SCRIPTED, "embedder": None, "max_new_tokens": 64,
+                          "hygiene": {"embedding_threshold": None, "decontam_embedding_threshold": None}},
+            "selection": {"answer_max_new_tokens": 6},
+            "train": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
+            "eval": {"max_new_tokens": 6, "loglik": False, "batch_size": 4}}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    out = tmp_path / "exp"
+    spec = {"name": "generated pool", "base": str(tmp_path / "base.yaml"), "budgets": [4], "seeds": [0, 1],
+            "baseline": "random", "goal_methods": [],
+            "methods": {"random": {"strategy": "random"},
+                        "loss": {"strategy": "filtered", "selection": {"acquisition": "loss"}}}}
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(spec))
+    exp = load_config(ExperimentConfig, tmp_path / "exp.yaml")
+    result = run_experiment(exp, out, progress=False)
+    assert result["ran"] == 4 and built == [1, 1]
+    pools = {}
+    for folder in (out / "cache" / "pools").iterdir():
+        if folder.is_dir():
+            pools[json.loads((folder / "pool.json").read_text())["seed"]] = {r["id"] for r in rows(folder / "pool.jsonl")}
+    assert len(pools) == 2
+    for method in ("random", "loss"):
+        for seed in (0, 1):
+            picked = {r["id"] for r in rows(out / "cells" / method / f"b0004-s{seed}" / "round-01" / "data.jsonl")}
+            assert len(picked) == 4 and picked <= pools[seed * 1000]  # from its own seed's pool
+    again = run_experiment(exp, out, progress=False)
+    assert again["ran"] == 0 and built == [1, 1]
+
+
+def test_a_generated_pool_needs_its_size(world, tmp_path) -> None:
+    with pytest.raises(AcqsynthError, match="data.pool_source is 'generated' but data.pool is not set"):
+        config(world, tmp_path, "data.pool_source=generated")
+    with pytest.raises(AcqsynthError, match="data.pool_source: unknown pool source 'teacher'"):
+        config(world, tmp_path, "data.pool_source=teacher", "data.pool=4")
 
 
 # ---- stratified by a metadata key, in the eval's mix ----------------------------------------------

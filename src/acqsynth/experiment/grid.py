@@ -30,7 +30,6 @@ as every cell run before run seeds drove training was, with 0) keeps it when the
 
 from __future__ import annotations
 
-import fcntl
 import fnmatch
 import hashlib
 import json
@@ -40,8 +39,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -49,6 +46,7 @@ from typing import Any
 from acqsynth.config import build_config, load_config, merge, nest, save_config, to_dict
 from acqsynth.errors import AcqsynthError, check_range
 from acqsynth.experiment.report import load_tables
+from acqsynth.locks import claim
 from acqsynth.models.aliases import missing_alias
 from acqsynth.models.loader import uses_llamacpp
 from acqsynth.run.config import RunConfig, keep_train_seed, resolve_config, resolved_seeds
@@ -230,26 +228,6 @@ def base_key(config: RunConfig) -> str:
 
 def _log(message: str) -> None:
     print(f"[acqsynth experiment] {message}", file=sys.stderr, flush=True)
-
-
-@contextmanager
-def claim(path: Path, wait: bool = False) -> Iterator[bool]:
-    """An exclusive lock on `path`: yields True when this process holds it (False at once when another
-    process does, unless `wait`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
 
 
 def is_done(cell: Cell) -> bool:

@@ -29,6 +29,8 @@ from acqsynth.tasks import TASKS
 from acqsynth.training import TrainConfig
 
 TASK_FILES = (".yaml", ".yml", ".py")
+POOL_SOURCES = ("real", "generated")
+"""Values of `data.pool_source`."""
 """Suffixes of user task files (see tasks/__init__.py)."""
 
 
@@ -51,6 +53,13 @@ class DataSettings:
     of its first N, so every method of a seed selects from the same pool and another seed gets another
     pool. The draw depends only on the seed and the row ids (the N smallest sha256("pool/SEED/ID")), and
     the pool keeps the split's order. False = the first N rows."""
+    pool_source: str = "real"
+    """Where the candidate pool comes from: "real" (the pool split, as `pool` and `pool_seeded` say) or
+    "generated": `data.pool` samples the generator (`generator.*`) writes from the seed examples once
+    per run seed, before any selection, so every method of a seed selects from the same teacher
+    output and selection is compared with the teacher held fixed. The pool is kept in the completion
+    cache's pools/ folder (an experiment's cache/pools/), keyed by everything that decides it, and is
+    built once however many runs use it (docs/experiments.md#the-pool-design). Needs `data.pool`."""
     warmup: int = 0
     """Warm start: before anything else the student trains on the first N rows of the pool split (hash
     order, so every method with the same data gets the same set), with the rounds' training settings
@@ -81,6 +90,11 @@ class DataSettings:
         if self.pool_seeded and self.pool is None:
             raise AcqsynthError("data.pool_seeded draws data.pool rows of the pool split by the run's seed, "
                                 "but data.pool is not set (give its size, e.g. data.pool=2048)")
+        if self.pool_source not in POOL_SOURCES:
+            raise AcqsynthError(f"data.pool_source: {unknown_name('pool source', self.pool_source, POOL_SOURCES)}")
+        if self.pool_source == "generated" and self.pool is None:
+            raise AcqsynthError("data.pool_source is 'generated' but data.pool is not set: give the number of "
+                                "candidates the generator writes per seed (e.g. data.pool=2048)")
         check_range("data.warmup", self.warmup, 0)
         check_range("data.eval_n", self.eval_n, 1)
         check_range("data.forgetting", self.forgetting, 0)

@@ -27,9 +27,10 @@ A killed run resumes with the same command: finished rounds are loaded, the inte
 redone (its completions replay from the cache at no model cost), so no round is counted twice and
 the budget holds exactly.
 
-The candidate pool of real-data strategies is `Job.pool`: the pool split without the warm-up rows,
-its first `data.pool` rows, or with `data.pool_seeded` a draw of `data.pool` rows by the run's seed
-(`seeded_pool`), the same for every method of that seed (the pool design, docs/experiments.md).
+The candidate pool of pool strategies is `Job.pool` (run/pool.py): the pool split without the warm-up
+rows, its first `data.pool` rows, or with `data.pool_seeded` a draw of `data.pool` rows by the run's
+seed, the same for every method of that seed (the pool design, docs/experiments.md); with
+`data.pool_source: generated`, `data.pool` samples the generator wrote once for that seed.
 
 Warm start (`data.warmup` N > 0) is the job's, the same for every strategy: the first N pool rows
 train the student before round 0 evaluates it; that warmed student scores round 1, every round
@@ -66,6 +67,7 @@ from acqsynth.models.embedder import LazyEmbedder
 from acqsynth.models.hf_generator import HFGenerator
 from acqsynth.models.hf_student import TransformersStudent
 from acqsynth.run.config import RunConfig, keep_train_seed, resolved_seeds
+from acqsynth.run.pool import generated_pool, generated_pool_key, seeded_pool
 from acqsynth.run.report import write_report
 from acqsynth.run.summary import RoundRecord, RunSummary
 from acqsynth.samples import Sample, atomic_file, iter_samples, read_samples, to_dataset, write_samples
@@ -122,17 +124,6 @@ def _check_resume(run_dir: Path, config: RunConfig) -> RunConfig:
     return config
 
 
-def seeded_pool(rows: list[Sample], size: int, seed: int) -> list[Sample]:
-    """`size` of `rows` drawn by `seed` (`data.pool_seeded`): those with the smallest
-    sha256("pool/SEED/ID"), in their order in `rows`. The draw depends only on the seed and the ids,
-    so every method of a seed gets the same pool, and a larger pool holds a smaller one."""
-    if size > len(rows):
-        raise AcqsynthError(f"data.pool is {size} but the pool split has only {len(rows)} rows after the "
-                            "warm-up to draw it from (lower data.pool or data.warmup)")
-    keyed = sorted(range(len(rows)), key=lambda i: hashlib.sha256(f"pool/{seed}/{rows[i].id}".encode()).digest())
-    return [rows[i] for i in sorted(keyed[:size])]
-
-
 def samples_this_round(budget: int, used: int, rounds_left: int) -> int:
     """An even share of what is left of the sample budget for the next round."""
     left = budget - used
@@ -153,6 +144,7 @@ class Job:
         self._setup: GenerationSetup | None = None
         self._embedder: LazyEmbedder | None = None
         self._suite: list[Sample] | None = None
+        self._generated: list[Sample] | None = None
         self.forgetting_after: dict[str, Any] = {}
 
     # ---- loading -------------------------------------------------------------------------------
@@ -206,10 +198,22 @@ class Job:
         warm-up rows, its first `data.pool` of them, or with `data.pool_seeded` the run seed's draw
         of `data.pool` of them (`seeded_pool`)."""
         c = self.config
+        if c.data.pool_source == "generated":
+            return self.generated_pool()
         pool = self._pool_split()[c.data.warmup :]
         if c.data.pool_seeded and c.data.pool is not None:
             return seeded_pool(pool, c.data.pool, c.seed)
         return pool[: c.data.pool] if c.data.pool is not None else pool
+
+    def generated_pool(self) -> list[Sample]:
+        """The candidate pool the generator wrote for this run's seed (`data.pool_source: generated`),
+        built on first use into the cache's pools/ folder and shared with every run of that cache."""
+        if self._generated is None:
+            c = self.config
+            template = self.strategy.generator_template(c.generator.template, template_kind(self.task_name))
+            key = generated_pool_key(c, self.task_name, template, [s.id for s in self.warmup])
+            self._generated = generated_pool(c, self.cache_dir / "pools" / key, self.setup, self.warmup)
+        return self._generated
 
     def warmup_samples(self) -> list[Sample]:
         """The warm-up samples: the first `data.warmup` rows of the pool split (hash order), marked
