@@ -58,7 +58,7 @@ def write(path: Path, data: str | bytes) -> str:
         ("epochs=2", "unknown config key 'epochs' (did you mean 'train.epochs'?); valid keys here: strategy, rounds"),
         ("sampels=2", "unknown config key 'sampels' (did you mean 'budget.samples'?)"),
         ("selection.aquisition=loss", "unknown config key 'selection.aquisition' (did you mean 'selection.acquisition'?)"),
-        ("data.zzz=1", "unknown config key 'data.zzz'; valid keys here: name, task, seeds, pool, pool_seeded, warmup, eval_n"),
+        ("data.zzz=1", "unknown config key 'data.zzz'; valid keys here: name, task, seeds, pool, pool_seeded, pool_source, warmup, eval_n"),
     ],
 )
 def test_misspelt_config_key_gives_the_dotted_path_and_a_suggestion(override: str, message: str) -> None:
@@ -179,7 +179,7 @@ def test_check_range_formats_the_allowed_range() -> None:
         (lambda: load_config(RunConfig, None, ["selection.acquisition=0.5*los + 0.5*diversity"]),
          "selection.acquisition: unknown acquisition 'los'. Did you mean 'loss'? Valid acquisitions: answer-variance"),
         (lambda: get_task("maths"),
-         "unknown task 'maths'. Did you mean 'math'? Valid tasks: code, exact, math, mcqa (or give the path"),
+         "unknown task 'maths'. Did you mean 'math'? Valid tasks: code, exact, math, math-answer, mcqa (or give the path"),
         (lambda: hf_model_path("smollm2-135m"),
          "model 'smollm2-135m' is neither an alias, an existing directory or .gguf file, nor a hub id (owner/name). "
          "Did you mean 'smollm2-135m-instruct'?"),
@@ -199,7 +199,7 @@ def test_unknown_names_list_the_valid_ones_with_a_suggestion(call: Callable[[], 
     ("override", "message"),
     [
         ("data.name=gsm8", "data.name: unknown dataset 'gsm8'. Did you mean 'gsm8k'? Valid datasets: arc-challenge"),
-        ("data.task=maths", "data.task: unknown task 'maths'. Did you mean 'math'? Valid tasks: code, exact, math, mcqa"),
+        ("data.task=maths", "data.task: unknown task 'maths'. Did you mean 'math'? Valid tasks: code, exact, math, math-answer, mcqa"),
         ("data.eval_split=test", "data.eval_split: unknown split 'test'. Valid splits: all, eval, pool, seed"),
         ("student.model=smolm2-135m-instruct", "student.model: model 'smolm2-135m-instruct' is neither an alias, a path, "
          "a .gguf file nor a hub id (owner/name). Did you mean 'smollm2-135m-instruct'? Aliases: minilm-l6"),

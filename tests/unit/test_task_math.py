@@ -219,3 +219,25 @@ def test_symbolic_comparison_works_from_threads() -> None:
 def test_extract_never_raises(text: str) -> None:
     out = TASK.extract(text, sample("1"))
     assert out is None or isinstance(out, str)
+
+
+def test_math_answer_asks_for_the_answer_its_targets_give_and_is_math_elsewhere(tmp_path) -> None:
+    from acqsynth.data import load_data
+    from acqsynth.errors import AcqsynthError
+    from acqsynth.generation.labelling import LabelConfig, _grouping
+    from acqsynth.tasks import get_task, task_kind
+
+    task = get_task("math-answer")
+    s = Sample(id="a", question="Calculate 43 * 84 =", answer="3612")
+    assert task.prompt(s) == [{"role": "user", "content": 'Calculate 43 * 84 =\n\nGive only the final answer, as "#### <answer>".'}]
+    assert task.target(s) == "#### 3612" and task.grade("#### 3612", s).correct
+    # the same prompt as the study's task file, so the main job and the studies ask the same thing
+    study = get_task("experiments/tasks/arithmetic-answer.yaml")
+    assert study.prompt(s) == task.prompt(s) and study.target(s) == task.target(s)
+    # parsing, labelling and templates treat it (and a YAML task on base math) as math
+    assert task_kind(task) == task_kind(study) == task_kind(MathTask()) == "math"
+    assert _grouping(LabelConfig(), task) == "exact"
+    # arithmetic-2d defaults to it and still takes `math` (the step-by-step prompt), not mcqa
+    assert load_data("arithmetic-2d", split="seed", task="math")["id"] == load_data("arithmetic-2d", split="seed")["id"]
+    with pytest.raises(AcqsynthError, match="is a math-answer dataset; it cannot be used as task 'mcqa'"):
+        load_data("arithmetic-2d", split="seed", task="mcqa")

@@ -35,7 +35,7 @@ def test_builtin_names() -> None:
 
 def test_unknown_name_lists_valid_names() -> None:
     with pytest.raises(
-        AcqsynthError, match=r"unknown task 'maths'.*Did you mean 'math'.*code, exact, math, mcqa"
+        AcqsynthError, match=r"unknown task 'maths'.*Did you mean 'math'.*code, exact, math, math-answer, mcqa"
     ):
         get_task("maths")
 

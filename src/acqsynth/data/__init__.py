@@ -18,6 +18,7 @@ from acqsynth.data.external import FILE_SUFFIXES, read_source
 from acqsynth.data.mapping import KNOWN_TASKS, rows_to_samples
 from acqsynth.data.splits import SPLITS, assign_splits, check_split
 from acqsynth.errors import AcqsynthError, unknown_name
+from acqsynth.tasks import TASKS
 
 __all__ = ["BUILTINS", "SPLITS", "BuiltinDataset", "list_builtins", "load_data", "split_counts"]
 
@@ -58,7 +59,7 @@ def load_data(
         if mapping:
             raise AcqsynthError(f"built-in dataset {name!r} is already in Sample form; a mapping applies to user data only")
         builtin_task = BUILTINS[name].task
-        if task in KNOWN_TASKS and task != builtin_task:
+        if task in KNOWN_TASKS and task != _family(builtin_task):
             raise AcqsynthError(f"built-in dataset {name!r} is a {builtin_task} dataset; it cannot be used as task {task!r}")
         return load_builtin(spec, split)
     source = read_source(spec)
@@ -66,6 +67,11 @@ def load_data(
     if split == "all":
         return ds
     return ds.select(assign_splits(ds["id"][:])[split])
+
+
+def _family(task: str) -> str:
+    """The built-in family of a built-in task name (`math-answer` is math), else the name."""
+    return str(getattr(TASKS.get(task), "kind", task))
 
 
 def split_counts(spec: str) -> dict[str, int]:

@@ -64,7 +64,7 @@ BUILTINS: dict[str, BuiltinDataset] = {
             OLMO + "hf_datasets/allenai/basic_arithmetic)", "unstated (Ai2)", math_loaders.load_arithmetic,
         ),
         BuiltinDataset(
-            "arithmetic-2d", "math", "+ - * / on operands 0..99, exact answers, 8 strata (6,572; eval 1,000 stratified)",
+            "arithmetic-2d", "math-answer", "+ - * / on operands 0..99, exact answers, 8 strata (6,572; eval 1,000 stratified)",
             "generated in code (acqsynth.data.arithmetic_2d)", "Apache-2.0", arithmetic_2d.load_arithmetic_2d,
             unit_key="stratum",
             split_per_unit=(arithmetic_2d.EVAL_PER_STRATUM, arithmetic_2d.SEED_PER_STRATUM),

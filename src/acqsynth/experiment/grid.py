@@ -560,6 +560,7 @@ def _meta(exp: ExperimentConfig, grid: list[Cell]) -> dict[str, Any]:
             "method_budgets": exp.method_budgets, "task": first.data.name,
             "student": first.student.model, "methods": list(exp.methods), "budgets": exp.budgets, "seeds": exp.seeds,
             **({"budget_seeds": exp.budget_seeds} if exp.budget_seeds else {}),
+            **({"warmup": first.data.warmup} if first.data.warmup else {}),
             "generators": {m: c.config.generator.model for c in grid for m in [c.method]}}
 
 

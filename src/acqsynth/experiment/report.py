@@ -231,11 +231,13 @@ def _quantile_cells(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def untrained_accuracy(tables: Tables) -> float:
-    """Accuracy of the untrained student: results' accuracy_before, else the 'base' items' mean."""
-    if "accuracy_before" in tables.results.columns:
-        vals = pd.to_numeric(tables.results["accuracy_before"], errors="coerce").dropna()
-        if len(vals):
-            return float(vals.iloc[0])
+    """Accuracy before training: results' accuracy_before (with a warm start, which differs by seed,
+    its mean over seeds), else the 'base' items' mean."""
+    res = tables.results
+    if "accuracy_before" in res.columns:
+        vals = pd.to_numeric(res["accuracy_before"], errors="coerce")
+        if vals.notna().any():
+            return float(vals.groupby(res["seed"].to_numpy()).first().dropna().mean())
     it = tables.items
     base = it[(it["method"] == "base") & (it["suite"] == "task")] if len(it) else it
     return float(base["correct"].mean()) if len(base) else float("nan")
@@ -501,8 +503,9 @@ def _log_x(ax: Any, xs: list[float]) -> None:
         ax.set_xscale("log", base=2)
 
 
-def plot_accuracy_vs_budget(rows: list[Row], untrained: float, path: Path) -> Path:
-    """Mean accuracy per method against the budget, with the seeds' t-interval as a band."""
+def plot_accuracy_vs_budget(rows: list[Row], untrained: float, path: Path, before_label: str = "untrained") -> Path:
+    """Mean accuracy per method against the budget, with the seeds' t-interval as a band; a dashed line
+    at the accuracy before training (`before_label`: "untrained", or the warm-started student's)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
     for method in dict.fromkeys(r.method for r in rows):
@@ -512,7 +515,7 @@ def plot_accuracy_vs_budget(rows: list[Row], untrained: float, path: Path) -> Pa
         (line,) = ax.plot(xs, mean, marker="o", label=method)
         ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     if _finite(untrained):
-        ax.axhline(untrained, color="grey", linestyle="--", linewidth=1, label="untrained")
+        ax.axhline(untrained, color="grey", linestyle="--", linewidth=1, label=before_label)
     _log_x(ax, [r.budget for r in rows])
     ax.set_xlabel("budget (training samples)")
     ax.set_ylabel("accuracy (mean, 95% t CI over seeds)")
@@ -591,6 +594,19 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "method"
 
 
+def _before_line(tables: Tables, before: float) -> str:
+    """What "before" means in this experiment: the untrained student, or the warm-started one."""
+    warm = int(tables.meta.get("warmup") or 0)
+    if not warm:
+        return f"untrained accuracy: {_num(before)}"
+    res = tables.results
+    per_seed = pd.to_numeric(res["accuracy_before"], errors="coerce").groupby(res["seed"].to_numpy()).first()
+    seeds = "; ".join(f"seed {int(s)}: {_num(v)}" for s, v in per_seed.dropna().items())
+    return (f"before training: the student warm-started on the same {warm} samples in every cell of a seed "
+            f"(that warmed student is each cell's \"before\" and scores the acquisitions); accuracy "
+            f"{_num(before)}, mean over seeds ({seeds})")
+
+
 def _header(doc: Doc, tables: Tables, untrained: float, baseline: str) -> None:
     res, meta = tables.results, tables.meta
     doc.add("h1", f"Experiment: {meta.get('name', 'unnamed')}")
@@ -604,7 +620,7 @@ def _header(doc: Doc, tables: Tables, untrained: float, baseline: str) -> None:
             f"cells: {len(res)} ({len(res) - n_q} main, {n_q} quantile); methods: {', '.join(_methods(res))}; "
             f"baseline: {baseline}",
             f"seeds: {', '.join(map(str, seeds)) or '—'}; budgets: {', '.join(map(str, budgets)) or '—'}",
-            f"untrained accuracy: {_num(untrained)}",
+            _before_line(tables, untrained),
             "intervals: 95% Student-t over seeds",
             f"paired comparisons with `{baseline}` (same seeds, same items): **primary test** = paired t over the "
             "per-seed mean accuracies (Δ, 95% t interval and two-sided p from one standard error, df = paired "
@@ -779,7 +795,9 @@ def _plots_section(
 
     plots = out_dir / PLOTS
     if any(r.accuracy is not None for r in rows):
-        path = plot_accuracy_vs_budget(rows, untrained, plots / "accuracy_vs_budget.png")
+        warm = int(tables.meta.get("warmup") or 0)
+        path = plot_accuracy_vs_budget(rows, untrained, plots / "accuracy_vs_budget.png",
+                                       f"warm-started ({warm} samples)" if warm else "untrained")
         add("accuracy_vs_budget.png", "accuracy against budget", path)
     if any(r.forgetting is not None for r in rows):
         add("forgetting.png", "forgetting change", plot_forgetting(rows, plots / "forgetting.png"))
@@ -875,7 +893,8 @@ def _utility_section(doc: Doc, tables: Tables, untrained: float, out_dir: Path) 
     doc.add(
         "p",
         f"Each quantile cell trained on one slice of the candidates ranked by {', '.join(acqs) or 'the score'} "
-        "(1 = lowest scores). Gain = accuracy − untrained accuracy.",
+        "(1 = lowest scores). Gain = accuracy − "
+        + ("the warm-started student's accuracy at its seed." if tables.meta.get("warmup") else "untrained accuracy."),
     )
     table = [[m, str(b), _budget(q), _est(e)] for m, b, pts in groups for q, e in pts]
     doc.table(["group", "budget", "quantile", "gain (mean ± 95% t CI)"], table)

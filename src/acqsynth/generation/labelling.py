@@ -29,7 +29,7 @@ import numpy as np
 from acqsynth.errors import AcqsynthError, check_range
 from acqsynth.models.interfaces import Completion, Embedder, GenerationParams, Generator
 from acqsynth.samples import Sample
-from acqsynth.tasks.base import Task
+from acqsynth.tasks.base import Task, task_kind
 
 LABEL_METHODS = ("keep", "self-consistency", "execution", "compute")
 _FINAL_LINE = re.compile(r"\n?[^\n]*####[^\n]*\s*$")
@@ -129,7 +129,7 @@ def embedding_group(texts: Sequence[str], embedder: Embedder, threshold: float) 
 def _grouping(cfg: LabelConfig, task: Task) -> str:
     if cfg.grouping != "auto":
         return cfg.grouping
-    return "exact" if task.name in ("math", "mcqa") else "embedding"
+    return "exact" if task_kind(task) in ("math", "mcqa") else "embedding"
 
 
 def _strip_final_answer(text: str) -> str:

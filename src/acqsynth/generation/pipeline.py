@@ -39,7 +39,7 @@ from acqsynth.generation.prompts import PromptBuilder
 from acqsynth.models.interfaces import Completion, Embedder, GenerationParams
 from acqsynth.models.sampling import refuse_grammar
 from acqsynth.samples import Sample, atomic_file, iter_samples, to_dataset, write_jsonl_atomic, write_samples
-from acqsynth.tasks.base import Task
+from acqsynth.tasks.base import Task, task_kind
 
 
 @dataclass
@@ -262,7 +262,7 @@ def _process_batch(
         if comp.finish_reason == "error":
             _reject(run, a, seed, comp, "generate", "generator error")
             continue
-        p = parse_completion(comp.text, task=task.name, source=f"generated:{generator_name}",
+        p = parse_completion(comp.text, task=task_kind(task), source=f"generated:{generator_name}",
                              max_chars=cfg.max_chars, n_choices=cfg.n_choices)
         if p.sample is None:
             reason = str(p.reason)

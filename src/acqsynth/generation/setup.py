@@ -19,7 +19,7 @@ from acqsynth.models.interfaces import Embedder, Generator
 from acqsynth.models.loader import load_generator_with_threads
 from acqsynth.samples import Sample
 from acqsynth.tasks import get_task
-from acqsynth.tasks.base import Task
+from acqsynth.tasks.base import Task, task_kind
 
 DEFAULT_DATA = {"math": "gsm8k", "mcqa": "medmcqa", "code": "mbpp"}
 """The seed dataset of a task when none is named."""
@@ -119,7 +119,7 @@ def prepare_generation(
         data=data,
         seeds=seeds,
         generator=CachedGenerator(inner, gen_cache),
-        prompt_builder=PromptBuilder(template_kind(task_obj.name), template),
+        prompt_builder=PromptBuilder(template_kind(task_kind(task_obj)), template),
         seed_pool=seed_pool,
         evals=evals,
         answer_model=ans,

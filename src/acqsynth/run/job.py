@@ -73,7 +73,7 @@ from acqsynth.run.summary import RoundRecord, RunSummary
 from acqsynth.samples import Sample, atomic_file, iter_samples, read_samples, to_dataset, write_samples
 from acqsynth.strategies import GenerationBudget, RoundContext, RoundResult, get_strategy
 from acqsynth.strategies.transfer import describe_transfer
-from acqsynth.tasks import get_task
+from acqsynth.tasks import get_task, task_kind
 from acqsynth.training import train_student
 
 ROUND_FILE = "round.json"
@@ -172,7 +172,7 @@ class Job:
         """The generation set-up (generator, seeds, caches, hygiene indexes), loaded on first use."""
         if self._setup is None:
             c, g = self.config, self.config.generator
-            template = self.strategy.generator_template(g.template, template_kind(self.task_name))
+            template = self.strategy.generator_template(g.template, template_kind(task_kind(self.task)))
             generator: Any = g.model
             if g.model == c.student.model:  # the untrained student writes: share its weights
                 generator = HFGenerator((self.base_model, self.tokenizer), batch_size=g.batch_size)
@@ -210,7 +210,7 @@ class Job:
         built on first use into the cache's pools/ folder and shared with every run of that cache."""
         if self._generated is None:
             c = self.config
-            template = self.strategy.generator_template(c.generator.template, template_kind(self.task_name))
+            template = self.strategy.generator_template(c.generator.template, template_kind(task_kind(self.task)))
             key = generated_pool_key(c, self.task_name, template, [s.id for s in self.warmup])
             self._generated = generated_pool(c, self.cache_dir / "pools" / key, self.setup, self.warmup)
         return self._generated

@@ -40,7 +40,7 @@ from acqsynth.models.embedder import LazyEmbedder
 from acqsynth.models.hf_generator import format_chat
 from acqsynth.models.hf_student import TransformersStudent
 from acqsynth.strategies.scoring import student_context
-from acqsynth.tasks import get_task
+from acqsynth.tasks import get_task, task_kind
 from acqsynth.training import save_model, use_bf16
 
 PROVENANCE_FILE = "acqsynth_generator.json"
@@ -180,7 +180,7 @@ class AcquisitionReward:
         fmt = [format_reward(t) for t in texts]
         parsed = []
         for t in texts:
-            p = parse_completion(t, task=self.task.name)
+            p = parse_completion(t, task=task_kind(self.task))
             ok = p.sample is not None and self.builder.copied_placeholder(p.sample) is None
             parsed.append(p.sample if ok else None)
         idx = [i for i, s in enumerate(parsed) if s is not None]
@@ -232,7 +232,7 @@ def prompt_rows(settings: GRPOSettings, tokenizer: Any) -> tuple[datasets.Datase
     seeds = load_seeds(load_data(settings.data, split=settings.split, task=settings.task), settings.prompts)
     if not seeds:
         raise AcqsynthError(f"dataset {settings.data!r} has no rows in its {settings.split!r} split")
-    builder = PromptBuilder(template_kind(task.name), settings.template)
+    builder = PromptBuilder(template_kind(task_kind(task)), settings.template)
     rows = datasets.Dataset.from_list(
         [{"prompt": format_chat(tokenizer, builder(s)), "seed_id": s.id} for s in seeds]
     )

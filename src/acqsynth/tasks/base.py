@@ -45,3 +45,11 @@ class Task(Protocol):
     def grade(self, prediction: str, sample: Sample) -> Verdict:
         """Grade a free-text prediction (the student's whole completion) against the sample's reference."""
         ...
+
+
+def task_kind(task: Task) -> str:
+    """The built-in family a task belongs to (`math`, `mcqa`, `code`, `exact`): its `kind` attribute
+    (the built-ins and YAML tasks built on them have one), else its name. Parsing generated samples,
+    grouping self-consistency answers and picking a generator template go by it, so `math-answer` or a
+    YAML task with `base: math` is treated as math."""
+    return str(getattr(task, "kind", task.name))

@@ -138,6 +138,9 @@ class CodeTask:
     no code found. `timeout_s` and `memory_mb` are per-candidate sandbox limits.
     """
 
+    kind = "code"
+    """The built-in family: what parsing, labelling and templates treat it as."""
+
     def __init__(
         self,
         name: str = "code",

@@ -31,6 +31,9 @@ class ExactTask:
     "Answer:" / "answer is", else the last non-empty line.
     """
 
+    kind = "exact"
+    """The built-in family: what parsing, labelling and templates treat it as."""
+
     def __init__(
         self,
         name: str = "exact",

@@ -13,6 +13,8 @@ from acqsynth.tasks.math_answers import (
 )
 
 DEFAULT_INSTRUCTION = '{question}\n\nReason step by step, then end with the final answer as "#### <answer>".'
+ANSWER_ONLY_INSTRUCTION = '{question}\n\nGive only the final answer, as "#### <answer>".'
+"""The `math-answer` prompt: for answer-only targets, which show no reasoning for a prompt to ask for."""
 
 
 class MathTask:
@@ -21,6 +23,9 @@ class MathTask:
     Extraction order: a user `answer_pattern` (if given), `#### x`, the last `\\boxed{x}`,
     "The answer is x", the last number. Equivalence: see `math_answers.math_equal`.
     """
+
+    kind = "math"
+    """The built-in family: what parsing, labelling and templates treat it as."""
 
     def __init__(
         self,
@@ -68,3 +73,13 @@ class MathTask:
             return Verdict(False, None, "no answer found")
         ok = math_equal(got, gold_math_answer(sample.answer), timeout_s=self.compare_timeout_s)
         return Verdict(ok, got, "match" if ok else "mismatch")
+
+
+class MathAnswerTask(MathTask):
+    """`math-answer`: math whose targets are the final answer only (arithmetic), so the prompt asks for
+    exactly that. Under `math`'s step-by-step prompt a student trained on answer-only targets learns
+    to drop the reasoning it was asked for, and early gains measure that format, not arithmetic."""
+
+    def __init__(self, name: str = "math-answer", **kwargs: object) -> None:
+        kwargs.setdefault("instruction", ANSWER_ONLY_INSTRUCTION)
+        super().__init__(name, **kwargs)  # type: ignore[arg-type]

@@ -244,6 +244,9 @@ class MCQATask:
     what `option_continuations` scores against).
     """
 
+    kind = "mcqa"
+    """The built-in family: what parsing, labelling and templates treat it as."""
+
     def __init__(
         self,
         name: str = "mcqa",
