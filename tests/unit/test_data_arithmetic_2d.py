@@ -90,6 +90,24 @@ def test_splits_are_stratified_disjoint_and_the_documented_size() -> None:
     assert per["pool"]["div-1d"] == 226 and per["pool"]["div-2d"] == 46 and per["pool"]["plus-2d"] == 850
 
 
+POOL_FIRST = ["arithmetic-2d/43-times-84", "arithmetic-2d/52-minus-5", "arithmetic-2d/88-times-65"]
+"""The pool split's first rows (the warm-up's) as the pilot ran them."""
+
+
+def test_the_first_rows_of_a_stratified_split_keep_its_mix() -> None:
+    """`data.eval_n` and `data.seeds` take the first rows: they must be stratified too. (In plain hash
+    order the first 500 eval rows held 16 div-2d items, not 62: a small stratum's 125 rows reach
+    further into hash order than a large one's.)"""
+    for split, per in (("eval", EVAL_PER_STRATUM), ("seed", SEED_PER_STRATUM)):
+        strata = [m["stratum"] for m in _metadata(load_data(NAME, split=split))]
+        for k in range(1, per + 1):
+            assert Counter(strata[: 8 * k]) == dict.fromkeys(STRATA, k)
+    first500 = Counter(m["stratum"] for m in _metadata(load_data(NAME, split="eval").select(range(500))))
+    assert set(first500) == set(STRATA) and set(first500.values()) <= {62, 63}
+    # the pool keeps plain hash order: the warm-up (its first rows) is what it was
+    assert load_data(NAME, split="pool")["id"][:3] == POOL_FIRST
+
+
 def test_a_stratum_is_a_part_that_splits_like_its_rows_of_the_whole() -> None:
     part = load_data(f"{NAME}:div-2d", split="eval")["id"][:]
     whole = load_data(NAME, split="eval")

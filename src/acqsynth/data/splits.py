@@ -11,7 +11,11 @@ A split unit is a whole dataset, except where a dataset names a `unit_key` (MMLU
 subject, so `mmlu:anatomy` splits exactly like the anatomy rows of `mmlu`). A dataset may instead
 fix the eval and seed rows of every unit (`per_unit`), for a stratified eval (`arithmetic-2d`: 125
 per stratum). Rows of a split come back in hash order, so the first `n` rows of any split are an
-unbiased sample of it; `all` keeps the source order.
+unbiased sample of it; `all` keeps the source order. With `per_unit`, hash order would not do that:
+a small unit's fixed share reaches further into hash order than a large unit's, so the first rows
+would hold mostly large units. There the `eval` and `seed` rows come round-robin instead (every
+unit's first row in hash order, then every unit's second, ...; within a round in hash order), so the
+first `n` rows keep the split's mix of units as closely as `n` allows; `pool` stays in hash order.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ def assign_splits(
         by_unit.setdefault(unit, []).append(i)
     keys = [id_hash(i) for i in ids]
     out: dict[str, list[int]] = {"seed": [], "pool": [], "eval": []}
+    rank: dict[int, int] = {}
+    """A row's position in its unit's share of its split (the round-robin of `per_unit` splits)."""
     for rows in by_unit.values():
         rows = sorted(rows, key=lambda r: (keys[r], ids[r]))
         n_eval, n_seed = per_unit or (eval_size(len(rows)), seed_size(len(rows)))
@@ -72,7 +78,11 @@ def assign_splits(
         out["eval"] += rows[:n_eval]
         out["seed"] += rows[n_eval : n_eval + n_seed]
         out["pool"] += rows[n_eval + n_seed :]
+        rank.update({r: k for share in (rows[:n_eval], rows[n_eval : n_eval + n_seed]) for k, r in enumerate(share)})
     for name in out:
-        out[name].sort(key=lambda r: (keys[r], ids[r]))
+        if per_unit is not None and name != "pool":
+            out[name].sort(key=lambda r: (rank[r], keys[r], ids[r]))
+        else:
+            out[name].sort(key=lambda r: (keys[r], ids[r]))
     out["all"] = list(range(len(ids)))
     return out
