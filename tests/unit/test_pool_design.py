@@ -321,6 +321,13 @@ def test_the_pilot_loads_and_expands_without_running(tmp_path) -> None:
         assert (c.config.strategy, d.name, d.warmup, d.eval_n) == ("random", "arithmetic-2d", 32, 1000)
         assert d.task is not None and d.task.endswith("arithmetic-answer.yaml")
     assert not (tmp_path / "cells").exists()
+    # the committed pilot cells still match their configs (the study base is frozen, not the main job's)
+    from acqsynth.experiment.grid import load_published
+
+    published = ROOT / "docs" / "results" / "pilot-2d"
+    pub = load_published(load_config(ExperimentConfig, ROOT / "experiments" / "pilot-2d.yaml",
+                                     [f"published={published}"]), grid, tmp_path)
+    assert {"random/b0512-s0", "random/b0512-s1"} <= set(pub.results)
 
 
 def test_budget_seeds_are_checked(tmp_path) -> None:
