@@ -293,7 +293,7 @@ def test_the_pool_study_loads_and_expands_without_running(tmp_path) -> None:
     exp = load_config(ExperimentConfig, ROOT / "experiments" / "pool-2d.yaml")
     grid = cells(exp, tmp_path)
     by_budget = Counter(c.budget for c in grid)
-    assert by_budget == {512: 10 * 8, 128: 6 * 4} and len(grid) == 104
+    assert by_budget == {512: 13 * 8, 128: 6 * 4} and len(grid) == 128
     assert {c.seed for c in grid if c.budget == 512} == set(range(8))
     assert {c.seed for c in grid if c.budget == 128} == set(range(4))
     assert exp.baseline == "random" and exp.goal_gain == 0.02
@@ -301,7 +301,9 @@ def test_the_pool_study_loads_and_expands_without_running(tmp_path) -> None:
     for c in grid:
         d = c.config.data
         assert (d.name, d.pool, d.pool_seeded, d.warmup, d.eval_n) == ("arithmetic-2d", 2048, True, 32, 1000)
-        assert c.config.strategy in ("random", "filtered", "filtered-active")
+        assert c.config.strategy in ("random", "filtered", "filtered-active", "static", "active", "rejection")
+        if c.config.strategy in ("static", "active", "rejection"):  # the generative references: 512 only
+            assert c.budget == 512 and c.config.budget.generated == 6 * 512
     methods = {c.method: c.config for c in grid}
     assert methods["active-loss"].strategy == "filtered-active" and methods["active-loss"].rounds == 2
     assert (methods["eval-mix"].selection.method, methods["eval-mix"].selection.strata) == ("stratified", "operation")

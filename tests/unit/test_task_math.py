@@ -231,6 +231,9 @@ def test_math_answer_asks_for_the_answer_its_targets_give_and_is_math_elsewhere(
     s = Sample(id="a", question="Calculate 43 * 84 =", answer="3612")
     assert task.prompt(s) == [{"role": "user", "content": 'Calculate 43 * 84 =\n\nGive only the final answer, as "#### <answer>".'}]
     assert task.target(s) == "#### 3612" and task.grade("#### 3612", s).correct
+    # a generated sample's reasoning is not trained on: the prompt asks for the answer alone
+    assert task.target(Sample(id="b", question="q", answer="71", reasoning="The answer is 71.")) == "#### 71"
+    assert task.target(Sample(id="c", question="q", answer="work #### 18")) == "#### 18"
     # the same prompt as the study's task file, so the main job and the studies ask the same thing
     study = get_task("experiments/tasks/arithmetic-answer.yaml")
     assert study.prompt(s) == task.prompt(s) and study.target(s) == task.target(s)

@@ -83,3 +83,11 @@ class MathAnswerTask(MathTask):
     def __init__(self, name: str = "math-answer", **kwargs: object) -> None:
         kwargs.setdefault("instruction", ANSWER_ONLY_INSTRUCTION)
         super().__init__(name, **kwargs)  # type: ignore[arg-type]
+
+    def target(self, sample: Sample) -> str:
+        """`#### answer` alone, as the prompt asks: a sample's reasoning (a generator may write some)
+        is not trained on."""
+        answer = sample.answer.strip()
+        if "####" in answer:
+            answer = answer.rsplit("####", 1)[1].strip()
+        return f"#### {answer}"
