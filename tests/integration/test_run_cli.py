@@ -84,9 +84,10 @@ def test_run_errors_name_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_main_job_on_the_embedded_default_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The embedded default config on SmolLM2 (student and generator), shrunk to a one-round run."""
+    """The embedded default config on SmolLM2 (student and generator), shrunk: fewer seeds, samples,
+    warm-up rows and evaluation items."""
     out = tmp_path / "main"
-    code = main(["run", "--quiet", f"output={out}", "rounds=1", "budget.samples=4", "budget.generated=40",
+    code = main(["run", "--quiet", f"output={out}", "budget.samples=4", "budget.generated=40", "data.warmup=4",
                  "data.seeds=8", "data.eval_n=8", "train.epochs=1", "generator.batch_size=8"])
     assert code == 0
     printed = capsys.readouterr().out
@@ -94,8 +95,11 @@ def test_main_job_on_the_embedded_default_small(tmp_path: Path, capsys: pytest.C
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["strategy"] == "active" and metrics["student"] == "smollm2-135m-instruct"
     assert 1 <= metrics["samples"] <= 4 and metrics["unique_ids"]
-    for s in (json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()):
-        meta = s["metadata"] if isinstance(s["metadata"], dict) else json.loads(s["metadata"])
+    assert metrics["data"] == "arithmetic-2d" and metrics["warmup"]["samples"] == 4
+    rows = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
+    metas = [s["metadata"] if isinstance(s["metadata"], dict) else json.loads(s["metadata"]) for s in rows]
+    assert [bool(m.get("warmup")) for m in metas[:4]] == [True] * 4  # the warm-up first, then the generated
+    for meta in metas[4:]:
         assert meta["label_method"] == "compute"  # labels are the exact values of the expressions
     assert (out / "round-01" / "adapter" / "adapter_model.safetensors").exists()
     assert (out / "report.md").exists() and (out / "accuracy.png").exists()
