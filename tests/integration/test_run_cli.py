@@ -84,22 +84,39 @@ def test_run_errors_name_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_main_job_on_the_embedded_default_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The embedded default config on SmolLM2 (student and generator), shrunk: fewer seeds, samples,
-    warm-up rows and evaluation items."""
+    """The embedded default config on SmolLM2, shrunk (fewer warm-up rows, candidates, samples and
+    evaluation items): the warmed student scores the pool and trains on its choice."""
     out = tmp_path / "main"
-    code = main(["run", "--quiet", f"output={out}", "budget.samples=4", "budget.generated=40", "data.warmup=4",
-                 "data.seeds=8", "data.eval_n=8", "train.epochs=1", "generator.batch_size=8"])
+    code = main(["run", "--quiet", f"output={out}", "budget.samples=4", "data.warmup=4", "data.pool=12",
+                 "data.eval_n=8", "train.epochs=1"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "accuracy before" in printed and "run directory" in printed
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["strategy"] == "active" and metrics["student"] == "smollm2-135m-instruct"
-    assert 1 <= metrics["samples"] <= 4 and metrics["unique_ids"]
-    assert metrics["data"] == "arithmetic-2d" and metrics["warmup"]["samples"] == 4
+    assert (metrics["strategy"], metrics["student"], metrics["data"]) == ("filtered", "smollm2-135m-instruct", "arithmetic-2d")
+    assert metrics["samples"] == 4 and metrics["unique_ids"] and metrics["warmup"]["samples"] == 4
+    scored = [json.loads(line) for line in (out / "round-01" / "pool_scores.jsonl").read_text().splitlines()]
+    assert len(scored) == 12 and sum(r["selected"] for r in scored) == 4
+    picked = sorted((r for r in scored if r["selected"]), key=lambda r: r["selection_rank"])
+    assert [r["learnability"] for r in picked] == sorted((r["learnability"] for r in scored), reverse=True)[:4]
+    rows = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows[4:]] == [r["id"] for r in picked]  # the warm-up first, then the choice
+    assert (out / "round-01" / "adapter" / "adapter_model.safetensors").exists()
+    assert (out / "report.md").exists() and (out / "accuracy.png").exists()
+
+
+def test_main_job_with_generated_data_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The default with strategy=active (the README's synthetic variant), shrunk: the student ranks
+    seeds, SmolLM2 writes one exercise per chosen seed, labelled by computing it."""
+    out = tmp_path / "active"
+    code = main(["run", "--quiet", f"output={out}", "strategy=active", "budget.samples=4", "budget.generated=40",
+                 "data.warmup=4", "data.seeds=8", "data.eval_n=8", "train.epochs=1", "generator.batch_size=8"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["strategy"] == "active" and 1 <= metrics["samples"] <= 4 and metrics["unique_ids"]
     rows = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
     metas = [s["metadata"] if isinstance(s["metadata"], dict) else json.loads(s["metadata"]) for s in rows]
     assert [bool(m.get("warmup")) for m in metas[:4]] == [True] * 4  # the warm-up first, then the generated
     for meta in metas[4:]:
         assert meta["label_method"] == "compute"  # labels are the exact values of the expressions
     assert (out / "round-01" / "adapter" / "adapter_model.safetensors").exists()
-    assert (out / "report.md").exists() and (out / "accuracy.png").exists()
