@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# SIGKILL `acqsynth run` (the embedded default) in the middle of round 2, rerun the same command,
-# and print what the resumed run produced. Usage: bash scripts/resume_check.sh [RUN_DIR] [acqsynth run args...]
+# SIGKILL `acqsynth run` (the embedded default as the synthetic loop in two rounds: strategy=active
+# rounds=2 budget.samples=48) in the middle of round 2's generation, rerun the same command, and print
+# what the resumed run produced. Usage: bash scripts/resume_check.sh [RUN_DIR] [acqsynth run args...]
 set -u
 cd "$(dirname "$0")/.."
 out="${1:-runs/resume-check}"; shift || true
 acq="${ACQSYNTH_VENV:-.venv}/bin/acqsynth"
+loop=(strategy=active rounds=2 budget.samples=48)
 rm -rf "$out"
-"$acq" run --quiet --output "$out" "$@" > "$out.first.log" 2>&1 &
+"$acq" run --quiet --output "$out" "${loop[@]}" "$@" > "$out.first.log" 2>&1 &
 pid=$!
 while [ ! -f "$out/round-02/generation/stats.json" ]; do
   kill -0 "$pid" 2>/dev/null || { echo "the run ended before round 2 started"; exit 1; }
@@ -15,7 +17,7 @@ done
 sleep 20
 kill -9 "$pid"; wait "$pid" 2>/dev/null
 echo "killed at $(date +%T); round 2 finished before the kill: $([ -f "$out/round-02/round.json" ] && echo yes || echo no)"
-"$acq" run --quiet --output "$out" "$@" > "$out.rerun.log" 2>&1 || { echo "rerun failed: see $out.rerun.log"; exit 1; }
+"$acq" run --quiet --output "$out" "${loop[@]}" "$@" > "$out.rerun.log" 2>&1 || { echo "rerun failed: see $out.rerun.log"; exit 1; }
 "${ACQSYNTH_VENV:-.venv}/bin/python" - "$out" <<'PY'
 import json, sys
 out = sys.argv[1]

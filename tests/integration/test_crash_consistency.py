@@ -281,7 +281,8 @@ def test_generate_killed_and_interrupted_at_many_points_resumes_to_the_same_outp
 def run_args(data: Path, tiny: Path, out: Path) -> list[str]:
     """Two rounds of the active loop: score the seeds, generate, train a LoRA adapter, evaluate."""
     return [
-        "run", "--quiet", f"data.name={data}", "data.task=math", "data.seeds=null", "data.eval_n=6",
+        "run", "--quiet", "strategy=active", f"data.name={data}", "data.task=math", "data.seeds=null",
+        "data.eval_n=6", "data.warmup=0", "data.pool=null",
         f"student.model={tiny}", f"generator.model={SCRIPTED}", "generator.embedder=null",
         "generator.hygiene.embedding_threshold=null", "generator.hygiene.decontam_embedding_threshold=null",
         "generator.batch_size=2", "generator.template=null", "generator.label.method=keep",

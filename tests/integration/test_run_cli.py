@@ -24,7 +24,8 @@ def _world(tmp: Path) -> list[str]:
     data = write_problems(tmp / "apples.jsonl")
     model = make_tiny_model(tmp / "tiny")
     return [
-        f"data.name={data}", "data.task=math", "data.seeds=null", "data.eval_n=6", f"student.model={model}",
+        "strategy=active", f"data.name={data}", "data.task=math", "data.seeds=null", "data.eval_n=6",
+        "data.warmup=0", "data.pool=null", f"student.model={model}",
         f"generator.model={SCRIPTED}", "generator.embedder=null", "generator.hygiene.embedding_threshold=null",
         "generator.hygiene.decontam_embedding_threshold=null", "generator.batch_size=2", "generator.template=null",
         "generator.label.method=keep",
