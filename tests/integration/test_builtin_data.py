@@ -37,7 +37,7 @@ DOCUMENTED_COUNTS = {  # docs/data.md; seed, pool, eval, all
 def test_builtins_are_described() -> None:
     assert [b.name for b in list_builtins()] == NAMES == list(DOCUMENTED_COUNTS)
     for b in list_builtins():
-        assert b.task in ("math", "mcqa", "code") and b.description and b.source and b.license
+        assert b.task in ("math", "math-answer", "mcqa", "code") and b.description and b.source and b.license
 
 
 @pytest.mark.parametrize("name", NAMES)

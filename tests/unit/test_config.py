@@ -27,7 +27,8 @@ def test_defaults_then_file_then_overrides(tmp_path: Path) -> None:
 
 def test_embedded_default_loads_and_round_trips(tmp_path: Path) -> None:
     c = load_config(RunConfig, default_config_path())
-    assert c.strategy == "active" and c.generator.label.method == "compute"
+    assert (c.strategy, c.data.name, c.data.warmup, c.data.eval_n) == ("filtered", "arithmetic-2d", 32, 500)
+    assert c.selection.acquisition == "learnability" and c.generator.label.method == "compute"
     assert c.generator.hygiene.embedding_threshold is None
     saved = save_config(c, tmp_path / "resolved.yaml")
     assert load_config(RunConfig, saved) == c

@@ -244,3 +244,5 @@ def test_math_answer_asks_for_the_answer_its_targets_give_and_is_math_elsewhere(
     assert load_data("arithmetic-2d", split="seed", task="math")["id"] == load_data("arithmetic-2d", split="seed")["id"]
     with pytest.raises(AcqsynthError, match="is a math-answer dataset; it cannot be used as task 'mcqa'"):
         load_data("arithmetic-2d", split="seed", task="mcqa")
+    with pytest.raises(AcqsynthError, match="is a mcqa dataset; it cannot be used as task 'math-answer'"):
+        load_data("medmcqa", split="seed", task="math-answer")
