@@ -311,6 +311,15 @@ def test_the_pool_study_loads_and_expands_without_running(tmp_path) -> None:
     assert {c.key for c in grid if c.method.startswith("loss-q")} == {
         f"loss-q{i}/b0512-s{s}" for i in range(1, 5) for s in range(8)}
     assert not (tmp_path / "cells").exists()  # expanding the grid runs nothing
+    # the cells finished so far are committed and still match their configs (a later session continues)
+    from acqsynth.experiment.grid import load_published
+
+    published = ROOT / "docs" / "results" / "pool-2d"
+    if (published / "cells.json").exists():
+        done = set(json.loads((published / "cells.json").read_text()))
+        pub = load_published(load_config(ExperimentConfig, ROOT / "experiments" / "pool-2d.yaml",
+                                         [f"published={published}"]), grid, tmp_path)
+        assert done and set(pub.results) == done
 
 
 def test_the_pilot_loads_and_expands_without_running(tmp_path) -> None:
