@@ -126,17 +126,23 @@ def test_the_defaults_keep_the_first_rows_and_the_pool_score_cache_key(world, tm
 GEN = ("data.pool_source=generated", "data.pool=10", f"data.warmup={WARM}")
 
 
-def test_a_generated_pool_is_written_once_per_seed_and_every_method_reads_it(world, tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per generated pool built (the real generation runs; the calls are only counted)."""
     from acqsynth.run import pool as pool_module
 
-    built: list[int] = []
+    calls: list[int] = []
     real = pool_module.generate_round
 
     def counting(*a, **kw):
-        built.append(1)
+        calls.append(1)
         return real(*a, **kw)
 
     monkeypatch.setattr(pool_module, "generate_round", counting)
+    return calls
+
+
+def test_a_generated_pool_is_written_once_per_seed_and_every_method_reads_it(world, tmp_path, built) -> None:
     shared = f"cache={tmp_path / 'c'}"
     methods = [("strategy=random",), ("strategy=filtered", "selection.acquisition=loss"),
                ("strategy=filtered-active", "selection.method=quantile", "selection.quantile=2")]
@@ -163,15 +169,11 @@ def test_a_generated_pool_is_written_once_per_seed_and_every_method_reads_it(wor
     assert "apples" in first["question"] or "more" in first["question"]
 
 
-def test_the_pool_design_with_a_generated_pool_from_one_yaml_resumes(world, tmp_path, monkeypatch) -> None:
+def test_the_pool_design_with_a_generated_pool_from_one_yaml_resumes(world, tmp_path, built) -> None:
     import yaml
 
     from acqsynth.experiment.grid import run_experiment
-    from acqsynth.run import pool as pool_module
 
-    built: list[int] = []
-    real = pool_module.generate_round
-    monkeypatch.setattr(pool_module, "generate_round", lambda *a, **kw: (built.append(1), real(*a, **kw))[1])
     base = {"data": {"name": str(world["data"]), "task": "math", "seeds": None, "eval_n": 6, "warmup": WARM,
                      "pool": 10, "pool_source": "generated"},
             "student": {"model": str(world["model"]), "batch_size": 4},

@@ -59,7 +59,8 @@ def load_data(
         if mapping:
             raise AcqsynthError(f"built-in dataset {name!r} is already in Sample form; a mapping applies to user data only")
         builtin_task = BUILTINS[name].task
-        if task is not None and _family(task) in KNOWN_TASKS and _family(task) != _family(builtin_task):
+        family = _family(task) if task is not None else None
+        if family in KNOWN_TASKS and family != _family(builtin_task):
             raise AcqsynthError(f"built-in dataset {name!r} is a {builtin_task} dataset; it cannot be used as task {task!r}")
         return load_builtin(spec, split)
     source = read_source(spec)

@@ -233,14 +233,24 @@ def _quantile_cells(results: pd.DataFrame) -> pd.DataFrame:
 def untrained_accuracy(tables: Tables) -> float:
     """Accuracy before training: results' accuracy_before (with a warm start, which differs by seed,
     its mean over seeds), else the 'base' items' mean."""
-    res = tables.results
-    if "accuracy_before" in res.columns:
-        vals = pd.to_numeric(res["accuracy_before"], errors="coerce")
-        if vals.notna().any():
-            return float(vals.groupby(res["seed"].to_numpy()).first().dropna().mean())
+    if "accuracy_before" in tables.results.columns:
+        per_seed = _before_per_seed(tables.results)
+        if len(per_seed):
+            return float(per_seed.mean())
     it = tables.items
     base = it[(it["method"] == "base") & (it["suite"] == "task")] if len(it) else it
     return float(base["correct"].mean()) if len(base) else float("nan")
+
+
+def _before_per_seed(results: pd.DataFrame) -> pd.Series:
+    """Each seed's accuracy before training (its first cell's `accuracy_before`), indexed by seed."""
+    vals = pd.to_numeric(results["accuracy_before"], errors="coerce")
+    return vals.groupby(results["seed"].to_numpy()).first().dropna()
+
+
+def _warmup(tables: Tables) -> int:
+    """Warm-up samples every cell trained on before round 0 (experiment.json `warmup`; 0 = none)."""
+    return int(tables.meta.get("warmup") or 0)
 
 
 def _per_seed(cells: pd.DataFrame, column: str) -> pd.Series:
@@ -596,12 +606,10 @@ def _slug(name: str) -> str:
 
 def _before_line(tables: Tables, before: float) -> str:
     """What "before" means in this experiment: the untrained student, or the warm-started one."""
-    warm = int(tables.meta.get("warmup") or 0)
+    warm = _warmup(tables)
     if not warm:
         return f"untrained accuracy: {_num(before)}"
-    res = tables.results
-    per_seed = pd.to_numeric(res["accuracy_before"], errors="coerce").groupby(res["seed"].to_numpy()).first()
-    seeds = "; ".join(f"seed {int(s)}: {_num(v)}" for s, v in per_seed.dropna().items())
+    seeds = "; ".join(f"seed {int(s)}: {_num(v)}" for s, v in _before_per_seed(tables.results).items())
     return (f"before training: the student warm-started on the same {warm} samples in every cell of a seed "
             f"(that warmed student is each cell's \"before\" and scores the acquisitions); accuracy "
             f"{_num(before)}, mean over seeds ({seeds})")
@@ -795,7 +803,7 @@ def _plots_section(
 
     plots = out_dir / PLOTS
     if any(r.accuracy is not None for r in rows):
-        warm = int(tables.meta.get("warmup") or 0)
+        warm = _warmup(tables)
         path = plot_accuracy_vs_budget(rows, untrained, plots / "accuracy_vs_budget.png",
                                        f"warm-started ({warm} samples)" if warm else "untrained")
         add("accuracy_vs_budget.png", "accuracy against budget", path)
@@ -894,7 +902,7 @@ def _utility_section(doc: Doc, tables: Tables, untrained: float, out_dir: Path) 
         "p",
         f"Each quantile cell trained on one slice of the candidates ranked by {', '.join(acqs) or 'the score'} "
         "(1 = lowest scores). Gain = accuracy − "
-        + ("the warm-started student's accuracy at its seed." if tables.meta.get("warmup") else "untrained accuracy."),
+        + ("the warm-started student's accuracy at its seed." if _warmup(tables) else "untrained accuracy."),
     )
     table = [[m, str(b), _budget(q), _est(e)] for m, b, pts in groups for q, e in pts]
     doc.table(["group", "budget", "quantile", "gain (mean ± 95% t CI)"], table)

@@ -29,9 +29,9 @@ from acqsynth.tasks import TASKS
 from acqsynth.training import TrainConfig
 
 TASK_FILES = (".yaml", ".yml", ".py")
+"""Suffixes of user task files (see tasks/__init__.py)."""
 POOL_SOURCES = ("real", "generated")
 """Values of `data.pool_source`."""
-"""Suffixes of user task files (see tasks/__init__.py)."""
 
 
 @dataclass

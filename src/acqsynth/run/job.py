@@ -168,11 +168,15 @@ class Job:
             self._embedder = LazyEmbedder(c.generator.embedder)
         self.warmup = self.warmup_samples() if c.data.warmup else []
 
+    def generator_template(self) -> str | None:
+        """The generator's template: `generator.template` as the strategy adapts it to the task's kind."""
+        return self.strategy.generator_template(self.config.generator.template, template_kind(task_kind(self.task)))
+
     def setup(self) -> GenerationSetup:
         """The generation set-up (generator, seeds, caches, hygiene indexes), loaded on first use."""
         if self._setup is None:
             c, g = self.config, self.config.generator
-            template = self.strategy.generator_template(g.template, template_kind(task_kind(self.task)))
+            template = self.generator_template()
             generator: Any = g.model
             if g.model == c.student.model:  # the untrained student writes: share its weights
                 generator = HFGenerator((self.base_model, self.tokenizer), batch_size=g.batch_size)
@@ -196,7 +200,7 @@ class Job:
     def pool(self) -> list[Sample]:
         """The real pool samples that real-data strategies draw from: the pool split without the
         warm-up rows, its first `data.pool` of them, or with `data.pool_seeded` the run seed's draw
-        of `data.pool` of them (`seeded_pool`)."""
+        of `data.pool` of them (`seeded_pool`); with `data.pool_source: generated`, `generated_pool`."""
         c = self.config
         if c.data.pool_source == "generated":
             return self.generated_pool()
@@ -210,8 +214,7 @@ class Job:
         built on first use into the cache's pools/ folder and shared with every run of that cache."""
         if self._generated is None:
             c = self.config
-            template = self.strategy.generator_template(c.generator.template, template_kind(task_kind(self.task)))
-            key = generated_pool_key(c, self.task_name, template, [s.id for s in self.warmup])
+            key = generated_pool_key(c, self.task_name, self.generator_template(), [s.id for s in self.warmup])
             self._generated = generated_pool(c, self.cache_dir / "pools" / key, self.setup, self.warmup)
         return self._generated
 
