@@ -171,3 +171,33 @@ def test_train_seed_defaults_to_derived_and_is_checked() -> None:
     assert TrainConfig().seed is None
     with pytest.raises(AcqsynthError, match="train.seed"):
         TrainConfig(seed=-1)
+
+
+def test_checkpointing_is_off_on_cpu_and_changes_nothing_but_time(tiny: Path, tmp_path: Path) -> None:
+    """Activation checkpointing recomputes the same forward pass: the trained weights are the same with
+    and without it, so turning it off on CPU (the default there) cannot change a result."""
+    from acqsynth.training import sft_trainer, use_checkpointing
+
+    model, tok = load_causal_lm(str(tiny))
+    task = get_task("math")
+    if not torch.cuda.is_available():
+        assert use_checkpointing(None) is False
+        trainer = sft_trainer(model, tok, SAMPLES[:4], task, TrainConfig(seed=0), tmp_path / "t")
+        assert trainer.args.gradient_checkpointing is False
+    trained = [train_student(model, tok, SAMPLES, task, TrainConfig(epochs=1, batch_size=4, learning_rate=1e-2,
+                                                                     gradient_checkpointing=on),
+                             tmp_path / str(on), save=False) for on in (True, False)]
+    assert trained[0].losses == trained[1].losses
+    on, off = (r.model.state_dict() for r in trained)
+    assert all(torch.allclose(on[k], off[k], atol=1e-6) for k in on)
+
+
+def test_extra_trainer_arguments_cannot_override_an_option(tiny: Path, tmp_path: Path) -> None:
+    from acqsynth.training import sft_trainer
+
+    model, tok = load_causal_lm(str(tiny))
+    config = TrainConfig(seed=0, extra={"gradient_checkpointing": True})
+    with pytest.raises(AcqsynthError, match=r"train.extra.gradient_checkpointing: acqsynth sets this trainer argument"):
+        sft_trainer(model, tok, SAMPLES[:4], get_task("math"), config, tmp_path / "t")
+    config = TrainConfig(seed=0, extra={"max_grad_norm": 0.5})  # not one acqsynth sets: passed through
+    assert sft_trainer(model, tok, SAMPLES[:4], get_task("math"), config, tmp_path / "u").args.max_grad_norm == 0.5

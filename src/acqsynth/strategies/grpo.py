@@ -41,7 +41,7 @@ from acqsynth.models.hf_generator import format_chat
 from acqsynth.models.hf_student import TransformersStudent
 from acqsynth.strategies.scoring import student_context
 from acqsynth.tasks import get_task, task_kind
-from acqsynth.training import save_model, use_bf16
+from acqsynth.training import extra_arguments, save_model, use_bf16, use_checkpointing
 
 PROVENANCE_FILE = "acqsynth_generator.json"
 """Written beside a trained generator: which student and reward it was trained against (for transfer)."""
@@ -110,6 +110,8 @@ class GRPOSettings:
     """vLLM mode: colocate (same GPUs) or server (a `trl vllm-serve` process)."""
     bf16: bool | None = None
     """bf16 mixed precision; None = on where CUDA supports it."""
+    gradient_checkpointing: bool | None = None
+    """Recompute activations in the backward pass to save memory; None = on with CUDA, off on CPU."""
     seed: int = 0
     """Seed of sampling and data order."""
     logging_steps: int = 1
@@ -258,29 +260,30 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
     embedder = LazyEmbedder(settings.embedder) if settings.embedder else None
     ctx = student_context(student, task, embedder, load_reference(settings), settings.seed,
                           settings.answer_max_new_tokens, settings.answer_temperature)
-    args = GRPOConfig(
-        output_dir=str(out / "trainer"),
-        learning_rate=settings.learning_rate,
-        num_train_epochs=settings.epochs,
-        max_steps=settings.max_steps,
-        per_device_train_batch_size=settings.group_size * settings.prompts_per_step,
-        gradient_accumulation_steps=1,
-        num_generations=settings.group_size,
-        max_completion_length=settings.max_completion_length,
-        temperature=settings.temperature,
-        beta=settings.beta,
-        use_vllm=settings.use_vllm,
-        vllm_mode=settings.vllm_mode,
-        bf16=use_bf16(settings.bf16, option="bf16"),
-        use_cpu=not torch.cuda.is_available(),
-        seed=settings.seed,
-        logging_steps=settings.logging_steps,
-        save_strategy="no",
-        report_to="none",
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
-        **settings.extra,
-    )
+    trainer_args: dict[str, Any] = {
+        "output_dir": str(out / "trainer"),
+        "learning_rate": settings.learning_rate,
+        "num_train_epochs": settings.epochs,
+        "max_steps": settings.max_steps,
+        "per_device_train_batch_size": settings.group_size * settings.prompts_per_step,
+        "gradient_accumulation_steps": 1,
+        "num_generations": settings.group_size,
+        "max_completion_length": settings.max_completion_length,
+        "temperature": settings.temperature,
+        "beta": settings.beta,
+        "use_vllm": settings.use_vllm,
+        "vllm_mode": settings.vllm_mode,
+        "bf16": use_bf16(settings.bf16, option="bf16"),
+        "gradient_checkpointing": use_checkpointing(settings.gradient_checkpointing),
+        "use_cpu": not torch.cuda.is_available(),
+        "seed": settings.seed,
+        "logging_steps": settings.logging_steps,
+        "save_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": not progress,
+        "dataloader_num_workers": 0,
+    }
+    args = GRPOConfig(**trainer_args, **extra_arguments(settings.extra, trainer_args, ""))
     reward = AcquisitionReward(acquisition, ctx, task, builder, settings.reward_clip, settings.format_weight,
                                log_path=out / "completions.jsonl",
                                format_when_unparsable=settings.format_when_unparsable)
