@@ -32,6 +32,7 @@ from typing import Any
 import datasets
 import torch
 
+from acqsynth.config import to_dict
 from acqsynth.errors import AcqsynthError, check_range
 from acqsynth.samples import Sample, iter_samples
 from acqsynth.tasks.base import Task
@@ -152,6 +153,16 @@ def use_bf16(requested: bool | None, option: str = "train.bf16") -> bool:
     if requested and not available:
         raise AcqsynthError(f"{option} is true but no CUDA device with bf16 is available (CPU trains in fp32)")
     return requested
+
+
+RESULT_NEUTRAL = ("gradient_checkpointing",)
+"""Training settings that change how training runs, not the weights it produces: left out of cache keys,
+so changing one reuses what was trained or scored before."""
+
+
+def train_key(config: TrainConfig) -> dict[str, Any]:
+    """The settings that decide what `config` trains, as a cache-key mapping (`RESULT_NEUTRAL` left out)."""
+    return {k: v for k, v in to_dict(config).items() if k not in RESULT_NEUTRAL}
 
 
 def use_checkpointing(requested: bool | None) -> bool:

@@ -54,6 +54,7 @@ from acqsynth.run.job import ROUND_FILE, Job, run_job
 from acqsynth.samples import atomic_file, read_samples
 from acqsynth.strategies import get_strategy
 from acqsynth.strategies.scoring import score_column
+from acqsynth.training import train_key
 
 SCORE_FILES = {"seed_scores.jsonl": "seed", "candidate_scores.jsonl": "candidate", "pool_scores.jsonl": "pool"}
 """Per-round score tables a cell may hold, and the kind of row each ranks."""
@@ -222,7 +223,7 @@ def base_key(config: RunConfig) -> str:
     relevant = {"student": d["student"], "eval": d["eval"],
                 "data": {k: d["data"][k] for k in ("name", "task", "eval_n", "eval_split", "forgetting")}}
     if config.data.warmup:  # round 0 is then the warmed student: its warm-up and training decide it too
-        relevant["warmup"] = {"n": config.data.warmup, "train": to_dict(replace(config.train, seed=config.train_seed))}
+        relevant["warmup"] = {"n": config.data.warmup, "train": train_key(replace(config.train, seed=config.train_seed))}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
 

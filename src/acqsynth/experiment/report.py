@@ -33,6 +33,7 @@ from acqsynth.evaluation.stats import (
     t_interval,
     tost,
 )
+from acqsynth.experiment.per_item import align, builtin_groups, group_differences, tally
 
 LEVEL = 0.95
 POWER = 0.8
@@ -287,17 +288,8 @@ def item_matrix(items: pd.DataFrame, method: str, budget: int, suite: str = "tas
 
 def paired_items(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
     """Align two seeds × items matrices on their common seeds and fully observed common items."""
-    if a.empty or b.empty:
-        return None
-    seeds = sorted(set(a.index) & set(b.index))
-    cols = sorted(set(a.columns) & set(b.columns), key=str)
-    if not seeds or not cols:
-        return None
-    xa, xb = a.loc[seeds, cols], b.loc[seeds, cols]
-    keep = xa.notna().all(axis=0) & xb.notna().all(axis=0)
-    if not keep.any():
-        return None
-    return xa.loc[:, keep].to_numpy(dtype=float), xb.loc[:, keep].to_numpy(dtype=float)
+    pair = align(a, b)
+    return None if pair is None else (pair[0].to_numpy(dtype=float), pair[1].to_numpy(dtype=float))
 
 
 @dataclass
@@ -821,8 +813,85 @@ def _plots_section(
     return made
 
 
+def plot_group_differences(methods: list[str], groups: list[str], diffs: np.ndarray, budget: int,
+                           path: Path) -> Path:
+    """Heat map of method − baseline accuracy (points) per group of items, one row per method."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(groups), 1.2 + 0.45 * len(methods)), dpi=120)
+    span = max(1.0, float(np.nanmax(np.abs(diffs)))) if np.isfinite(diffs).any() else 1.0
+    im = ax.imshow(diffs, cmap="RdBu", vmin=-span, vmax=span, aspect="auto")
+    ax.set_xticks(range(len(groups)), groups, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(methods)), methods, fontsize=8)
+    for (i, j), v in np.ndenumerate(diffs):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(v) > 0.6 * span else "black")
+    fig.colorbar(im, ax=ax, label="− baseline (points)")
+    ax.set_title(f"budget {budget}", fontsize=9)
+    return _save(fig, path)
+
+
 def _has_scores(scores: pd.DataFrame, method: str) -> bool:
     return bool(pd.to_numeric(scores.loc[scores["method"] == method, "score"], errors="coerce").notna().any())
+
+
+def _per_item_section(doc: Doc, tables: Tables, baseline: str, out_dir: Path) -> dict[str, Path]:
+    """Which eval items each method wins or loses against the baseline, and, for a built-in data set with
+    strata, the difference per stratum with a heat map."""
+    items, cells = tables.items, _main_cells(tables.results)
+    budgets = sorted(int(b) for b in cells.loc[cells["method"] == baseline, "budget"].unique()) if len(cells) else []
+    if not len(items) or not budgets:
+        return {}
+    grouping = builtin_groups(str(tables.meta["task"])) if tables.meta.get("task") else None
+    doc.add("h2", "Per-item analysis")
+    doc.add("p", f"Each method against `{baseline}` item by item, over the seeds both ran: a method *wins* an "
+                 "item when it answered it right in more of those seeds, *loses* it when in fewer; *tied* items "
+                 "were answered right equally often (and at least once); *never* were answered right by neither "
+                 "in any seed. Wins minus losses is the item-level view of the accuracy difference.")
+    made: dict[str, Path] = {}
+    for budget in budgets:
+        base = item_matrix(items, baseline, budget)
+        tallies, by_group = [], []
+        for method in _methods(cells):
+            if method == baseline or not ((cells["method"] == method) & (cells["budget"] == budget)).any():
+                continue
+            pair = align(item_matrix(items, method, budget), base)
+            if pair is None:
+                continue
+            t = tally(*pair)
+            tallies.append([method, str(t.seeds), str(t.items), str(t.won), str(t.lost), f"{t.won - t.lost:+d}",
+                            str(t.tied_solved), str(t.never)])
+            if grouping is not None:
+                by_group.append((method, group_differences(*pair, grouping[1], LEVEL)))
+        if not tallies:
+            continue
+        doc.add("p", f"**Budget {budget}.**")
+        doc.table(["method", "seeds", "items", "won", "lost", "won − lost", "tied", "never"], tallies)
+        if by_group and by_group[0][1]:
+            made |= _group_table(doc, by_group, grouping[0] if grouping else "group", baseline, budget, out_dir)
+    return made
+
+
+def _group_table(doc: Doc, by_group: list[tuple[str, list[Any]]], unit: str, baseline: str, budget: int,
+                 out_dir: Path) -> dict[str, Path]:
+    groups = [g.group for g in by_group[0][1]]
+    doc.add("p", f"Accuracy difference against `{baseline}` per {unit} (points, paired 95% interval over seeds, "
+                 "over the items with one seed; * where the Holm-adjusted p over the "
+                 f"{len(groups)} {unit} values is below 0.05). First row: `{baseline}`'s own accuracy.")
+    rows = [[f"{baseline} (accuracy)", *[_points(g.baseline) for g in by_group[0][1]]]]
+    diffs = np.full((len(by_group), len(groups)), np.nan)
+    for i, (method, found) in enumerate(by_group):
+        row = [method]
+        for j, g in enumerate(found):
+            diffs[i, j] = 100 * g.test.diff
+            interval = f" [{100 * g.test.lo:+.1f}, {100 * g.test.hi:+.1f}]" if _finite(g.test.lo) else ""
+            row.append(f"{100 * g.test.diff:+.1f}{interval}{' *' if g.p_holm < 1 - LEVEL else ''}")
+        rows.append(row)
+    doc.table([unit, *groups], rows)
+    name = f"per_{_slug(unit)}_b{budget:04d}.png"
+    path = plot_group_differences([m for m, _ in by_group], groups, diffs, budget, out_dir / PLOTS / name)
+    doc.add("img", (f"accuracy difference per {unit}, budget {budget}", f"{PLOTS}/{name}", path))
+    return {f"{PLOTS}/{name}": path}
 
 
 def _efficiency_section(doc: Doc, tables: Tables, untrained: float) -> None:
@@ -1088,6 +1157,7 @@ def build_report(tables: Tables, out_dir: Path) -> tuple[Doc, dict[str, Path]]:
     _goal_section(doc, tables, rows, baseline)
     _seeds_section(doc, tables)
     made = _plots_section(doc, tables, rows, untrained, out_dir)
+    made |= _per_item_section(doc, tables, baseline, out_dir)
     _efficiency_section(doc, tables, untrained)
     made |= _utility_section(doc, tables, untrained, out_dir)
     _commands_section(doc, tables.meta)

@@ -74,7 +74,7 @@ from acqsynth.samples import Sample, atomic_file, iter_samples, read_samples, to
 from acqsynth.strategies import GenerationBudget, RoundContext, RoundResult, get_strategy
 from acqsynth.strategies.transfer import describe_transfer
 from acqsynth.tasks import get_task, task_kind
-from acqsynth.training import train_student
+from acqsynth.training import train_key, train_student
 
 ROUND_FILE = "round.json"
 WARMUP_FILE = "warmup.json"
@@ -231,7 +231,7 @@ class Job:
         """What decides the warmed student (its base, data and training), as a short hash."""
         c = self.config
         what = {"student": c.student.model, "data": c.data.name, "task": self.task_name,
-                "ids": [s.id for s in self.warmup], "train": to_dict(replace(c.train, seed=c.train_seed))}
+                "ids": [s.id for s in self.warmup], "train": train_key(replace(c.train, seed=c.train_seed))}
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
     def student_after(self, r: int) -> TransformersStudent:

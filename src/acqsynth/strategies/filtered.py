@@ -24,6 +24,7 @@ from acqsynth.errors import AcqsynthError
 from acqsynth.samples import Sample, read_samples, write_samples
 from acqsynth.strategies.base import RoundContext, RoundResult
 from acqsynth.strategies.scoring import score_column, select_in_round
+from acqsynth.training import train_key
 
 
 def pool_score_path(ctx: RoundContext, pool: Sequence[Sample], reference: list[str]) -> Path:
@@ -34,10 +35,10 @@ def pool_score_path(ctx: RoundContext, pool: Sequence[Sample], reference: list[s
                             "seed": ctx.generation_seed, "embedder": c.generator.embedder}
     if c.data.warmup:  # the warmed student scores: what it trained on and how decide it too
         what["warmup"] = {"data": c.data.name, "rows": c.data.warmup,
-                          "train": to_dict(replace(c.train, seed=c.train_seed))}
+                          "train": train_key(replace(c.train, seed=c.train_seed))}
     if ctx.round > 1:  # a retrained student scores: the samples it trained on and how decide it
         what["trained"] = {"data": c.data.name, "ids": [s.id for s in ctx.earlier],
-                           "train": to_dict(replace(c.train, seed=c.train_seed))}
+                           "train": train_key(replace(c.train, seed=c.train_seed))}
     key = json.dumps(what, sort_keys=True)
     return ctx.cache_dir / "pool-scores" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
 
