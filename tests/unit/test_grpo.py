@@ -19,6 +19,7 @@ from acqsynth.models.loader import load_generator
 from acqsynth.run.config import RunConfig
 from acqsynth.run.job import run_job
 from acqsynth.strategies.grpo import AcquisitionReward, GRPOSettings, train_generator
+from acqsynth.strategies.reward_transform import RewardTransform
 from acqsynth.strategies.transfer import describe_transfer
 from acqsynth.tasks import get_task
 
@@ -32,8 +33,8 @@ def test_reward_is_clipped_acquisition_plus_format_and_zero_when_unparsable() ->
     acq = FunctionAcquisition(fn=lambda samples, ctx: [10.0 if len(s.question) > 20 else -1.0 for s in samples],
                               label="known")
     logged: dict[str, float] = {}
-    reward = AcquisitionReward(acq, ScoringContext(), get_task("math"), PromptBuilder("math"), clip=2.0,
-                               format_weight=1.0)
+    reward = AcquisitionReward(acq, ScoringContext(), get_task("math"), PromptBuilder("math"),
+                               RewardTransform("clip", 2.0), format_weight=1.0)
     out = reward(["p"] * 3, [GOOD, SHORT, BROKEN], log_metric=lambda k, v: logged.__setitem__(k, v))
     f_good, f_short = format_reward("<question>" + GOOD), format_reward("<question>" + SHORT)
     assert f_good == 0.75 and f_short < 0.75  # six tags once each; trailing characters cost
@@ -45,11 +46,38 @@ def test_reward_is_clipped_acquisition_plus_format_and_zero_when_unparsable() ->
     assert format_reward("<question>" + BROKEN) > 0
 
 
+def test_gradient_norms_give_different_rewards(tmp_path: Path) -> None:
+    """The real per-sample gradient norm on a tiny student: norms far above 2 no longer all clip to 2."""
+    import math
+
+    from acqsynth.acquisition import parse_acquisition
+    from acqsynth.models.causal_lm import load_causal_lm
+    from acqsynth.models.hf_student import TransformersStudent
+
+    model, tok = load_causal_lm(str(make_tiny_model(tmp_path / "tiny")))
+    ctx = ScoringContext(student=TransformersStudent(model.eval(), tok), task=get_task("math"))
+    texts = [f"What is {a} plus {b}?</question>\n<reasoning>{a} + {b}</reasoning>\n<answer>{a + b}</answer>"
+             for a, b in ((3, 4), (120, 37), (9, 999), (1, 1))]
+    acq = parse_acquisition("gradient")
+    for transform in ("scale", "rank"):
+        reward = AcquisitionReward(acq, ctx, get_task("math"), PromptBuilder("math"), RewardTransform(transform, 2.0),
+                                   format_weight=0.0)
+        out = reward.score(texts)
+        norms = out["acquisition"]
+        assert all(math.isfinite(n) for n in norms) and len(set(norms)) == 4
+        assert len(set(out["reward"])) == 4, (transform, out["reward"])
+        order = sorted(range(4), key=norms.__getitem__)
+        assert sorted(range(4), key=out["reward"].__getitem__) == order  # the reward keeps the norms' order
+    assert min(norms) > 2 and RewardTransform("clip", 2.0)(norms) == [2.0] * 4  # what the old clip gave
+
+
 def test_settings_are_checked() -> None:
     with pytest.raises(AcqsynthError, match="group_size must be >= 2"):
         GRPOSettings(group_size=1)
     with pytest.raises(AcqsynthError, match="method must be 'lora' or 'full'"):
         GRPOSettings(method="dpo")
+    with pytest.raises(AcqsynthError, match="reward_transform must be one of auto, clip, scale, rank.*'rnak'"):
+        GRPOSettings(reward_transform="rnak")
 
 
 def test_two_grpo_steps_on_a_tiny_model(tmp_path: Path) -> None:

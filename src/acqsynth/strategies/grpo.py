@@ -1,9 +1,11 @@
 """GRPO generator training (AcquisitionSynthesis, arXiv 2605.13149) with TRL's `GRPOTrainer`.
 
 The generator sees a seed example and writes a new tagged sample. Its reward is
-`clip(A(q), 0, reward_clip) + format_weight · F`, where `A` is any acquisition function (or
-weighted combination) computed by a *frozen* student on the parsed sample and `F` the format reward
-(`generation.parsing.format_reward`, see docs/methods.md); a completion that does not parse gets 0.
+`T(A(q)) + format_weight · F`, where `A` is any acquisition function (or weighted combination)
+computed by a *frozen* student on the parsed sample, `T` maps it into [0, reward_clip] by a transform
+chosen per reward (`strategies/reward_transform.py`; the paper's is clip(A, 0, 2)) and `F` is the
+format reward (`generation.parsing.format_reward`, see docs/methods.md); a completion that does not
+parse gets 0.
 A whole group of completions is scored in one batched call (the reference code scored one sample per
 HTTP call).
 
@@ -39,6 +41,7 @@ from acqsynth.models.causal_lm import load_causal_lm
 from acqsynth.models.embedder import LazyEmbedder
 from acqsynth.models.hf_generator import format_chat
 from acqsynth.models.hf_student import TransformersStudent
+from acqsynth.strategies.reward_transform import TRANSFORMS, RewardTransform, resolve
 from acqsynth.strategies.scoring import student_context
 from acqsynth.tasks import get_task, task_kind
 from acqsynth.training import extra_arguments, save_model, use_bf16, use_checkpointing
@@ -68,7 +71,12 @@ class GRPOSettings:
     reward: str = "confidence"
     """Acquisition function or weighted combination computed by the frozen student."""
     reward_clip: float = 2.0
-    """Upper clip of the acquisition term (the paper's clip(A, 0, 2))."""
+    """Upper bound of the acquisition term (the paper's clip(A, 0, 2)), whatever the transform."""
+    reward_transform: str = "auto"
+    """How the acquisition score becomes the term in [0, reward_clip]: clip (the paper's clip(A, 0, c)),
+    scale (A over the running median |A|, then clipped), rank (c times A's percentile rank in the step)
+    or auto (clip for scores on the paper's [0, 2] scale, scale for unbounded non-negative ones such as
+    gradient and loss, rank for the rest); see docs/methods.md#the-grpo-reward."""
     format_weight: float = 1.0
     """Weight of the format reward F (0 turns it off)."""
     format_when_unparsable: bool = False
@@ -132,6 +140,9 @@ class GRPOSettings:
             raise AcqsynthError(f"prompts_per_step must be >= 1, got {self.prompts_per_step}")
         if self.reward_clip <= 0:
             raise AcqsynthError(f"reward_clip must be > 0, got {self.reward_clip}")
+        if self.reward_transform not in TRANSFORMS:
+            raise AcqsynthError(f"reward_transform must be one of {', '.join(TRANSFORMS)}"
+                                f"{suggest(self.reward_transform, TRANSFORMS)}, got {self.reward_transform!r}")
         check_range("prompts", self.prompts, 1)
         check_range("epochs", self.epochs, 0, low_open=self.max_steps <= 0)
         check_range("learning_rate", self.learning_rate, 0, low_open=True)
@@ -158,8 +169,8 @@ class GRPOSettings:
 
 
 class AcquisitionReward:
-    """The GRPO reward: clip(A, 0, clip) + w·F for a parsable completion, 0 otherwise (w·F with
-    `format_when_unparsable`).
+    """The GRPO reward: T(A) + w·F for a parsable completion, 0 otherwise (w·F with
+    `format_when_unparsable`); T is the `transform` (`reward_transform.RewardTransform`).
 
     Each call parses a batch of completions, scores every parsable one with the acquisition function
     in one batched call on the frozen student, logs the parse rate and the reward terms (through
@@ -168,10 +179,10 @@ class AcquisitionReward:
 
     __name__ = "acquisition_reward"
 
-    def __init__(self, acquisition: Any, ctx: Any, task: Any, prompt_builder: Any, clip: float,
+    def __init__(self, acquisition: Any, ctx: Any, task: Any, prompt_builder: Any, transform: RewardTransform,
                  format_weight: float, log_path: Path | None = None, format_when_unparsable: bool = False) -> None:
         self.acquisition, self.ctx, self.task, self.builder = acquisition, ctx, task, prompt_builder
-        self.clip, self.format_weight, self.log_path = clip, format_weight, log_path
+        self.transform, self.format_weight, self.log_path = transform, format_weight, log_path
         self.format_when_unparsable = format_when_unparsable
         self.calls = 0
 
@@ -192,14 +203,14 @@ class AcquisitionReward:
             scores, _ = score_samples([s for s in parsed if s is not None], [self.acquisition], self.ctx)
             for i, v in zip(idx, scores[column_name(self.acquisition)], strict=True):
                 acq[i] = float(v)
+        terms = self.transform(acq)  # unparsable completions' NaN scores get 0 and do not count
         rewards = []
-        for s, a, f in zip(parsed, acq, fmt, strict=True):
+        for s, term, f in zip(parsed, terms, fmt, strict=True):
             if s is None:
                 rewards.append(self.format_weight * f if self.format_when_unparsable else 0.0)
             else:
-                a_term = 0.0 if not math.isfinite(a) else float(np.clip(a, 0.0, self.clip))
-                rewards.append(a_term + self.format_weight * f)
-        return {"parsed": parsed, "acquisition": acq, "format": fmt, "reward": rewards}
+                rewards.append(term + self.format_weight * f)
+        return {"parsed": parsed, "acquisition": acq, "term": terms, "format": fmt, "reward": rewards}
 
     def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
         texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
@@ -217,12 +228,12 @@ class AcquisitionReward:
         self.calls += 1
         if self.log_path is not None:
             with self.log_path.open("a", encoding="utf-8") as f:
-                for t, s, a, fm, r in zip(texts, out["parsed"], out["acquisition"], out["format"], out["reward"],
-                                          strict=True):
+                for t, s, a, term, fm, r in zip(texts, out["parsed"], out["acquisition"], out["term"], out["format"],
+                                                out["reward"], strict=True):
                     f.write(json.dumps({
                         "step": step, "completion": t, "question": s.question if s else None,
                         "answer": s.answer if s else None, "acquisition": a if math.isfinite(a) else None,
-                        "format": fm, "reward": r,
+                        "term": term if s else None, "format": fm, "reward": r,
                     }, ensure_ascii=False) + "\n")
         return out["reward"]
 
@@ -284,7 +295,9 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
         "dataloader_num_workers": 0,
     }
     args = GRPOConfig(**trainer_args, **extra_arguments(settings.extra, trainer_args, ""))
-    reward = AcquisitionReward(acquisition, ctx, task, builder, settings.reward_clip, settings.format_weight,
+    transform = resolve(settings.reward_transform, acquisition.name)
+    reward = AcquisitionReward(acquisition, ctx, task, builder, RewardTransform(transform, settings.reward_clip),
+                               settings.format_weight,
                                log_path=out / "completions.jsonl",
                                format_when_unparsable=settings.format_when_unparsable)
     peft_config = None
@@ -306,6 +319,7 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
         "wall_s": round(wall, 1),
         "s_per_step": round(wall / max(1, trainer.state.global_step), 2),
         "settings": asdict(settings),
+        "reward_transform": transform,
         "processes": trainer.accelerator.num_processes,
     }
     if trainer.accelerator.is_main_process:
@@ -317,7 +331,7 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
         else:
             save_model(trained, tokenizer, out / "generator")
         provenance = {"trained_by": "acqsynth grpo", "student": settings.student, "reward": settings.reward,
-                      "data": settings.data, "split": settings.split, "prompts": len(rows),
+                      "reward_transform": transform, "data": settings.data, "split": settings.split, "prompts": len(rows),
                       "steps": int(trainer.state.global_step), "base_generator": settings.generator}
         (out / "generator" / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
         with (out / "log.jsonl").open("w", encoding="utf-8") as f:
