@@ -49,7 +49,8 @@ def main() -> None:
     )
     forward = parse_acquisitions(
         "loss(answer=reference),confidence(answer=reference),least-confidence(answer=reference),"
-        "entropy(answer=reference),el2n,gradient,badge(answer=reference),proximity,diversity,random,"
+        "entropy(answer=reference),el2n,gradient(answer=reference),gradient,badge(answer=reference),proximity,"
+        "diversity,random,"
         "loss,confidence,entropy"
     )
     t0 = time.perf_counter()

@@ -58,6 +58,22 @@ def test_minilm_embedder_ranks_paraphrase_first():
     assert sims[0, 1] > 0.5 > sims[0, 2]
 
 
+def test_archive_diversity_on_real_gsm8k_questions_is_zero_only_for_duplicates():
+    """12 real GSM8K questions through the embedded embedder: every one gains; repeating two of them
+    gains 0 (the authors' max-distance form scored most such questions exactly 0)."""
+    from acqsynth.acquisition import ArchiveDiversity, ScoringContext
+    from acqsynth.data import load_data
+    from acqsynth.models.embedder import SentenceTransformerEmbedder
+    from acqsynth.samples import iter_samples
+
+    questions = list(iter_samples(load_data("gsm8k", split="eval").select(range(12))))
+    ctx = ScoringContext(embedder=SentenceTransformerEmbedder("minilm-l6"))
+    acq = ArchiveDiversity()
+    gains = acq.score(questions, ctx)
+    assert gains[0] == 1.0 and (gains > acq.threshold).all(), gains.tolist()
+    assert acq.score([questions[3], questions[7]], ctx).tolist() == [0.0, 0.0]
+
+
 @pytest.mark.parametrize("data", ["gsm8k", "arc-easy"])
 def test_eval_is_reproducible(tmp_path, data):
     def job(out: str) -> EvalJob:

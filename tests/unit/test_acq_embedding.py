@@ -173,26 +173,17 @@ def test_proximity_errors_and_empty():
 
 
 def naive_archive(vectors: list[list[float]], threshold: float) -> list[float]:
-    """Plain loops over archive members; the new member's best distance is its farthest member."""
+    """Plain loops: the distance to the nearest archive member (1 for the first); members join above
+    the threshold."""
     archive: list[list[float]] = []
-    best: list[float] = []
     gains = []
     for v in vectors:
         e = normalised(v)
-        dists = [1.0 - dot(x, e) for x in archive]
-        if not archive:
-            gain = 1.0
-        else:
-            total = 0.0
-            for d, b in zip(dists, best, strict=True):
-                total += max(0.0, d - b) if d - b > 1e-9 else 0.0
-            gain = total / len(archive)
+        gain = 1.0 if not archive else min(1.0 - dot(x, e) for x in archive)
+        gain = gain if gain > 1e-9 else 0.0
         gains.append(gain)
         if gain > threshold:
-            for i, d in enumerate(dists):
-                best[i] = max(best[i], d)
             archive.append(e)
-            best.append(max([0.0, *dists]))
     return gains
 
 
@@ -214,7 +205,17 @@ def test_archive_first_gains_one_and_order_matters():
     assert ArchiveDiversity().score(samples_of([a, a]), ctx).tolist() == [1.0, 0.0]
     gains = ArchiveDiversity().score(samples_of([a, b, a]), ctx)
     assert gains[0] == 1.0 and gains[1] > 0.01
-    assert gains[2] == 0.0  # with the reference code's b_new = 0 this was d(a, b) / 2 > 0
+    assert gains[2] == 0.0  # a duplicate of a member, however far it was from the others
+
+
+def test_archive_gives_every_new_question_a_gain_however_spread_the_archive() -> None:
+    """The authors' max-distance form scored most questions 0 once two far-apart members were in; the
+    nearest-member distance is 0 only for a duplicate."""
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(40, 16))
+    table = {f"v{i}": v for i, v in enumerate(vectors)}
+    gains = ArchiveDiversity().score(samples_of(list(table)), make_ctx(TableEmbedder(table)))
+    assert (gains > 0.01).all()
 
 
 def test_archive_duplicate_of_any_member_gains_zero():
@@ -242,7 +243,10 @@ def test_archive_state_round_trips_and_batches_do_not_matter():
     tail = resumed.score(samples_of(QUESTIONS[9:]), make_ctx())
     np.testing.assert_array_equal(np.concatenate([head, tail]), whole)
     state = resumed.state_dict()
-    assert state["archive"].shape[0] == state["best"].shape[0] > 0
+    assert state["archive"].shape[0] > 0 and set(state) == {"archive"}
+    old = ArchiveDiversity()
+    old.load_state_dict({**first.state_dict(), "best": np.zeros(len(first.state_dict()["archive"]))})  # older save
+    np.testing.assert_array_equal(old.score(samples_of(QUESTIONS[9:]), make_ctx()), tail)
     # State is private: not a parameter, not compared, not in the spec.
     assert resumed == ArchiveDiversity() and spec_of(resumed) == "diversity-archive"
     assert ArchiveDiversity().score([], make_ctx()).shape == (0,)
@@ -254,4 +258,4 @@ def test_archive_rejects_mismatched_state():
     with pytest.raises(AcqsynthError, match="embedder"):
         acq.score(samples_of(["another"]), make_ctx(HashingEmbedder(dim=64)))
     with pytest.raises(AcqsynthError, match="state"):
-        acq.load_state_dict({"archive": np.zeros((3, 4)), "best": np.zeros(2)})
+        acq.load_state_dict({"archive": np.zeros(4)})

@@ -143,3 +143,22 @@ def test_trainable_module_outside_the_forward_is_refused(tmp_path):
     with pytest.raises(AcqsynthError, match="value_head did not run"):
         per_sample_grad_norms(model, tokenised(student.tokenizer)[:2], student.pad_id)
     assert model.training == train_mode_before
+
+
+def test_default_scores_the_final_answer_alone_as_the_authors_code(student):
+    """With a task whose target is reasoning + `#### answer`, the default (`answer=final`) takes the
+    gradient of the loss on the final answer's tokens only; `answer=reference` on the whole target."""
+    from acqsynth.tasks import get_task
+
+    task = get_task("math")
+    samples = [Sample(id="a", question="What is 12 + 7?", reasoning="12 + 7 = 19.", answer="19"),
+               Sample(id="b", question="Tom has 3 apples and eats 1.", reasoning="3 - 1 = 2.", answer="2")]
+    ctx = ScoringContext(student=student, task=task)
+    final = GradientNorm().score(samples, ctx)
+    whole = GradientNorm(answer="reference").score(samples, ctx)
+    hand = [naive_norm(student.model, student._ids(student.format_prompt(task.prompt(s))), student._ids(s.answer))
+            for s in samples]
+    np.testing.assert_allclose(final, hand, rtol=1e-4)
+    assert task.target(samples[0]) != samples[0].answer and not np.allclose(final, whole, rtol=1e-3)
+    with pytest.raises(AcqsynthError, match="empty 'answer' field"):
+        GradientNorm().score([Sample(id="c", question="q", reasoning="r", answer="")], ctx)

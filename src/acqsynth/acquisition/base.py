@@ -108,6 +108,13 @@ class ScoringContext:
             return self.task.target(sample)
         return f"{sample.reasoning}\n{sample.answer}".strip() if sample.reasoning else sample.answer
 
+    def final_answer(self, sample: Sample, by: str) -> str:
+        """The sample's final answer alone, without reasoning or the task's answer marker."""
+        if not sample.answer:
+            raise AcqsynthError(f"acquisition {by!r} needs the final answer, but sample {sample.id!r} has an "
+                                "empty 'answer' field")
+        return sample.answer
+
     # ---- shared work -------------------------------------------------------------------------
 
     def answers(self, samples: Sequence[Sample], k: int, by: str) -> list[list[str]]:

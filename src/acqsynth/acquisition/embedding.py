@@ -116,19 +116,18 @@ def _empty_archive() -> np.ndarray:
     return np.zeros((0, 0), dtype=np.float64)
 
 
-def _empty_best() -> np.ndarray:
-    return np.zeros(0, dtype=np.float64)
-
-
 @dataclass
 class ArchiveDiversity:
-    """AcquisitionSynthesis' later diversity form: facility-location gain against a running archive.
+    """Diversity against a running archive of accepted questions: A(q) = min_i (1 − cos(x_i, E(q))), the
+    distance from q to its nearest archive member (1 for the first question); q joins the archive when
+    A(q) exceeds `threshold`.
 
-    Archive members x_i carry b_i = max_j d(x_i, x_j), d = 1 − cos, over the archive. A question q
-    gains mean_i max(0, d(x_i, E(q)) − b_i) (1 for the first one); when the gain exceeds
-    `threshold`, E(q) joins the archive and the b_i grow. The new member's b is its largest
-    distance to the archive (the reference code started it at 0, so a later duplicate of it could
-    score above 0); this keeps a duplicate of any member at gain 0.
+    This is the facility-location gain of adding q to the archive, over the archive and q: every member
+    is already its own facility, so only q's own coverage changes, from max_i cos(x_i, q) to 1. A
+    duplicate of any member gains 0 and a question unlike every member gains up to 2. (The authors'
+    later form, gain = mean_i max(0, d_i − b_i) with b_i the largest distance member i has seen, rewards
+    a question only for being farther from a member than anything accepted before, so once the archive
+    spans the data most new questions scored exactly 0; docs/acquisition.md.)
 
     Stateful: the archive persists across `score` calls, and within a call samples are scored in
     order, each against the archive as the earlier ones left it. Use one instance per run and
@@ -137,9 +136,8 @@ class ArchiveDiversity:
 
     name: ClassVar[str] = "diversity-archive"
     threshold: float = 0.01
-    """A question joins the archive when its gain exceeds this."""
+    """A question joins the archive when its distance to the nearest member exceeds this."""
     _archive: np.ndarray = field(default_factory=_empty_archive, init=False, repr=False, compare=False)
-    _best: np.ndarray = field(default_factory=_empty_best, init=False, repr=False, compare=False)
 
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
         if not samples:
@@ -152,40 +150,30 @@ class ArchiveDiversity:
                 f"the embedder gives {dim}-d ones; use the same embedder as the run being resumed"
             )
         archive = np.empty((m + len(emb), dim), dtype=np.float64)
-        best = np.empty(m + len(emb), dtype=np.float64)
         if m:
             archive[:m] = self._archive
-            best[:m] = self._best
         gains = np.empty(len(emb), dtype=np.float64)
         for j, e in enumerate(emb):
-            dist = np.clip(1.0 - archive[:m] @ e, 0.0, 2.0)
             if m == 0:
                 gains[j] = 1.0
             else:
-                excess = dist - best[:m]
-                gains[j] = float(np.mean(np.where(excess > _NOISE, excess, 0.0)))
+                nearest = float(np.clip(1.0 - (archive[:m] @ e).max(), 0.0, 2.0))
+                gains[j] = nearest if nearest > _NOISE else 0.0
             if gains[j] > self.threshold:
-                np.maximum(best[:m], dist, out=best[:m])
                 archive[m] = e
-                best[m] = dist.max() if m else 0.0
                 m += 1
         self._archive = archive[:m].copy()
-        self._best = best[:m].copy()
         return gains
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """The archive (vectors [M, dim]) and best distances [M], for checkpoints."""
-        return {"archive": self._archive.copy(), "best": self._best.copy()}
+        """The archive (vectors [M, dim]), for checkpoints."""
+        return {"archive": self._archive.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the archive saved by `state_dict`."""
+        """Restore the archive saved by `state_dict` (any other saved key, such as an older `best`, is ignored)."""
         archive = np.asarray(state["archive"], dtype=np.float64)
-        best = np.asarray(state["best"], dtype=np.float64)
         if archive.size == 0:
             archive = archive.reshape(0, archive.shape[1] if archive.ndim == 2 else 0)
-        if archive.ndim != 2 or best.ndim != 1 or len(best) != len(archive):
-            raise AcqsynthError(
-                f"acquisition {self.name!r}: bad saved state (archive shape {archive.shape}, best shape {best.shape})"
-            )
+        if archive.ndim != 2:
+            raise AcqsynthError(f"acquisition {self.name!r}: bad saved state (archive shape {archive.shape})")
         self._archive = archive.copy()
-        self._best = best.copy()

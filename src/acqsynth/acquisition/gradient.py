@@ -326,8 +326,9 @@ class GradientNorm:
     per sample, for the chat [user: question, assistant: answer]. Exact, from batched passes."""
 
     name: ClassVar[str] = "gradient"
-    answer: str = "reference"
-    """'reference' (the sample's answer, as in AcquisitionSynthesis) or 'own' (the student's)."""
+    answer: str = "final"
+    """'final' (the sample's final answer alone, as the authors' code scores it), 'reference' (the task's
+    whole target: reasoning, then the answer) or 'own' (the student's sampled answer)."""
 
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
         student = ctx.need("student", self.name)

@@ -20,15 +20,19 @@ from acqsynth.errors import AcqsynthError
 from acqsynth.models.interfaces import TokenScores
 from acqsynth.samples import Sample
 
-ANSWER_SOURCES = ("own", "reference")
+ANSWER_SOURCES = ("own", "reference", "final")
+"""`own`: the student's first sampled answer; `reference`: the task's full target (reasoning, then the
+answer); `final`: the sample's final answer alone (what AcquisitionSynthesis' code scores)."""
 
 
 def answer_texts(samples: Sequence[Sample], ctx: ScoringContext, answer: str, by: str) -> list[str]:
-    """Each sample's own (first sampled) or reference answer text."""
+    """Each sample's answer text from one of `ANSWER_SOURCES`."""
     if answer == "own":
         return [a[0] for a in ctx.answers(samples, 1, by=by)]
     if answer == "reference":
         return [ctx.reference_answer(s, by=by) for s in samples]
+    if answer == "final":
+        return [ctx.final_answer(s, by=by) for s in samples]
     raise AcqsynthError(f"acquisition {by!r}: answer={answer!r} is not one of {', '.join(ANSWER_SOURCES)}")
 
 
