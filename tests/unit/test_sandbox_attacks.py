@@ -101,7 +101,7 @@ class Attack:
     check: Callable[[SandboxResult, Host, str], None]
     """Asserts on the result; the third argument is the isolation mode."""
     needs: str = ""
-    """`filesystem`, `pidns` or `nobody` when only that layer contains the attack (see docs/security.md)."""
+    """`filesystem`, `pidns` or `sandbox-uid` when only that layer contains the attack (see docs/security.md)."""
 
 
 def _contained(*statuses: str) -> Callable[[SandboxResult, Host, str], None]:
@@ -318,7 +318,7 @@ ATTACKS = [
         ),
         {"timeout_s": 5},
         lambda r, h, mode: (r.status == "ok" and "CHANGED" not in r.stdout) or pytest.fail(str(r)),
-        needs="nobody",
+        needs="sandbox-uid",
     ),
     Attack(
         "a directory tree 3000 deep, with symlinks to host files, made unwritable",
@@ -361,7 +361,7 @@ def test_attack_is_contained(attack: Attack, mode: str, host: Host) -> None:
         pytest.skip("without a filesystem restriction this is not contained (docs/security.md)")
     if attack.needs == "pidns" and sandbox.process_isolation() != "pidns":
         pytest.skip("without a PID namespace a child that calls setsid escapes (docs/security.md)")
-    if attack.needs == "nobody" and sandbox.isolation()["user"] != "nobody":
+    if attack.needs == "sandbox-uid" and sandbox.isolation()["user"] != "sandbox-uid":
         pytest.skip("code that keeps the caller's uid may chmod the caller's own files (docs/security.md)")
     before = host.fingerprint()
     start = time.monotonic()
@@ -432,10 +432,10 @@ def test_isolation_report_names_every_mode() -> None:
     assert set(report) == {"network", "processes", "filesystem", "user"}
     assert report["network"] in ("netns", "socket-block")
     assert report["filesystem"] in ("readonly", "landlock", "none")
-    assert report["user"] in ("nobody", "caller-without-capabilities", "caller")
+    assert report["user"] in ("sandbox-uid", "root-without-capabilities", "caller-without-capabilities")
     if os.getuid() == 0 and report["filesystem"] == "readonly":
-        assert report["user"] == "nobody"
-        assert run_python("import os\nprint(os.getuid())", timeout_s=5).stdout.strip() == str(sandbox.NOBODY)
+        assert report["user"] == "sandbox-uid"
+        assert int(run_python("import os\nprint(os.getuid())", timeout_s=5).stdout) in sandbox.SANDBOX_UIDS
 
 
 def test_hostile_candidates_fail_the_candidate_not_the_grading() -> None:

@@ -57,27 +57,27 @@ def test_importing_the_child_runs_nothing_but_definitions() -> None:
 def test_runner_passes_the_child_source_verbatim_and_it_fits_one_argument() -> None:
     assert sandbox._child_source() == SOURCE
     assert len(SOURCE.encode()) < 128 * 1024 - 1  # Linux's MAX_ARG_STRLEN, with the terminating NUL
-    assert sandbox.NOBODY == child.NOBODY == 65534
+    assert sandbox.SANDBOX_UIDS == child.SANDBOX_UIDS and 65534 not in child.SANDBOX_UIDS  # not nobody's
     assert child.SIGKILL == signal.SIGKILL
 
 
 @pytest.mark.parametrize(
-    ("fd", "workdir", "drop", "home", "disk_mb", "fs", "block"),
+    ("fd", "workdir", "drop", "home", "disk_mb", "fs", "block", "uid"),
     [
-        (7, "/tmp/acqsynth-sandbox-x", "nobody", "/root", 64, "readonly", False),
-        (12, "/tmp/a b/c", "caps", "", 1, "landlock", True),
-        (3, "/w", "caps", "/home/u", 128, "none", False),
+        (7, "/tmp/acqsynth-sandbox-x", "uid", "/root", 64, "readonly", False, 65003),
+        (12, "/tmp/a b/c", "caps", "", 1, "landlock", True, 1000),
+        (3, "/w", "caps", "/home/u", 128, "none", False, 0),
     ],
 )
 def test_arguments_and_parse_args_round_trip(
-    fd: int, workdir: str, drop: str, home: str, disk_mb: int, fs: str, block: bool
+    fd: int, workdir: str, drop: str, home: str, disk_mb: int, fs: str, block: bool, uid: int
 ) -> None:
-    argv = child.arguments(fd, workdir, drop, home, disk_mb, fs, block)
+    argv = child.arguments(fd, workdir, drop, home, disk_mb, fs, block, uid)
     assert all(isinstance(a, str) for a in argv)
     opts = child.parse_args(["-c", *argv])
     assert vars(opts) == {
         "status_fd": fd, "workdir": workdir, "drop": drop, "home": home, "disk_mb": disk_mb,
-        "filesystem": fs, "block_sockets": block,
+        "filesystem": fs, "block_sockets": block, "uid": uid,
     }
 
 

@@ -46,8 +46,10 @@ if TYPE_CHECKING:  # typing is not imported at run time: the child stays small
     from types import CodeType
     from typing import NoReturn
 
-NOBODY = 65534
-"""The uid and gid the code runs as when the caller is root."""
+SANDBOX_UIDS = range(65000, 65064)
+"""The uids (and gids) the code of a root caller runs as, one per concurrent sandbox, so that their
+process limits (`RLIMIT_NPROC` counts per uid) and signals keep them apart: Debian's reserved
+65000-65533 range, below `nobody`."""
 
 # prctl(2) options and the capability ABI
 PR_SET_DUMPABLE = 4
@@ -87,8 +89,9 @@ class Options:
     """What the runner tells the child: see `arguments`."""
 
     def __init__(self, status_fd: int, workdir: str, drop: str, home: str, disk_mb: int, filesystem: str,
-                 block_sockets: bool) -> None:
+                 block_sockets: bool, uid: int = -1) -> None:
         self.status_fd = status_fd
+        self.uid = uid
         self.workdir = workdir
         self.drop = drop
         self.home = home
@@ -98,20 +101,21 @@ class Options:
 
 
 def arguments(status_fd: int, workdir: str, drop: str, home: str, disk_mb: int, filesystem: str,
-              block_sockets: bool) -> list[str]:
+              block_sockets: bool, uid: int = -1) -> list[str]:
     """The child's arguments after `-c <source>`.
 
     `status_fd` is the write end of the status pipe; `workdir` the working directory holding main.py;
-    `drop` is `nobody` or `caps` (see `drop_privileges`); `home` the caller's home directory (hidden);
+    `drop` is `uid` or `caps` (see `drop_privileges`), `uid` the uid to become with `uid`; `home` the caller's home directory (hidden);
     `disk_mb` the size of the working directory's tmpfs (readonly mode); `filesystem` is `readonly`,
     `landlock` or `none`; `block_sockets` installs the socket-blocking audit hook."""
-    return [str(status_fd), workdir, drop, home, str(disk_mb), filesystem, "block" if block_sockets else "allow"]
+    return [str(status_fd), workdir, drop, home, str(disk_mb), filesystem, "block" if block_sockets else "allow",
+            str(uid)]
 
 
 def parse_args(argv: Sequence[str]) -> Options:
     """`sys.argv` of the child (`-c`, then `arguments`' output) as Options."""
-    _, status_fd, workdir, drop, home, disk_mb, filesystem, sockets = argv
-    return Options(int(status_fd), workdir, drop, home, int(disk_mb), filesystem, sockets == "block")
+    _, status_fd, workdir, drop, home, disk_mb, filesystem, sockets, uid = argv
+    return Options(int(status_fd), workdir, drop, home, int(disk_mb), filesystem, sockets == "block", int(uid))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -122,15 +126,16 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-def drop_privileges(drop: str) -> None:
-    """Give up privileges for good: become `nobody`, or (`caps`) keep the uid and drop every capability.
+def drop_privileges(drop: str, uid: int = -1) -> None:
+    """Give up privileges for good: become `uid` (its own group, no others; `drop` = `uid`), or (`caps`)
+    keep the uid and drop every capability.
 
     Either way no_new_privs is set, so no later exec (setuid binary, file capabilities) gains any."""
     libc = _libc()
-    if drop == "nobody":
+    if drop == "uid":
         os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
+        os.setgid(uid)
+        os.setuid(uid)
     elif drop == "caps":
         for cap in range(64):
             libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
@@ -212,13 +217,13 @@ def mount_jail(opts: Options) -> None:
             os.close(fd)
     # The working directory: a fresh tmpfs capped in size and inodes (gone with the namespace).
     os.makedirs(workdir, exist_ok=True)
-    owner = f",uid={NOBODY},gid={NOBODY}" if opts.drop == "nobody" else ""
+    owner = f",uid={opts.uid},gid={opts.uid}" if opts.drop == "uid" else ""
     _mount(libc, "tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV,
            f"size={opts.disk_mb:d}m,nr_inodes=16384,mode=700{owner}")
     with open(os.path.join(workdir, "main.py"), "wb") as f:
         f.write(source)
-    if opts.drop == "nobody":
-        os.chown(os.path.join(workdir, "main.py"), NOBODY, NOBODY)
+    if opts.drop == "uid":
+        os.chown(os.path.join(workdir, "main.py"), opts.uid, opts.uid)
     for point in mount_points():
         if point == workdir or under(point, "/proc"):
             continue
@@ -243,7 +248,7 @@ def mount_jail(opts: Options) -> None:
         if writable:
             raise OSError(f"could not make {point} read-only")
     os.chdir(workdir)
-    drop_privileges(opts.drop)
+    drop_privileges(opts.drop, opts.uid)
 
 
 def landlock_rights(abi: int) -> tuple[int, int, bytes]:
@@ -313,7 +318,7 @@ def landlock(opts: Options) -> None:
     for dev in ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty"):
         allow(dev, FS_WRITE_FILE | FS_READ_FILE)
     libc.unshare(CLONE_NEWIPC)  # a private SysV IPC namespace where still privileged
-    drop_privileges(opts.drop)
+    drop_privileges(opts.drop, opts.uid)
     if libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0) != 0:
         raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
     os.close(ruleset)
@@ -321,7 +326,7 @@ def landlock(opts: Options) -> None:
 
 def unrestricted(opts: Options) -> None:
     """Filesystem mode `none`: only drop privileges."""
-    drop_privileges(opts.drop)
+    drop_privileges(opts.drop, opts.uid)
 
 
 FILESYSTEM: dict[str, Callable[[Options], None]] = {"readonly": mount_jail, "landlock": landlock, "none": unrestricted}

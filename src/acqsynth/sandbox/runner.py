@@ -13,7 +13,8 @@ Layers of protection (the threat model is in docs/security.md):
   their environments are invisible) and a private mount namespace in which the whole filesystem is
   read-only and home directories are hidden, the working directory excepted. Otherwise a
   socket-blocking audit hook is installed instead;
-- the code runs without privileges: as `nobody` when the caller is root, else without capabilities;
+- the code runs without privileges: as a uid of its own (`SANDBOX_UIDS`, one per concurrent run) when
+  the caller is root, else without capabilities;
 - rlimits set in the child before exec: CPU seconds, address space, file size, open files, no core
   files and the process count;
 - a scrubbed environment (no inherited variables, so no secrets) and a throw-away working directory
@@ -28,6 +29,7 @@ It is not a kernel security boundary: for hostile workloads run the grader in a 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import math
 import os
@@ -42,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +60,12 @@ ISOLATION_ENV = "ACQSYNTH_SANDBOX_NETWORK"
 FS_ENV = "ACQSYNTH_SANDBOX_FILESYSTEM"
 """Set to `none` to turn off the read-only filesystem view (the code may then write anywhere its user can)."""
 
-NOBODY = child.NOBODY
-"""The uid and gid sandboxed code runs as when the caller is root."""
+SANDBOX_UIDS = child.SANDBOX_UIDS
+"""The uids sandboxed code of a root caller runs as: each run claims one no other run holds."""
 
 _NS_FLAGS = ("--pid", "--ipc", "--fork", "--kill-child", "--mount-proc")
 _READ_CHUNK = 65536
+_STDIN_MAX = 65536
 _DRAIN_GRACE_S = 0.5
 
 
@@ -164,7 +167,7 @@ def filesystem_isolation() -> FilesystemMode:
     - `readonly` (namespace mode, `network_isolation() == "netns"`): in the sandbox's own mount
       namespace every mount is remounted read-only and `/root`, `/home` and the caller's `$HOME` are
       covered by empty tmpfs (Python's own directories re-appear read-only); the working directory
-      stays writable; then the code runs without capabilities (as `nobody` when the caller is root).
+      stays writable; then the code runs without capabilities (as a sandbox uid when the caller is root).
     - `landlock` (fallback, kernel >= 5.13 with Landlock enabled): the same policy enforced by
       Landlock rules, plus no TCP connect/bind and no signals to processes outside the sandbox.
     - `none`: neither works here; the code can write wherever its user can.
@@ -178,15 +181,16 @@ def filesystem_isolation() -> FilesystemMode:
 
 
 @functools.lru_cache(maxsize=1)
-def _nobody_can_run() -> bool:
-    """Can `nobody` start this Python and import from its standard library (not so if it lives in /root)?"""
+def _sandbox_uid_can_run() -> bool:
+    """Can a sandbox uid start this Python and import from its standard library (not so if it lives in
+    /root, or where the uid is not mapped into this user namespace)?"""
     try:
         done = subprocess.run(
             [sys.executable, "-I", "-c", "import json, encodings.idna"],
             cwd="/",
             env=_clean_env("/"),
-            user=NOBODY,
-            group=NOBODY,
+            user=SANDBOX_UIDS[0],
+            group=SANDBOX_UIDS[0],
             extra_groups=[],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -199,9 +203,33 @@ def _nobody_can_run() -> bool:
 
 
 def _drop_mode(jail: bool) -> str:
-    """How the boot gives up privileges: `nobody` (root caller whose Python nobody can run, or the
-    jail, which re-exposes Python's directories) or `caps` (keep the uid, drop every capability)."""
-    return "nobody" if os.getuid() == 0 and (jail or _nobody_can_run()) else "caps"
+    """How the boot gives up privileges: `uid` (a root caller becomes one of `SANDBOX_UIDS` where such a
+    uid can run this Python, or in the jail, which re-exposes Python's directories) or `caps` (keep
+    the uid, drop every capability)."""
+    return "uid" if os.getuid() == 0 and (jail or _sandbox_uid_can_run()) else "caps"
+
+
+@contextlib.contextmanager
+def claim_uid() -> Iterator[int]:
+    """One of `SANDBOX_UIDS` that no other sandbox of any process on this machine holds, until the block
+    ends (an flock on a file per uid in one folder for the whole machine, whatever TMPDIR says; a crashed
+    holder releases it). Waits while all are taken."""
+    folder = Path("/run" if os.access("/run", os.W_OK) else "/tmp") / "acqsynth-sandbox-uids"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    while True:
+        for uid in SANDBOX_UIDS:
+            fd = os.open(folder / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                yield uid
+            finally:
+                os.close(fd)  # releases the lock
+            return
+        time.sleep(0.01)
 
 
 def isolation() -> dict[str, str]:
@@ -211,7 +239,7 @@ def isolation() -> dict[str, str]:
         "network": network_isolation(),
         "processes": process_isolation(),
         "filesystem": fs,
-        "user": "nobody" if _drop_mode(fs == "readonly") == "nobody"
+        "user": "sandbox-uid" if _drop_mode(fs == "readonly") == "uid"
         else "root-without-capabilities" if os.getuid() == 0 else "caller-without-capabilities",
     }
 
@@ -354,6 +382,7 @@ def run_python(
     max_disk_mb: int = 64,
     network: bool = False,
     filesystem: FilesystemMode | None = None,
+    stdin: bytes = b"",
 ) -> SandboxResult:
     """Execute `code` as `__main__` in a fresh, limited `python -I` process and report what happened.
 
@@ -361,7 +390,8 @@ def run_python(
     process; `memory_mb` is the address-space limit; `max_output_bytes` caps stdout and stderr each;
     `max_processes` is added to the sandbox user's current task count for RLIMIT_NPROC;
     `max_file_mb` caps the size of any file written; `max_disk_mb` caps the working directory as a
-    whole (in `readonly` mode, where it is a tmpfs); `network=False` isolates. Stdin is empty. The
+    whole (in `readonly` mode, where it is a tmpfs); `network=False` isolates. `stdin` (at most 64 KiB,
+    what one pipe buffer holds) is what the code reads from standard input, then end of file. The
     working directory is a fresh temp dir, removed afterwards; where `filesystem_isolation()` is
     `readonly` it is the only writable place. `filesystem` forces a mode instead of the best one
     that works here (`filesystem_isolation()`); it is for probes and tests: a forced mode is not
@@ -379,8 +409,18 @@ def run_python(
     jail = fs == "readonly"
     block_sockets = not network and isolation == "socket-block"
     drop = _drop_mode(jail)
-    nproc = _user_task_count(NOBODY if drop == "nobody" else os.getuid()) + max_processes
+    with contextlib.ExitStack() as stack:
+        uid = stack.enter_context(claim_uid()) if drop == "uid" else os.getuid()
+        return _run(code, timeout_s, cpu_limit, memory_mb, max_output_bytes, max_file_mb, max_disk_mb, prefix, fs,
+                    block_sockets, drop, uid, _user_task_count(uid) + max_processes, stdin)
 
+
+def _run(code: str, timeout_s: float, cpu_limit: int, memory_mb: int, max_output_bytes: int, max_file_mb: int,
+         max_disk_mb: int, prefix: tuple[str, ...], fs: str, block_sockets: bool, drop: str, uid: int, nproc: int,
+         stdin: bytes) -> SandboxResult:
+
+    if len(stdin) > _STDIN_MAX:
+        raise ValueError(f"stdin: at most {_STDIN_MAX} bytes, got {len(stdin)}")
     workdir = os.path.realpath(tempfile.mkdtemp(prefix="acqsynth-sandbox-"))
     status_r, status_w = os.pipe()
     start = time.monotonic()
@@ -389,18 +429,18 @@ def run_python(
         main = os.path.join(workdir, "main.py")
         with open(main, "w", encoding="utf-8") as f:
             f.write(code)
-        if drop == "nobody":
-            os.chown(workdir, NOBODY, NOBODY)
-            os.chown(main, NOBODY, NOBODY)
+        if drop == "uid":
+            os.chown(workdir, uid, uid)
+            os.chown(main, uid, uid)
         argv = [*prefix, "--", sys.executable, "-I", "-B", "-X", "utf8", "-c", _child_source(),
-                *child.arguments(status_w, workdir, drop, _caller_home(), max_disk_mb, fs, block_sockets)]
+                *child.arguments(status_w, workdir, drop, _caller_home(), max_disk_mb, fs, block_sockets, uid)]
         if not prefix:
             argv = argv[1:]
         proc = subprocess.Popen(
             argv,
             cwd=workdir,
             env=_clean_env(workdir),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
@@ -409,6 +449,11 @@ def run_python(
         )
         os.close(status_w)
         status_w = -1
+        if stdin:
+            assert proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # the code may exit before reading it
+                proc.stdin.write(stdin)  # fits the pipe buffer: never blocks
+            proc.stdin.close()
         outcome = _supervise(proc, timeout_s, max_output_bytes)
         wall = time.monotonic() - start
         child_status = _read_status(status_r, outcome.returncode)

@@ -1,30 +1,35 @@
 """Python programming problems (HumanEval, MBPP) graded by running the sample's tests in the sandbox.
 
-The student's code runs in a fresh sandboxed process (`acqsynth.sandbox`), never in this one. The
-program run is a small driver that executes the candidate with `__name__ != "__main__"` (so a
-`if __name__ == "__main__": main()` block that reads stdin does not run), then the tests with
-`__name__ == "__main__"`, then `check(entry_point)` when the tests define `check`, and finally
-prints a random token: a run only passes if the token is printed, so `sys.exit(0)` or
-`os._exit(0)` in the candidate cannot pass it off as a success.
+The student's code runs in a fresh sandboxed process (`acqsynth.sandbox`), never in this one, and
+never in the process that runs the tests: `tasks/code_harness.py` forks a candidate process that
+executes the code (with `__name__ != "__main__"`, so a `if __name__ == "__main__": main()` block
+that reads stdin does not run) and serves calls, while the test process runs the tests (with
+`__name__ == "__main__"`, then `check(entry_point)` when the tests define `check`) against plain-data
+proxies of the candidate's functions. Only then does the test process print a random token it read
+from stdin after the fork: a run passes only if that token is printed, which nothing the candidate
+does in its own interpreter can arrange (docs/security.md#grading-integrity).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from acqsynth.errors import AcqsynthError
 from acqsynth.samples import Sample
 from acqsynth.sandbox.runner import SandboxResult, new_token, run_python
+from acqsynth.tasks import code_harness
 from acqsynth.tasks.base import Messages, Verdict
 from acqsynth.tasks.common import chat, check_template, compile_answer_pattern, fill_template, last_group
 
 DEFAULT_INSTRUCTION = "{question}\n\nReply with a complete Python solution in one ```python code block."
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
-_ERROR_MARK = "ACQSYNTH-ERROR "
+_ERROR_MARK = code_harness.ERROR_MARK
 
 
 def _defines(code: str, name: str) -> bool:
@@ -92,26 +97,14 @@ def complete_program(code: str, sample: Sample) -> str:
     return code
 
 
-def _driver(candidate: str, tests: str, token: str) -> str:
-    """The program the sandbox runs: candidate, then tests, then the success token."""
-    return f"""import sys as _acq_sys, json as _acq_json, traceback as _acq_tb
-_acq_ns = {{"__name__": "__candidate__", "__builtins__": __builtins__}}
-try:
-    exec(compile({candidate!r}, "<candidate>", "exec"), _acq_ns)
-    _acq_ns["__name__"] = "__main__"
-    exec(compile({tests!r}, "<tests>", "exec"), _acq_ns)
-except BaseException as _acq_e:
-    _acq_tb.print_exc()
-    try:
-        _acq_msg = str(_acq_e)
-    except BaseException:
-        _acq_msg = ""
-    _acq_sys.__stderr__.write("\\n{_ERROR_MARK}" + _acq_json.dumps({{"type": type(_acq_e).__name__, "msg": _acq_msg}}) + "\\n")
-    _acq_sys.__stderr__.flush()
-    raise SystemExit(1)
-_acq_sys.__stdout__.write("\\n{token}\\n")
-_acq_sys.__stdout__.flush()
-"""
+@functools.cache
+def _harness_source() -> str:
+    return Path(code_harness.__file__).read_text(encoding="utf-8")
+
+
+def harness_program(candidate: str, tests: str, entry_point: str = "") -> str:
+    """The program the sandbox runs: the harness, then `main(candidate, tests, entry_point)`."""
+    return f"{_harness_source()}\n\nmain({candidate!r}, {tests!r}, {entry_point!r})\n"
 
 
 def _failure(stderr: str) -> str:
@@ -123,6 +116,8 @@ def _failure(stderr: str) -> str:
             etype, msg = str(info["type"]), str(info["msg"])
         except (ValueError, KeyError, TypeError):
             etype, msg = "Error", ""
+        if etype == code_harness.EXITED:
+            return "failed: exited before the tests finished"
         first = msg.strip().splitlines()[0].strip() if msg.strip() else ""
         if len(first) > 200:
             first = first[:200] + "..."
@@ -199,12 +194,13 @@ class CodeTask:
             tests = tests.rstrip() + f"\n\ncheck({ep})\n"
         return tests
 
-    def program(self, code: str, sample: Sample, token: str) -> str:
-        """The full program run for one candidate (exposed for debugging and for batch runners)."""
-        return _driver(code, self._tests(sample), token)
+    def program(self, code: str, sample: Sample) -> str:
+        """The full program run for one candidate (exposed for debugging and for batch runners); it
+        passes only if it prints the token given on its stdin."""
+        return harness_program(code, self._tests(sample), sample.entry_point or "")
 
     def verdict(self, code: str, result: SandboxResult, token: str) -> Verdict:
-        """Turn a sandbox result for `program(code, ..., token)` into a Verdict."""
+        """Turn a sandbox result for `program(code, ...)`, run with `token` on stdin, into a Verdict."""
         if result.status == "timeout":
             return Verdict(False, code, "timeout")
         if result.status == "memory":
@@ -238,12 +234,12 @@ class CodeTask:
             elif not _parses(code):
                 verdicts[i] = Verdict(False, code, "syntax error")
             else:
-                token = new_token()
-                jobs.append((i, code, token, self.program(code, sample, token)))
+                jobs.append((i, code, new_token(), self.program(code, sample)))
 
         def run(job: tuple[int, str, str, str]) -> tuple[int, Verdict]:
             i, code, token, program = job
-            result = run_python(program, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+            result = run_python(program, timeout_s=self.timeout_s, memory_mb=self.memory_mb,
+                                stdin=(token + "\n").encode())
             return i, self.verdict(code, result, token)
 
         with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
