@@ -66,6 +66,12 @@ def test_format_reward():
     assert format_reward(GOOD + GOOD) == 0.0  # every tag twice
     assert format_reward("<question>q</question>") == 0.25
     assert format_reward(GOOD + "x" * 5000) == 0.0  # never negative
+    # ours, unlike the authors' code: any layout of the six tags scores in full, and a long reasoning
+    # costs nothing (their newline-bracketed matching scores the inline layout 0 and goes negative)
+    inline = "<question>q</question><reasoning>r</reasoning><answer>1</answer>"
+    lines = "<question>\nq\n</question>\n<reasoning>\nr\n</reasoning>\n<answer>\n1\n</answer>\n"
+    assert format_reward(inline) == format_reward(lines) == 0.75
+    assert format_reward(inline.replace(">r<", ">" + "r" * 3000 + "<")) == 0.75
 
 
 TAGS = st.sampled_from([t for t in FORMAT_TAGS] + ["<choices>", "</choices>", "<tests>", "</tests>", "<<", ">"])

@@ -36,9 +36,12 @@ class Parsed:
 
 
 def format_reward(text: str) -> float:
-    """acqsynth's format reward, after AcquisitionSynthesis': +0.125 per tag of `FORMAT_TAGS` present
-    exactly once, −0.001 per character of the stripped text after the last closing tag; at most 0.75,
-    at least 0 (the differences from the paper's are in docs/methods.md)."""
+    """acqsynth's own format reward: +0.125 per tag of `FORMAT_TAGS` present exactly once (in any layout),
+    −0.001 per character of the stripped text after the latest closing tag; at most 0.75, at least 0.
+
+    It follows the method's description, not the authors' code, which matches newline-bracketed
+    strings (the inline layout scores 0) and charges every character after the question block (so it
+    falls below 0 with a longer reasoning); docs/methods.md#the-format-reward-f."""
     reward = sum(0.125 for tag in FORMAT_TAGS if text.count(tag) == 1)
     closes = [text.rfind(t) + len(t) for t in FORMAT_TAGS[1::2] if t in text]
     if closes:
