@@ -126,8 +126,8 @@ class ArchiveDiversity:
     is already its own facility, so only q's own coverage changes, from max_i cos(x_i, q) to 1. A
     duplicate of any member gains 0 and a question unlike every member gains up to 2. (The authors'
     later form, gain = mean_i max(0, d_i − b_i) with b_i the largest distance member i has seen, rewards
-    a question only for being farther from a member than anything accepted before, so once the archive
-    spans the data most new questions scored exactly 0; docs/acquisition.md.)
+    a question only for being farther from a member than anything accepted before, so its gains decay
+    as the archive grows, and a variant of it scored most new questions exactly 0; docs/acquisition.md.)
 
     Stateful: the archive persists across `score` calls, and within a call samples are scored in
     order, each against the archive as the earlier ones left it. Use one instance per run and
