@@ -72,12 +72,12 @@ def test_runner_passes_the_child_source_verbatim_and_it_fits_one_argument() -> N
 def test_arguments_and_parse_args_round_trip(
     fd: int, workdir: str, drop: str, home: str, disk_mb: int, fs: str, block: bool, uid: int
 ) -> None:
-    argv = child.arguments(fd, workdir, drop, home, disk_mb, fs, block, uid)
+    argv = child.arguments(fd, workdir, drop, home, disk_mb, fs, block, uid, (11, 512, 16, 80))
     assert all(isinstance(a, str) for a in argv)
     opts = child.parse_args(["-c", *argv])
     assert vars(opts) == {
         "status_fd": fd, "workdir": workdir, "drop": drop, "home": home, "disk_mb": disk_mb,
-        "filesystem": fs, "block_sockets": block, "uid": uid,
+        "filesystem": fs, "block_sockets": block, "uid": uid, "limits": (11, 512, 16, 80),
     }
 
 

@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from acqsynth.cli.flags import Flag, add_flags, values
+from acqsynth.cli.flags import Flag, values
+from acqsynth.cli.flags import add_flags as _add_flags
 from acqsynth.errors import AcqsynthError
 
 if TYPE_CHECKING:  # imported when a command runs: they import torch
@@ -115,11 +116,18 @@ FLAGS: dict[str, tuple[Flag, ...]] = {
 """Each command's options, in the order its help lists them; a command builds its configs from them."""
 
 
-def _quiet_libraries() -> None:
+NO_MODELS = ("grade", "report", "models")
+"""Commands that load no model and no dataset library: they skip importing transformers and datasets
+just to quiet them (seconds of start-up)."""
+
+
+def _quiet_libraries(command: str | None = None) -> None:
     """No telemetry, no hub progress noise; our own progress bars stay."""
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if command in NO_MODELS:
+        return
     import datasets
     import transformers
 
@@ -309,7 +317,9 @@ def _load_cli_config(cls: type, args: argparse.Namespace, default: Path | None) 
     return load_config(cls, resolve_config(path) if path else default, items)
 
 
-def _config_command(sub: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+def _config_command(sub: Any, name: str, help: str, description: str,
+                    add_flags: Callable[[argparse.ArgumentParser, Sequence[Flag]], None] = _add_flags,
+                    ) -> argparse.ArgumentParser:
     """A subcommand that takes `[CONFIG.yaml] [KEY=VALUE ...]`, `--output` and `--quiet`."""
     c = sub.add_parser(name, help=help, description=description)
     c.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [KEY=VALUE ...]",
@@ -415,8 +425,15 @@ def _print_table(rows: Sequence[Sequence[str]]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; with `only`, the flags of that command alone (the others keep their names and
+    help), so a command does not import the modules every other command's flags come from."""
     p = argparse.ArgumentParser(prog="acqsynth", description="Synthetic data targeted at one student model.")
+
+    def add_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> None:
+        if only is None or parser.prog.split()[-1] == only:
+            _add_flags(parser, flags)
+
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     m = sub.add_parser("models", help="list the embedded model aliases, install an optional one")
@@ -453,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "run", help="the main job: make data with a strategy, finetune and evaluate the student",
         description="Run a config (default: the embedded active loop on arithmetic). Every key can be "
         "overridden as key=value, e.g. `acqsynth run budget.samples=64 train.method=full`. Rerunning with the "
-        "same output directory resumes the run.",
+        "same output directory resumes the run.", add_flags=add_flags,
     )
     r.set_defaults(func=cmd_run)
 
@@ -461,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "grpo", help="train a generator with GRPO: reward = the frozen student's acquisition score + format",
         description="Train a generator with TRL's GRPOTrainer. Settings from an optional YAML file and key=value "
         "overrides, e.g. `acqsynth grpo reward=confidence max_steps=20 prompts_per_step=2`. Works under "
-        "`accelerate launch -m acqsynth.cli grpo ...`.",
+        "`accelerate launch -m acqsynth.cli grpo ...`.", add_flags=add_flags,
     )
     gp.set_defaults(func=cmd_grpo)
 
@@ -470,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every method of an experiment config at every budget and seed (each cell is one "
         "`acqsynth run`), resuming finished cells, then write results/items/scores tables and the report. "
         "Cells run in `workers=N` processes; starting the same command twice also splits the cells.",
+        add_flags=add_flags,
     )
     ex.add_argument("--no-collect", action="store_true", help=argparse.SUPPRESS)
     ex.set_defaults(func=cmd_experiment)
@@ -482,7 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = next((w for w in words if not w.startswith("-")), None)
+    parser = build_parser(only=command if command in FLAGS or command in ("run", "grpo", "experiment") else None)
     args, extra = parser.parse_known_args(argv)
     if extra:
         # `acqsynth run --quiet budget.samples=8`: overrides may come after options too.
@@ -492,7 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        _quiet_libraries()
+        _quiet_libraries(args.command)
         return func(args)
     except AcqsynthError as e:
         print(f"acqsynth: error: {e}", file=sys.stderr)

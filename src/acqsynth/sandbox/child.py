@@ -89,9 +89,10 @@ class Options:
     """What the runner tells the child: see `arguments`."""
 
     def __init__(self, status_fd: int, workdir: str, drop: str, home: str, disk_mb: int, filesystem: str,
-                 block_sockets: bool, uid: int = -1) -> None:
+                 block_sockets: bool, uid: int = -1, limits: tuple[int, int, int, int] = (0, 0, 0, 0)) -> None:
         self.status_fd = status_fd
         self.uid = uid
+        self.limits = limits
         self.workdir = workdir
         self.drop = drop
         self.home = home
@@ -101,21 +102,24 @@ class Options:
 
 
 def arguments(status_fd: int, workdir: str, drop: str, home: str, disk_mb: int, filesystem: str,
-              block_sockets: bool, uid: int = -1) -> list[str]:
+              block_sockets: bool, uid: int = -1, limits: tuple[int, int, int, int] = (0, 0, 0, 0)) -> list[str]:
     """The child's arguments after `-c <source>`.
 
     `status_fd` is the write end of the status pipe; `workdir` the working directory holding main.py;
-    `drop` is `uid` or `caps` (see `drop_privileges`), `uid` the uid to become with `uid`; `home` the caller's home directory (hidden);
+    `drop` is `uid` or `caps` (see `drop_privileges`), `uid` the uid to become with `uid`; `limits`
+    (CPU seconds, address space MB, file size MB, process count; 0 = not set) are set first (`set_limits`); `home` the caller's home directory (hidden);
     `disk_mb` the size of the working directory's tmpfs (readonly mode); `filesystem` is `readonly`,
     `landlock` or `none`; `block_sockets` installs the socket-blocking audit hook."""
     return [str(status_fd), workdir, drop, home, str(disk_mb), filesystem, "block" if block_sockets else "allow",
-            str(uid)]
+            str(uid), ",".join(map(str, limits))]
 
 
 def parse_args(argv: Sequence[str]) -> Options:
     """`sys.argv` of the child (`-c`, then `arguments`' output) as Options."""
-    _, status_fd, workdir, drop, home, disk_mb, filesystem, sockets, uid = argv
-    return Options(int(status_fd), workdir, drop, home, int(disk_mb), filesystem, sockets == "block", int(uid))
+    _, status_fd, workdir, drop, home, disk_mb, filesystem, sockets, uid, limits = argv
+    cpu, mem, fsize, nproc = (int(x) for x in limits.split(","))
+    return Options(int(status_fd), workdir, drop, home, int(disk_mb), filesystem, sockets == "block", int(uid),
+                   (cpu, mem, fsize, nproc))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -124,6 +128,30 @@ def parse_args(argv: Sequence[str]) -> Options:
 
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
+
+
+def set_limits(cpu_s: int, memory_mb: int, file_mb: int, nproc: int) -> None:
+    """The rlimits, hard = soft, set before anything else runs and before privileges are dropped (so the
+    code cannot raise them). Set here rather than between the host's fork and exec: a preexec function
+    forces a full fork of the host, which costs milliseconds per run in a host holding a model."""
+    import resource
+
+    if cpu_s:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    if memory_mb:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+    if file_mb:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_mb << 20, file_mb << 20))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:  # noqa: SIM105 -- contextlib is not loaded into the child
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    except (ValueError, OSError):
+        pass
+    if nproc:
+        try:  # noqa: SIM105
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        except (ValueError, OSError):
+            pass
 
 
 def drop_privileges(drop: str, uid: int = -1) -> None:
@@ -370,7 +398,13 @@ def parent_pid(stat: bytes) -> int:
 
 
 def children_of(pid: int) -> list[int]:
-    """The processes whose parent is `pid` now."""
+    """The processes whose parent is `pid` now: from /proc/PID/task/PID/children where the kernel has it
+    (the monitor has one thread), else by reading every process's parent (slow with many processes)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        pass
     kids = []
     for entry in os.listdir("/proc"):
         try:
@@ -447,6 +481,7 @@ def main(argv: Sequence[str]) -> tuple[CodeType, dict[str, object]]:
     The monitor never returns. The caller runs the pair at module level, so that the code's stack
     starts one frame deep."""
     opts = parse_args(argv)
+    set_limits(*opts.limits)
     FILESYSTEM.get(opts.filesystem, unrestricted)(opts)
     _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans come back to the monitor
     pid = os.fork()

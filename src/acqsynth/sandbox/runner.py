@@ -15,8 +15,8 @@ Layers of protection (the threat model is in docs/security.md):
   socket-blocking audit hook is installed instead;
 - the code runs without privileges: as a uid of its own (`SANDBOX_UIDS`, one per concurrent run) when
   the caller is root, else without capabilities;
-- rlimits set in the child before exec: CPU seconds, address space, file size, open files, no core
-  files and the process count;
+- rlimits, set by the sandboxed interpreter before anything else (and before privileges drop): CPU
+  seconds, address space, file size, open files, no core files and the process count;
 - a scrubbed environment (no inherited variables, so no secrets) and a throw-away working directory
   removed afterwards;
 - stdout/stderr read with a byte cap; the process group is killed as soon as the cap is exceeded.
@@ -34,7 +34,6 @@ import functools
 import math
 import os
 import re
-import resource
 import secrets
 import selectors
 import shutil
@@ -277,25 +276,6 @@ def _user_task_count(uid: int) -> int:
     return n
 
 
-def _make_preexec(cpu_s: int, memory_mb: int, max_file_mb: int, nproc: int | None):
-    """A preexec_fn that only calls setrlimit (safe enough to run between fork and exec)."""
-
-    def preexec() -> None:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
-        mem = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        fsize = max_file_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-        if nproc is not None:
-            with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-
-    return preexec
-
-
 def _caller_home() -> str:
     """The caller's home directory (hidden from the code), from $HOME or the password database."""
     home = os.environ.get("HOME") or os.path.expanduser("~")
@@ -433,7 +413,8 @@ def _run(code: str, timeout_s: float, cpu_limit: int, memory_mb: int, max_output
             os.chown(workdir, uid, uid)
             os.chown(main, uid, uid)
         argv = [*prefix, "--", sys.executable, "-I", "-B", "-X", "utf8", "-c", _child_source(),
-                *child.arguments(status_w, workdir, drop, _caller_home(), max_disk_mb, fs, block_sockets, uid)]
+                *child.arguments(status_w, workdir, drop, _caller_home(), max_disk_mb, fs, block_sockets, uid,
+                                 (cpu_limit, memory_mb, max_file_mb, nproc))]
         if not prefix:
             argv = argv[1:]
         proc = subprocess.Popen(
@@ -445,7 +426,6 @@ def _run(code: str, timeout_s: float, cpu_limit: int, memory_mb: int, max_output
             stderr=subprocess.PIPE,
             start_new_session=True,
             pass_fds=(status_w,),
-            preexec_fn=_make_preexec(cpu_limit, memory_mb, max_file_mb, nproc),
         )
         os.close(status_w)
         status_w = -1
