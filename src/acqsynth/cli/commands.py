@@ -329,6 +329,12 @@ def _config_command(sub: Any, name: str, help: str, description: str,
     return c
 
 
+def _add_dry_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the config and print what the run needs (models and data and whether they are "
+                        "here, memory per GPU, generator calls and tokens); loads no model, contacts nothing")
+
+
 def _add_quiet(parser: argparse.ArgumentParser, help: str = "no progress bar") -> None:
     parser.add_argument("--quiet", action="store_true", help=help)
 
@@ -339,6 +345,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from acqsynth.run.job import run_job
 
     config = _load_cli_config(RunConfig, args, default_config_path())
+    if args.dry_run:
+        from acqsynth.run.dry_run import run_report
+
+        print("\n".join(run_report(config)))
+        return 0
     out = Path(config.output or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S"))
     args.resume_output = [] if config.output else ["--output", str(out)]  # a rerun must name the directory
     summary = run_job(config, out, progress=not args.quiet)
@@ -356,6 +367,11 @@ def cmd_grpo(args: argparse.Namespace) -> int:
     from acqsynth.strategies.grpo import GRPOSettings, train_generator
 
     settings = _load_cli_config(GRPOSettings, args, None)
+    if args.dry_run:
+        from acqsynth.run.dry_run import grpo_report
+
+        print("\n".join(grpo_report(settings)))
+        return 0
     out = Path(settings.output or Path("runs") / time.strftime("grpo-%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
     save_config(settings, out / "config.yaml")
@@ -472,6 +488,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "overridden as key=value, e.g. `acqsynth run budget.samples=64 train.method=full`. Rerunning with the "
         "same output directory resumes the run.", add_flags=add_flags,
     )
+    _add_dry_run(r)
     r.set_defaults(func=cmd_run)
 
     gp = _config_command(
@@ -480,6 +497,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "overrides, e.g. `acqsynth grpo reward=confidence max_steps=20 prompts_per_step=2`. Works under "
         "`accelerate launch -m acqsynth.cli grpo ...`.", add_flags=add_flags,
     )
+    _add_dry_run(gp)
     gp.set_defaults(func=cmd_grpo)
 
     ex = _config_command(
