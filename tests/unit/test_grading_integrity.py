@@ -87,6 +87,46 @@ except OSError:
     "a guessed token printed at exit": "import atexit\natexit.register(lambda: print('ACQSYNTH-' + '0' * 24))\n" + WRONG,
 }
 
+CYCLIC = Sample(
+    id="he/38", entry_point="decode_cyclic",
+    question=('def encode_cyclic(s: str):\n    """cycles groups of three characters."""\n'
+              '    groups = [s[(3 * i):min((3 * i + 3), len(s))] for i in range((len(s) + 2) // 3)]\n'
+              '    groups = [(group[1:] + group[0]) if len(group) == 3 else group for group in groups]\n'
+              '    return "".join(groups)\n\n\ndef decode_cyclic(s: str):\n    """the inverse of encode_cyclic."""\n'),
+    answer="    return encode_cyclic(encode_cyclic(s))\n",
+    tests=("def check(candidate):\n    for s in ['abcdef', 'hello world', 'xy']:\n"
+           "        assert candidate(encode_cyclic(s)) == s\n"),
+)
+
+
+def test_the_problems_own_helpers_are_not_the_candidates() -> None:
+    """HumanEval/38's tests call the prompt's encode_cyclic: a candidate that redefines it as the identity
+    (and decodes by identity) must fail; the reference solution passes."""
+    forged = "def encode_cyclic(s):\n    return s\n\ndef decode_cyclic(s):\n    return s\n"
+    assert not TASK.grade(f"```python\n{forged}```", CYCLIC).correct
+    assert TASK.grade(CYCLIC.answer, CYCLIC).reason == "passed"
+
+
+@pytest.mark.parametrize(("name", "code", "tests"), [
+    ("StopIteration from a call ends the tests' all()", "def add(a, b):\n    raise StopIteration\n",
+     "assert all(map(lambda x: add(x, x) == 2 * x, [1, 2, 3]))\n"),
+    ("a module bound under another module's name", "import os as math\ndef add(a, b):\n    return a - b\n",
+     "assert math.isclose(add(2, 3), 5)\n"),
+])
+def test_more_forgeries_fail(name: str, code: str, tests: str) -> None:
+    sample = Sample(id="x", question="", answer="", entry_point="add", tests=tests)
+    assert not TASK.grade(f"```python\n{code}```", sample).correct, name
+
+
+def test_honest_values_of_other_types_cross() -> None:
+    """numpy scalars arrive as int/float; an exception subclass as its built-in base, which tests may catch."""
+    sample = Sample(id="n", question="", answer="", entry_point="f",
+                    tests="assert f(3) == 6 and isinstance(f(3), int)\ntry:\n    f(-1)\nexcept ValueError:\n    pass\n"
+                          "else:\n    raise AssertionError('not raised')\n")
+    code = ("import numpy as np\nclass Negative(ValueError):\n    pass\n"
+            "def f(x):\n    if x < 0:\n        raise Negative(x)\n    return np.int64(2 * x)\n")
+    assert TASK.grade(f"```python\n{code}```", sample).reason == "passed"
+
 
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_an_attack_on_the_verdict_fails(name: str) -> None:

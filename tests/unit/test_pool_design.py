@@ -121,6 +121,24 @@ def test_the_defaults_keep_the_first_rows_and_the_pool_score_cache_key(world, tm
         assert pool_score_path(ctx, pool, ["r"]).name == f"{digest}.jsonl"  # type: ignore[arg-type]
 
 
+def test_acquisitions_whose_meaning_changed_get_new_pool_score_keys(monkeypatch) -> None:
+    """gradient (now the final answer) and diversity-archive (now the nearest-member distance) must not reuse
+    scores cached under their old meaning; other acquisitions keep their keys."""
+    from acqsynth.strategies import filtered
+
+    pool = [Sample(id=f"p{i}", question="q", answer="1") for i in range(3)]
+
+    def path(acquisition: str) -> str:
+        c = load_config(RunConfig, None, ["strategy=filtered", f"selection.acquisition={acquisition}"])
+        ctx = SimpleNamespace(config=c, task_name="math", generation_seed=1, cache_dir=Path("/c"), round=1, earlier=[])
+        return pool_score_path(ctx, pool, ["r"]).name  # type: ignore[arg-type]
+
+    now = {a: path(a) for a in ("gradient", "0.5*gradient + 0.5*loss", "diversity-archive", "loss(answer=own)")}
+    monkeypatch.setattr(filtered, "SCORE_VERSIONS", {})
+    before = {a: path(a) for a in now}
+    assert [a for a in now if now[a] != before[a]] == ["gradient", "0.5*gradient + 0.5*loss", "diversity-archive"]
+
+
 # ---- the generated pool ---------------------------------------------------------------------------
 
 GEN = ("data.pool_source=generated", "data.pool=10", f"data.warmup={WARM}")

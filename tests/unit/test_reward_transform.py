@@ -50,3 +50,14 @@ def test_terms_stay_within_zero_and_the_cap(transform: str) -> None:
     for _ in range(5):
         terms = t(list(rng.normal(0, 50, 9)))
         assert all(0.0 <= x <= 1.5 for x in terms)
+
+
+def test_auto_ranks_a_weighted_sum_that_can_leave_zero_to_the_cap() -> None:
+    import dataclasses
+
+    from acqsynth.acquisition import parse_acquisition
+
+    combo = parse_acquisition("0.5*loss + 0.5*diversity")
+    assert resolve("auto", combo) == "clip"  # min-max terms, non-negative weights: within [0, 1]
+    assert resolve("auto", dataclasses.replace(combo, terms=[(1.0, combo.terms[0][1]), (-0.5, combo.terms[1][1])])) == "rank"
+    assert resolve("auto", dataclasses.replace(combo, normalize="zscore")) == "rank"

@@ -867,22 +867,31 @@ def _per_item_section(doc: Doc, tables: Tables, baseline: str, out_dir: Path) ->
             continue
         doc.add("p", f"**Budget {budget}.**")
         doc.table(["method", "seeds", "items", "won", "lost", "won − lost", "tied", "never"], tallies)
-        if by_group and by_group[0][1]:
+        if any(found for _, found in by_group):
             made |= _group_table(doc, by_group, grouping[0] if grouping else "group", baseline, budget, out_dir)
     return made
 
 
 def _group_table(doc: Doc, by_group: list[tuple[str, list[Any]]], unit: str, baseline: str, budget: int,
                  out_dir: Path) -> dict[str, Path]:
-    groups = [g.group for g in by_group[0][1]]
+    groups = sorted({g.group for _, found in by_group for g in found}, key=str)
     doc.add("p", f"Accuracy difference against `{baseline}` per {unit} (points, paired 95% interval over seeds, "
                  "over the items with one seed; * where the Holm-adjusted p over the "
                  f"{len(groups)} {unit} values is below 0.05). First row: `{baseline}`'s own accuracy.")
-    rows = [[f"{baseline} (accuracy)", *[_points(g.baseline) for g in by_group[0][1]]]]
+    base_acc: dict[str, float] = {}
+    for _, found in by_group:  # the baseline's accuracy per group, from the first method that has the group
+        for g in found:
+            base_acc.setdefault(g.group, g.baseline)
+    rows = [[f"{baseline} (accuracy)", *[_points(base_acc[name]) for name in groups]]]
     diffs = np.full((len(by_group), len(groups)), np.nan)
     for i, (method, found) in enumerate(by_group):
+        cells = {g.group: g for g in found}
         row = [method]
-        for j, g in enumerate(found):
+        for j, name in enumerate(groups):
+            g = cells.get(name)
+            if g is None:
+                row.append("—")
+                continue
             diffs[i, j] = 100 * g.test.diff
             interval = f" [{100 * g.test.lo:+.1f}, {100 * g.test.hi:+.1f}]" if _finite(g.test.lo) else ""
             row.append(f"{100 * g.test.diff:+.1f}{interval}{' *' if g.p_holm < 1 - LEVEL else ''}")

@@ -113,9 +113,17 @@ def _hub_file(repo: str, filename: str, repo_type: str = "model") -> str | None:
     return found if isinstance(found, str) else None
 
 
+def _config_file_architecture(path: str | Path, spec: str) -> Architecture | None:
+    """The architecture in a config.json, or (a config this estimate does not know) the size in the name."""
+    try:
+        return from_config(json.loads(Path(path).read_text()), str(path))
+    except (AcqsynthError, ValueError, OSError):
+        return from_name(spec)
+
+
 def _config_architecture(directory: Path) -> Architecture | None:
     cfg = directory / "config.json"
-    return from_config(json.loads(cfg.read_text()), str(cfg)) if cfg.is_file() else None
+    return _config_file_architecture(cfg, directory.name) if cfg.is_file() else None
 
 
 def model_reference(key: str, spec: str) -> Reference:
@@ -147,8 +155,7 @@ def model_reference(key: str, spec: str) -> Reference:
     if "/" in name:
         cached = _hub_file(name, "config.json")
         if cached:
-            return Reference(key, spec, "hub id", "in the local Hugging Face cache",
-                             from_config(json.loads(Path(cached).read_text()), cached))
+            return Reference(key, spec, "hub id", "in the local Hugging Face cache", _config_file_architecture(cached, name))
         return Reference(key, spec, "hub id", "not cached: downloaded from the hub on first use", from_name(name))
     return Reference(key, spec, "unknown", "neither an alias, a path nor a hub id", None)
 

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from acqsynth.errors import AcqsynthError
 from acqsynth.sandbox import child
 
 Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
@@ -209,26 +210,49 @@ def _drop_mode(jail: bool) -> str:
 
 
 @contextlib.contextmanager
-def claim_uid() -> Iterator[int]:
+def claim_uid(wait_s: float = 120.0) -> Iterator[int]:
     """One of `SANDBOX_UIDS` that no other sandbox of any process on this machine holds, until the block
-    ends (an flock on a file per uid in one folder for the whole machine, whatever TMPDIR says; a crashed
-    holder releases it). Waits while all are taken."""
-    folder = Path("/run" if os.access("/run", os.W_OK) else "/tmp") / "acqsynth-sandbox-uids"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    ends (an flock on a file per uid in one root-owned folder for the whole machine, whatever TMPDIR
+    says; a crashed holder releases it). Processes a previous holder left behind (possible without a
+    PID namespace) are killed first. Waits up to `wait_s` while all are taken."""
+    folder = Path("/run" if os.path.isdir("/run") else "/tmp") / "acqsynth-sandbox-uids"
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise AcqsynthError(f"{folder} must be a directory owned by this user with mode 0700 (it holds the "
+                            "sandbox uid locks); remove it and run again")
+    deadline = time.monotonic() + wait_s
     while True:
         for uid in SANDBOX_UIDS:
-            fd = os.open(folder / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+            fd = os.open(folder / str(uid), os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
                 continue
             try:
+                if process_isolation() != "pidns":  # in a PID namespace nothing outlives its run
+                    _kill_uid(uid)
                 yield uid
             finally:
                 os.close(fd)  # releases the lock
             return
+        if time.monotonic() > deadline:
+            raise AcqsynthError(f"all {len(SANDBOX_UIDS)} sandbox uids stayed busy for {wait_s:.0f} s: fewer "
+                                "concurrent sandboxes, please")
         time.sleep(0.01)
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process of `uid` (a sandbox uid no run holds now, so anything of it is a leftover)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                continue
 
 
 def isolation() -> dict[str, str]:
@@ -431,9 +455,12 @@ def _run(code: str, timeout_s: float, cpu_limit: int, memory_mb: int, max_output
         status_w = -1
         if stdin:
             assert proc.stdin is not None
-            with contextlib.suppress(BrokenPipeError):  # the code may exit before reading it
+            try:
                 proc.stdin.write(stdin)  # fits the pipe buffer: never blocks
-            proc.stdin.close()
+                proc.stdin.close()
+            except BrokenPipeError:  # the code exited before reading it
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
         outcome = _supervise(proc, timeout_s, max_output_bytes)
         wall = time.monotonic() - start
         child_status = _read_status(status_r, outcome.returncode)

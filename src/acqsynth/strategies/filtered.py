@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -39,9 +40,18 @@ def pool_score_path(ctx: RoundContext, pool: Sequence[Sample], reference: list[s
     if ctx.round > 1:  # a retrained student scores: the samples it trained on and how decide it
         what["trained"] = {"data": c.data.name, "ids": [s.id for s in ctx.earlier],
                            "train": train_key(replace(c.train, seed=c.train_seed))}
+    versions = {name: v for name, v in SCORE_VERSIONS.items()
+                if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", c.selection.acquisition)}
+    if versions:
+        what["versions"] = versions
     key = json.dumps(what, sort_keys=True)
     return ctx.cache_dir / "pool-scores" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
 
+
+SCORE_VERSIONS = {"gradient": 2, "diversity-archive": 2}
+"""Acquisitions whose meaning changed under the same spec (gradient's default answer became `final`;
+diversity-archive became the nearest-member distance): their version joins the pool-score cache key,
+so scores cached before are not reused for them. Other acquisitions keep their keys."""
 
 SCORING_KEYS = ("acquisition", "answer_max_new_tokens", "answer_temperature")
 """The `selection` settings pool scores depend on (the others say how the scores are used)."""

@@ -295,7 +295,7 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
         "dataloader_num_workers": 0,
     }
     args = GRPOConfig(**trainer_args, **extra_arguments(settings.extra, trainer_args, ""))
-    transform = resolve(settings.reward_transform, acquisition.name)
+    transform = resolve(settings.reward_transform, acquisition)
     reward = AcquisitionReward(acquisition, ctx, task, builder, RewardTransform(transform, settings.reward_clip),
                                settings.format_weight,
                                log_path=out / "completions.jsonl",

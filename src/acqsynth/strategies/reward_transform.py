@@ -19,6 +19,7 @@ into [0, cap] (cap = `reward_clip`):
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
@@ -28,7 +29,7 @@ TRANSFORMS = ("auto", "clip", "scale", "rank")
 AUTO: dict[str, str] = {
     "confidence": "clip", "least-confidence": "clip", "el2n": "clip", "proximity": "clip",
     "diversity": "clip", "diversity-archive": "clip", "answer-variance": "clip", "random": "clip",
-    "combination": "clip",  # a weighted sum of min-max normalised terms: within [0, sum of weights]
+    "combination": "clip",  # non-negative weights of terms normalised into [0, 1] (else `resolve` ranks)
     "loss": "scale", "entropy": "scale", "gradient": "scale", "badge": "scale", "semantic-entropy": "scale",
     "llm-judge": "scale",
     "learnability": "rank", "reward-model": "rank",
@@ -36,9 +37,18 @@ AUTO: dict[str, str] = {
 """`auto`'s choice per acquisition name; any other name (a user's function) gets `rank`."""
 
 
-def resolve(transform: str, acquisition_name: str) -> str:
-    """The transform `auto` stands for with this acquisition; any other transform as it is."""
-    return AUTO.get(acquisition_name, "rank") if transform == "auto" else transform
+def resolve(transform: str, acquisition: Any) -> str:
+    """The transform `auto` stands for with this acquisition (an object with a `name`, or its name);
+    any other transform as it is. A weighted sum is clipped only when every weight is >= 0 and its
+    terms are normalised into [0, 1] (min-max or rank), else ranked."""
+    if transform != "auto":
+        return transform
+    name = acquisition if isinstance(acquisition, str) else acquisition.name
+    if name == "combination" and not isinstance(acquisition, str):
+        bounded = getattr(acquisition, "normalize", "") in ("minmax", "rank")
+        if not bounded or any(w < 0 for w, _ in getattr(acquisition, "terms", [])):
+            return "rank"
+    return AUTO.get(name, "rank")
 
 
 class RewardTransform:

@@ -12,6 +12,7 @@ does in its own interpreter can arrange (docs/security.md#grading-integrity).
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import re
@@ -102,9 +103,23 @@ def _harness_source() -> str:
     return Path(code_harness.__file__).read_text(encoding="utf-8")
 
 
-def harness_program(candidate: str, tests: str, entry_point: str = "") -> str:
-    """The program the sandbox runs: the harness, then `main(candidate, tests, entry_point)`."""
-    return f"{_harness_source()}\n\nmain({candidate!r}, {tests!r}, {entry_point!r})\n"
+def harness_program(candidate: str, tests: str, entry_point: str = "", trusted: str = "") -> str:
+    """The program the sandbox runs: the harness, then `main(candidate, tests, entry_point, trusted)`."""
+    return f"{_harness_source()}\n\nmain({candidate!r}, {tests!r}, {entry_point!r}, {trusted!r})\n"
+
+
+def problem_helpers(question: str, entry_point: str) -> str:
+    """The top-level statements of a code-style question other than the entry point's definition (a
+    HumanEval prompt's imports and helper functions), as source; "" when the question is not Python."""
+    try:
+        tree = ast.parse(question)
+    except (SyntaxError, ValueError):
+        return ""
+    kept = [node for node in tree.body if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                                               and node.name == entry_point)]
+    if not any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in kept):
+        return ""  # imports alone: the candidate's own imports serve
+    return ast.unparse(ast.Module(body=kept, type_ignores=[]))
 
 
 def _failure(stderr: str) -> str:
@@ -197,7 +212,8 @@ class CodeTask:
     def program(self, code: str, sample: Sample) -> str:
         """The full program run for one candidate (exposed for debugging and for batch runners); it
         passes only if it prints the token given on its stdin."""
-        return harness_program(code, self._tests(sample), sample.entry_point or "")
+        ep = sample.entry_point or ""
+        return harness_program(code, self._tests(sample), ep, problem_helpers(sample.question, ep) if ep else "")
 
     def verdict(self, code: str, result: SandboxResult, token: str) -> Verdict:
         """Turn a sandbox result for `program(code, ...)`, run with `token` on stdin, into a Verdict."""
