@@ -15,7 +15,7 @@ from acqsynth.evaluation.cloze import chance, cloze_scores
 from acqsynth.evaluation.stats import Estimate, bootstrap_mean, pass_at_k
 from acqsynth.models.interfaces import GenerationParams, Generator, Student
 from acqsynth.samples import Sample, iter_samples
-from acqsynth.tasks.base import Task, Verdict
+from acqsynth.tasks.base import Task, grade_all
 from acqsynth.tasks.mcqa import gold_letter
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -207,13 +207,6 @@ def resolve_mcq_metric(metric: str, student: Student) -> str:
         return "acc_norm"
     params = sum(p.numel() for p in model.parameters())
     return "acc_norm" if params < SMALL_STUDENT_PARAMS else "generate"
-
-
-def grade_all(task: Task, predictions: list[str], samples: list[Sample]) -> list[Verdict]:
-    """Grade predictions in order, concurrently where the task can (code candidates run in parallel sandboxes)."""
-    if hasattr(task, "grade_many"):
-        return task.grade_many(predictions, samples)
-    return [task.grade(p, s) for p, s in zip(predictions, samples, strict=True)]
 
 
 def option_loglik_predictions(student: Student, task: Any, samples: list[Sample]) -> list[str]:

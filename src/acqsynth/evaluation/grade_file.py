@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from acqsynth.errors import AcqsynthError
-from acqsynth.evaluation.accuracy import grade_all
 from acqsynth.samples import iter_samples, read_samples, write_samples
 from acqsynth.tasks import get_task
-from acqsynth.tasks.base import Verdict
+from acqsynth.tasks.base import Verdict, grade_all
 
 
 @dataclass

@@ -53,3 +53,10 @@ def task_kind(task: Task) -> str:
     grouping self-consistency answers and picking a generator template go by it, so `math-answer` or a
     YAML task with `base: math` is treated as math."""
     return str(getattr(task, "kind", task.name))
+
+
+def grade_all(task: Task, predictions: list[str], samples: list[Sample]) -> list[Verdict]:
+    """Grade predictions in order, concurrently where the task can (code candidates run in parallel sandboxes)."""
+    if hasattr(task, "grade_many"):
+        return task.grade_many(predictions, samples)
+    return [task.grade(p, s) for p, s in zip(predictions, samples, strict=True)]
