@@ -313,7 +313,7 @@ def test_the_pool_study_loads_and_expands_without_running(tmp_path) -> None:
     exp = load_config(ExperimentConfig, ROOT / "experiments" / "pool-2d.yaml")
     grid = cells(exp, tmp_path)
     by_budget = Counter(c.budget for c in grid)
-    assert by_budget == {512: 13 * 8, 128: 6 * 4} and len(grid) == 128
+    assert by_budget == {512: 14 * 8, 128: 6 * 4} and len(grid) == 136
     assert {c.seed for c in grid if c.budget == 512} == set(range(8))
     assert {c.seed for c in grid if c.budget == 128} == set(range(4))
     assert exp.baseline == "random" and exp.goal_gain == 0.02
@@ -370,3 +370,17 @@ def test_budget_seeds_are_checked(tmp_path) -> None:
     exp = load_config(ExperimentConfig, None, ["methods={random: {strategy: random}}", "baseline=random",
                                                "budgets=[8, 32]", "seeds=[0, 1, 2]", "budget_seeds.32=[5]"])
     assert [(c.budget, c.seed) for c in cells(exp, tmp_path)] == [(8, 0), (8, 1), (8, 2), (32, 5)]
+
+
+def test_the_grpo_generator_method_names_what_its_config_writes(tmp_path) -> None:
+    """pool-2d's grpo-gen uses the checkpoint `acqsynth grpo experiments/grpo-2d.yaml --output runs/grpo-2d`
+    writes; that config loads and its reward is the study's acquisition."""
+    from acqsynth.strategies.grpo import GRPOSettings
+
+    settings = load_config(GRPOSettings, ROOT / "experiments" / "grpo-2d.yaml")
+    assert settings.data == "arithmetic-2d" and settings.reward == "loss(answer=own)"
+    assert "--output runs/grpo-2d" in (ROOT / "experiments" / "grpo-2d.yaml").read_text()
+    grid = cells(load_config(ExperimentConfig, ROOT / "experiments" / "pool-2d.yaml"), tmp_path)
+    grpo = [c for c in grid if c.method == "grpo-gen"]
+    assert len(grpo) == 8 and {c.budget for c in grpo} == {512}
+    assert {c.config.generator.model for c in grpo} == {"runs/grpo-2d/generator"}
