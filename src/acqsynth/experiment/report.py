@@ -826,7 +826,7 @@ def plot_group_differences(methods: list[str], groups: list[str], diffs: np.ndar
         if np.isfinite(v):
             ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=7,
                     color="white" if abs(v) > 0.6 * span else "black")
-    fig.colorbar(im, ax=ax, label="− baseline (points)")
+    fig.colorbar(im, ax=ax, label="vs baseline (points)")
     ax.set_title(f"budget {budget}", fontsize=9)
     return _save(fig, path)
 
