@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.stats import ttest_rel
 from test_experiment_report import _cell, _items, table_row, write_run
 
@@ -92,3 +93,16 @@ def test_report_has_the_per_item_tally_and_the_strata_table(tmp_path) -> None:
     diff = 100 * (pivot["loss"][plus].to_numpy().mean() - pivot["random"][plus].to_numpy().mean())
     assert f"| loss | {diff:+.1f} [" in md
     assert "plots/per_stratum_b0064.png" in made and made["plots/per_stratum_b0064.png"].exists()
+
+
+def test_selected_and_candidate_mixes_are_shares_per_group_mean_over_seeds() -> None:
+    from acqsynth.experiment.per_item import candidate_mix, selected_mix
+
+    groups = pd.Series({"a1": "x", "a2": "x", "b1": "y", "b2": "y"})
+    rows = [("m", 8, 0, "a1", True), ("m", 8, 0, "a2", True), ("m", 8, 0, "b1", False), ("m", 8, 0, "b2", True),
+            ("m", 8, 1, "a1", True), ("m", 8, 1, "b1", True), ("m", 8, 1, "b2", False), ("m", 8, 1, "a2", False)]
+    scores = pd.DataFrame(rows, columns=["method", "budget", "seed", "item_id", "selected"])
+    mix = selected_mix(scores, "m", 8, groups)
+    assert mix["x"] == pytest.approx((2 / 3 + 1 / 2) / 2) and mix["y"] == pytest.approx((1 / 3 + 1 / 2) / 2)
+    assert candidate_mix(scores, 8, groups).to_dict() == {"x": 0.5, "y": 0.5}
+    assert selected_mix(scores.assign(item_id=None), "m", 8, groups) is None  # tables written before item ids

@@ -63,7 +63,7 @@ COLUMNS = {
                 "samples", "generated", "teacher_tokens", "accuracy", "accuracy_lo", "accuracy_hi", "accuracy_before",
                 "forgetting", "forgetting_before", "n_eval", "wall_s"],
     "items": ["method", "budget", "seed", "quantile", "suite", "item_id", "correct"],
-    "scores": ["method", "budget", "seed", "round", "kind", "acquisition", "score", "selected"],
+    "scores": ["method", "budget", "seed", "round", "kind", "acquisition", "score", "selected", "item_id"],
 }
 """The columns of each tidy table (written even when a table has no rows yet)."""
 RUN_LOCAL_KEYS = ("output", "cache")
@@ -663,8 +663,10 @@ def _score_rows(run_dir: Path, ident: dict[str, Any]) -> list[dict[str, Any]]:
             col = score_column(table)
             if col is None or len(table) == 0:
                 continue
-            for score, kept in zip(table[col], table["selected"], strict=True):
+            ids = table["id"] if "id" in table.column_names else [None] * len(table)
+            for score, kept, item in zip(table[col], table["selected"], ids, strict=True):
                 rows.append({"method": ident["method"], "budget": ident["budget"], "seed": ident["seed"],
                              "round": int(d.name.split("-")[1]), "kind": kind, "acquisition": col,
-                             "score": float("nan") if score is None else float(score), "selected": bool(kept)})
+                             "score": float("nan") if score is None else float(score), "selected": bool(kept),
+                             "item_id": item})
     return rows

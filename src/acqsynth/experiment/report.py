@@ -33,7 +33,14 @@ from acqsynth.evaluation.stats import (
     t_interval,
     tost,
 )
-from acqsynth.experiment.per_item import align, builtin_groups, group_differences, tally
+from acqsynth.experiment.per_item import (
+    align,
+    builtin_groups,
+    candidate_mix,
+    group_differences,
+    selected_mix,
+    tally,
+)
 
 LEVEL = 0.95
 POWER = 0.8
@@ -42,7 +49,7 @@ EQUIVALENCE_MARGIN = 0.02
 """±2 accuracy points: the TOST margin within which a non-significant difference counts as none."""
 PLOTS = "plots"
 ITEM_COLUMNS = ["method", "budget", "seed", "quantile", "suite", "item_id", "correct"]
-SCORE_COLUMNS = ["method", "budget", "seed", "round", "kind", "acquisition", "score", "selected"]
+SCORE_COLUMNS = ["method", "budget", "seed", "round", "kind", "acquisition", "score", "selected", "item_id"]
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -869,7 +876,29 @@ def _per_item_section(doc: Doc, tables: Tables, baseline: str, out_dir: Path) ->
         doc.table(["method", "seeds", "items", "won", "lost", "won − lost", "tied", "never"], tallies)
         if any(found for _, found in by_group):
             made |= _group_table(doc, by_group, grouping[0] if grouping else "group", baseline, budget, out_dir)
+        if grouping is not None:
+            _mix_table(doc, tables, grouping, [m for m, _ in by_group], budget)
     return made
+
+
+def _mix_table(doc: Doc, tables: Tables, grouping: tuple[str, pd.Series], methods: list[str], budget: int) -> None:
+    """What each method trained on, by group: the share of its selected samples in each, next to the
+    candidates' and the eval items' shares (from the scores' item ids; skipped for tables without them)."""
+    unit, groups = grouping
+    pool = candidate_mix(tables.scores, budget, groups) if len(tables.scores) else None
+    mixes = {m: mix for m in methods if (mix := selected_mix(tables.scores, m, budget, groups)) is not None}
+    if pool is None or not mixes:
+        return
+    eval_ids = tables.items.loc[(tables.items["method"] == "base") & (tables.items["suite"] == "task"), "item_id"]
+    evals = groups.reindex(eval_ids.astype(str)).value_counts(normalize=True)
+    names = sorted(set(pool.index) | set(evals.index) | {g for mix in mixes.values() for g in mix.index}, key=str)
+    doc.add("p", f"What each method trained on at budget {budget}: the share of its selected samples in each {unit} "
+                 "(mean over seeds; a random draw from the pool has the candidates' shares), beside the candidates' "
+                 "and the eval items' shares (%).")
+    rows = [["eval items", *[f"{100 * evals.get(n, 0.0):.1f}" for n in names]],
+            ["candidates (pool)", *[f"{100 * pool.get(n, 0.0):.1f}" for n in names]]]
+    rows += [[m, *[f"{100 * mix.get(n, 0.0):.1f}" for n in names]] for m, mix in mixes.items()]
+    doc.table([unit, *names], rows)
 
 
 def _group_table(doc: Doc, by_group: list[tuple[str, list[Any]]], unit: str, baseline: str, budget: int,
