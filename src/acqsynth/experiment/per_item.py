@@ -99,23 +99,25 @@ def builtin_groups(data_name: str) -> tuple[str, pd.Series] | None:
     return b.unit_key, pd.Series(units, index=full["id"][:], dtype=object)
 
 
-def selected_mix(scores: pd.DataFrame, method: str, budget: int, groups: pd.Series) -> pd.Series | None:
-    """Share of each group among the rows `method` selected at `budget` (every round), mean over seeds;
-    None when its scores carry no item ids (tables written before they did)."""
-    rows = scores[(scores["method"] == method) & (scores["budget"] == budget) & scores["selected"].astype(bool)]
+def _mix(rows: pd.DataFrame, groups: pd.Series, distinct: bool) -> pd.Series | None:
+    """Share of each group among `rows`' items per seed (each item once with `distinct`), mean over seeds;
+    None when the rows carry no item ids (tables written before they did)."""
     if "item_id" not in rows or rows["item_id"].isna().all():
         return None
     rows = rows.dropna(subset=["item_id"])
-    per_seed = [groups.reindex(g["item_id"].astype(str)).value_counts(normalize=True) for _, g in rows.groupby("seed")]
+    per_seed = []
+    for _, g in rows.groupby("seed"):
+        ids = g["item_id"].astype(str)
+        per_seed.append(groups.reindex(pd.unique(ids) if distinct else ids).value_counts(normalize=True))
     return pd.concat(per_seed, axis=1).fillna(0.0).mean(axis=1) if per_seed else None
+
+
+def selected_mix(scores: pd.DataFrame, method: str, budget: int, groups: pd.Series) -> pd.Series | None:
+    """Share of each group among the rows `method` selected at `budget` (every round), mean over seeds."""
+    rows = scores[(scores["method"] == method) & (scores["budget"] == budget) & scores["selected"].astype(bool)]
+    return _mix(rows, groups, distinct=False)
 
 
 def candidate_mix(scores: pd.DataFrame, budget: int, groups: pd.Series) -> pd.Series | None:
     """Share of each group among the distinct rows scored at `budget` (the candidates), mean over seeds."""
-    rows = scores[scores["budget"] == budget]
-    if "item_id" not in rows or rows["item_id"].isna().all():
-        return None
-    rows = rows.dropna(subset=["item_id"])
-    per_seed = [groups.reindex(pd.unique(g["item_id"].astype(str))).value_counts(normalize=True)
-                for _, g in rows.groupby("seed")]
-    return pd.concat(per_seed, axis=1).fillna(0.0).mean(axis=1) if per_seed else None
+    return _mix(scores[scores["budget"] == budget], groups, distinct=True)

@@ -244,15 +244,22 @@ def claim_uid(wait_s: float = 120.0) -> Iterator[int]:
         time.sleep(0.01)
 
 
-def _kill_uid(uid: int) -> None:
-    """SIGKILL every process of `uid` (a sandbox uid no run holds now, so anything of it is a leftover)."""
+def _uid_pids(uid: int) -> list[int]:
+    """The processes owned by `uid` now."""
+    pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            try:
+            with contextlib.suppress(OSError):
                 if os.stat(f"/proc/{entry}").st_uid == uid:
-                    os.kill(int(entry), signal.SIGKILL)
-            except OSError:
-                continue
+                    pids.append(int(entry))
+    return pids
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process of `uid` (a sandbox uid no run holds now, so anything of it is a leftover)."""
+    for pid in _uid_pids(uid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def isolation() -> dict[str, str]:
@@ -289,14 +296,9 @@ def _child_source() -> str:
 def _user_task_count(uid: int) -> int:
     """Processes+threads owned by `uid` now (RLIMIT_NPROC counts these for the whole user)."""
     n = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.stat(f"/proc/{entry}").st_uid == uid:
-                n += len(os.listdir(f"/proc/{entry}/task"))
-        except OSError:
-            continue
+    for pid in _uid_pids(uid):
+        with contextlib.suppress(OSError):  # gone since
+            n += len(os.listdir(f"/proc/{pid}/task"))
     return n
 
 
