@@ -136,6 +136,10 @@ def test_bad_experiment_configs_name_the_problem(world: dict[str, Path], tmp_pat
         bad({"x": {}}, method_budgets={"y": [4]})
     with pytest.raises(AcqsynthError, match="seeds must be a non-empty list of distinct"):
         experiment(world, tmp_path / "c", seeds=[1, 1])
+    with pytest.raises(AcqsynthError, match=r"contrasts.x: 'y' is not one of the methods \(x\)"):
+        bad({"x": {}}, contrasts={"x": "y"})
+    with pytest.raises(AcqsynthError, match="contrasts.x: a method cannot be contrasted with itself"):
+        bad({"x": {}}, contrasts={"x": "x"})
 
 
 def test_each_cells_seed_drives_its_training(world: dict[str, Path], tmp_path: Path) -> None:

@@ -451,6 +451,36 @@ def test_goal_verdict_picks_the_best_and_judges_it_by_the_primary_test(tmp_path)
     assert "## Goal" not in md
 
 
+def test_contrasts_compare_two_methods_other_than_the_baseline_with_holm(tmp_path):
+    from acqsynth.experiment.report import build_report, contrast_rows, render_markdown
+
+    results, items = _goal_tables(None, [0, 1, 2])
+    meta = {"name": "contrasts", "baseline": "static", "contrasts": {"a": "b", "b": "static"}}
+    tables = load_tables(write_run(tmp_path / "c", results, items, meta=meta))
+    found = contrast_rows(tables)
+    assert [(c.row.method, c.reference, c.row.budget) for c in found] == [("a", "b", 16), ("b", "static", 16)]
+    acc = {m: results[results["method"] == m].sort_values("seed")["accuracy"].to_numpy() for m in ("static", "a", "b")}
+    p_ab, p_b = ttest_rel(acc["a"], acc["b"]).pvalue, ttest_rel(acc["b"], acc["static"]).pvalue
+    ab = found[0].row.primary
+    assert ab.basis == "seeds" and ab.test.diff == pytest.approx(np.mean(acc["a"] - acc["b"]))
+    assert ab.test.p == pytest.approx(p_ab, rel=1e-9)
+    lo, hi = sorted([p_ab, p_b])
+    holm = {p_ab: min(1, 2 * p_ab) if p_ab == lo else max(min(1, 2 * lo), hi),
+            p_b: min(1, 2 * p_b) if p_b == lo else max(min(1, 2 * lo), hi)}
+    assert [c.holm_p for c in found] == pytest.approx([holm[p_ab], holm[p_b]])
+    md = render_markdown(build_report(tables, tmp_path / "c")[0])
+    assert "## Contrasts" in md and "`a` − `b`" in md
+    assert table_row(md, "a", "b", "16")[3] == "paired t over 3 seeds"
+
+    # a contrast whose methods never ran at a common budget says so; none configured: no section
+    meta["contrasts"] = {"a": "missing"}
+    md = render_markdown(build_report(load_tables(write_run(tmp_path / "d", results, items, meta=meta)), tmp_path / "d")[0])
+    assert "No budget has cells of both methods of a contrast yet." in md
+    md = render_markdown(build_report(load_tables(write_run(tmp_path / "e", results, items,
+                                                            meta={"baseline": "static"})), tmp_path / "e")[0])
+    assert "## Contrasts" not in md
+
+
 def test_per_seed_table_lists_every_seed_and_the_teacher_yield(full_report):
     paths, results, _ = full_report
     md = paths["report.md"].read_text(encoding="utf-8")

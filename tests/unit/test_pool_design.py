@@ -16,7 +16,7 @@ from scripted_generator import SCRIPTED
 from test_job import config, rows
 
 from acqsynth.acquisition import Loss, ScoringContext
-from acqsynth.config import load_config
+from acqsynth.config import load_config, to_dict
 from acqsynth.data import load_data
 from acqsynth.errors import AcqsynthError
 from acqsynth.experiment.grid import ExperimentConfig, cells
@@ -313,7 +313,7 @@ def test_the_pool_study_loads_and_expands_without_running(tmp_path) -> None:
     exp = load_config(ExperimentConfig, ROOT / "experiments" / "pool-2d.yaml")
     grid = cells(exp, tmp_path)
     by_budget = Counter(c.budget for c in grid)
-    assert by_budget == {512: 14 * 8, 128: 6 * 4} and len(grid) == 136
+    assert by_budget == {512: 14 * 8, 128: 6 * 4, 32: 2 * 8} and len(grid) == 152
     assert {c.seed for c in grid if c.budget == 512} == set(range(8))
     assert {c.seed for c in grid if c.budget == 128} == set(range(4))
     assert exp.baseline == "random" and exp.goal_gain == 0.02
@@ -322,8 +322,10 @@ def test_the_pool_study_loads_and_expands_without_running(tmp_path) -> None:
         d = c.config.data
         assert (d.name, d.pool, d.pool_seeded, d.warmup, d.eval_n) == ("arithmetic-2d", 2048, True, 32, 1000)
         assert c.config.strategy in ("random", "filtered", "filtered-active", "static", "active", "rejection")
-        if c.config.strategy in ("static", "active", "rejection"):  # the generative references: 512 only
-            assert c.budget == 512 and c.config.budget.generated == 6 * 512
+        if c.config.strategy in ("static", "active", "rejection"):  # the generative references: 512 (and 32)
+            assert c.config.budget.generated == 6 * 512
+            assert c.budget == 512 or (c.budget == 32 and c.method in ("static", "grpo-gen"))
+    assert exp.contrasts == {"grpo-gen": "static", "active-loss-gen": "static", "rejection-loss": "static"}
     methods = {c.method: c.config for c in grid}
     assert methods["active-loss"].strategy == "filtered-active" and methods["active-loss"].rounds == 2
     assert (methods["eval-mix"].selection.method, methods["eval-mix"].selection.strata) == ("stratified", "operation")
@@ -382,5 +384,24 @@ def test_the_grpo_generator_method_names_what_its_config_writes(tmp_path) -> Non
     assert "--output runs/grpo-2d" in (ROOT / "experiments" / "grpo-2d.yaml").read_text()
     grid = cells(load_config(ExperimentConfig, ROOT / "experiments" / "pool-2d.yaml"), tmp_path)
     grpo = [c for c in grid if c.method == "grpo-gen"]
-    assert len(grpo) == 8 and {c.budget for c in grpo} == {512}
+    assert len(grpo) == 16 and {c.budget for c in grpo} == {32, 512}
+    assert settings.prompts == 32  # trained at 32 prompts: the low->high contrast uses it at 512
     assert {c.config.generator.model for c in grpo} == {"runs/grpo-2d/generator"}
+
+
+def test_the_transfer_study_shares_the_pool_studys_generations(tmp_path) -> None:
+    """Student B's cells train on the very samples student A's do: same generator, seed, prompts and
+    cache, so the completion keys agree and generation is paid once."""
+    pool = load_config(ExperimentConfig, ROOT / "experiments" / "pool-2d.yaml")
+    transfer = load_config(ExperimentConfig, ROOT / "experiments" / "transfer-2d.yaml")
+    a = {c.key: c.config for c in cells(pool, tmp_path / "pool")}
+    b = {c.key: c.config for c in cells(transfer, tmp_path / "transfer")}
+    assert sorted(b) == sorted(f"{m}/b0512-s{s}" for m in ("static", "grpo-gen") for s in range(8))
+    assert transfer.baseline == "static" and transfer.goal_methods == ["grpo-gen"] and transfer.goal_gain == 0.02
+    for key, cell in b.items():
+        assert cell.student.model == "runs/student-b/round-01/model" != a[key].student.model
+        assert cell.cache == "runs/pool-2d/cache"
+        assert to_dict(cell.generator) == to_dict(a[key].generator)
+        for name in ("data", "budget", "train", "eval", "seed", "strategy", "rounds"):
+            assert to_dict(cell)[name] == to_dict(a[key])[name], name
+

@@ -106,6 +106,10 @@ class ExperimentConfig:
     goal_gain: float = 0.03
     """Accuracy gain over the baseline the best goal method must reach, with its paired interval above
     zero and no evidence of more forgetting, for the goal to count as met."""
+    contrasts: dict[str, str] = field(default_factory=dict)
+    """Paired comparisons the report makes besides those with the baseline: method -> the method it is
+    compared with, at every budget both ran (e.g. {grpo-gen: static}: does GRPO training improve the
+    generator's data?), by the same primary test, Holm-adjusted over all the contrasts' comparisons."""
     tau: list[float] | None = None
     """Target accuracies for data efficiency N(τ); None = untrained accuracy + 0.03 and + 0.05."""
     workers: int = 1
@@ -116,6 +120,10 @@ class ExperimentConfig:
     Finished cells count in the tables either way. Empty = every cell."""
     output: str | None = None
     """Experiment directory (None = runs/experiment-TIMESTAMP); rerunning with it resumes."""
+    cache: str | None = None
+    """The cells' completion, pool and score cache (None = OUTPUT/cache). Point two experiments at one
+    cache to share what does not depend on the student, e.g. a generator's data written once for the
+    cells of two students."""
     published: str | None = None
     """A directory holding this grid's tables from an earlier run (results/items/scores .parquet or
     .csv and cells.json, e.g. a committed copy): its cells count as finished, are not rerun, and their
@@ -157,6 +165,13 @@ class ExperimentConfig:
         unknown = sorted(set(self.goal_methods) - set(self.methods))
         if unknown:
             raise AcqsynthError(f"goal_methods names methods that are not in methods: {', '.join(unknown)}")
+        for method, reference in self.contrasts.items():
+            unknown = sorted({method, reference} - set(self.methods)) if isinstance(reference, str) else [reference]
+            if unknown:
+                raise AcqsynthError(f"contrasts.{method}: {', '.join(map(repr, unknown))} is not one of the methods "
+                                    f"({', '.join(self.methods)})")
+            if method == reference:
+                raise AcqsynthError(f"contrasts.{method}: a method cannot be contrasted with itself")
         if self.baseline in self.goal_methods:
             raise AcqsynthError(f"goal_methods: the baseline {self.baseline!r} cannot be judged against itself")
         unknown = sorted(set(self.method_budgets) - set(self.methods))
@@ -208,7 +223,7 @@ def cells(exp: ExperimentConfig, root: Path) -> list[Cell]:
                                         "(the sample budget comes from `budgets`)")
                 cell_values = merge(base, own)
                 cell_values = merge(cell_values, {"seed": seed, "budget": {"samples": budget},
-                                                  "cache": str(root / "cache")})
+                                                  "cache": str(Path(exp.cache) if exp.cache else root / "cache")})
                 if exp.generated_per_sample is not None and "generated" not in own.get("budget", {}):
                     cell_values["budget"]["generated"] = max(1, round(exp.generated_per_sample * budget))
                 cell_values["output"] = str(root / "cells" / method / f"b{budget:04d}-s{seed}")
@@ -558,6 +573,7 @@ def _meta(exp: ExperimentConfig, grid: list[Cell]) -> dict[str, Any]:
     first = grid[0].config
     return {"name": exp.name, "baseline": exp.baseline, "tau": exp.tau,
             "goal": {"methods": exp.goal_methods, "gain": exp.goal_gain} if exp.goal_methods else None,
+            **({"contrasts": exp.contrasts} if exp.contrasts else {}),
             "method_budgets": exp.method_budgets, "task": first.data.name,
             "student": first.student.model, "methods": list(exp.methods), "budgets": exp.budgets, "seeds": exp.seeds,
             **({"budget_seeds": exp.budget_seeds} if exp.budget_seeds else {}),

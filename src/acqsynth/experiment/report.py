@@ -761,6 +761,53 @@ def _comparisons_section(doc: Doc, rows: list[Row], baseline: str, goal_gain: fl
                        f"({r.primary.label})" for r in blind if r.primary is not None])
 
 
+@dataclass
+class Contrast:
+    """One contrast at one budget: `row` compares its method with `reference` (a method other than the
+    baseline); `holm_p` is its primary p adjusted over all the experiment's contrasts."""
+
+    reference: str
+    row: Row
+    holm_p: float
+
+
+def contrast_rows(tables: Tables) -> list[Contrast]:
+    """The experiment's contrasts (experiment.json's `contrasts`: method -> reference) at every budget
+    both ran, by the primary test, with Holm over all of them."""
+    cells = _main_cells(tables.results)
+    found = []
+    for method, reference in (tables.meta.get("contrasts") or {}).items():
+        both = set(cells.loc[cells["method"] == method, "budget"]) & set(cells.loc[cells["method"] == reference, "budget"])
+        found += [(reference, _row(tables, cells, method, int(b), reference)) for b in sorted(both)]
+    adjusted = holm([_primary_p_or_one(row) for _, row in found]) if found else []
+    return [Contrast(ref, row, p) for (ref, row), p in zip(found, adjusted, strict=True)]
+
+
+def _contrasts_section(doc: Doc, tables: Tables) -> None:
+    """Each contrast by the primary test, with Holm over the contrasts, MDE, TOST and the item-level
+    bootstrap."""
+    contrasts = tables.meta.get("contrasts") or {}
+    if not contrasts:
+        return
+    doc.add("h2", "Contrasts")
+    found = contrast_rows(tables)
+    pairs = ", ".join(f"`{m}` − `{r}`" for m, r in contrasts.items())
+    doc.add("p", f"Paired comparisons besides those with the baseline ({pairs}) at every budget both methods ran, "
+                 "by the primary test above (paired t over the per-seed mean accuracies; with one seed, over its "
+                 f"items); Holm adjusts the p over these {len(found)} comparison(s).")
+    if not found:
+        doc.add("p", "No budget has cells of both methods of a contrast yet.")
+        return
+    table = [[c.row.method, c.reference, str(c.row.budget), c.row.primary.label if c.row.primary else "—",
+              _primary_est(c.row.primary), _primary_p(c.row.primary),
+              _num(c.holm_p) if c.row.primary is not None and _finite(c.row.primary.test.p) else "—",
+              _mde_text(c.row.primary), _tost_text(c.row.primary), _est(c.row.item_diff, symmetric=False, unit="items")]
+             for c in found]
+    doc.table(["method", "reference", "budget", "primary test", "Δ, primary (95% CI)", "p, primary (df)", "Holm p",
+               f"MDE at {POWER:.0%} power", f"TOST ±{_points(EQUIVALENCE_MARGIN)} points",
+               "Δ item-level: bootstrap within seed (95% CI)"], table)
+
+
 def _seeds_section(doc: Doc, tables: Tables) -> None:
     """Each seed's accuracy in its own column, with the teacher's completions per kept sample (a ratio of
     means over seeds), so no seed hides in a mean."""
@@ -1193,6 +1240,7 @@ def build_report(tables: Tables, out_dir: Path) -> tuple[Doc, dict[str, Path]]:
     _main_section(doc, rows, baseline, has_baseline)
     _comparisons_section(doc, rows, baseline, _goal_gain(tables.meta))
     _goal_section(doc, tables, rows, baseline)
+    _contrasts_section(doc, tables)
     _seeds_section(doc, tables)
     made = _plots_section(doc, tables, rows, untrained, out_dir)
     made |= _per_item_section(doc, tables, baseline, out_dir)
