@@ -21,6 +21,7 @@ the seed comes from the run's seed unless `train.seed` is set (`RunConfig.train_
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import time
@@ -187,6 +188,22 @@ def save_model(model: Any, tokenizer: Any, path: Path) -> Path:
     return path
 
 
+def weights_digest(path: Path) -> str:
+    """sha256 (16 hex digits) of a saved model's weight files (*.safetensors, by name): which weights a
+    directory holds, so runs that load it by path record what they used, and a rebuild can be checked
+    against the first build."""
+    digest = hashlib.sha256()
+    files = sorted(Path(path).glob("*.safetensors"))
+    if not files:
+        raise AcqsynthError(f"{path} holds no *.safetensors weight files")
+    for file in files:
+        digest.update(file.name.encode())
+        with file.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def lora_config(config: TrainConfig) -> Any:
     """The peft `LoraConfig` for `config`."""
     from peft import LoraConfig
@@ -309,7 +326,8 @@ def train_student(
     saved = None
     if save:
         saved = save_model(trained, tokenizer, out / ("adapter" if config.method == "lora" else "model"))
-        (saved / "acqsynth_train.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+        record = {**asdict(config), "weights_sha256": weights_digest(saved)}
+        (saved / "acqsynth_train.json").write_text(json.dumps(record, indent=2) + "\n")
     if config.method == "lora":
         trained = trained.merge_and_unload()
     trained.eval()

@@ -22,6 +22,7 @@ from acqsynth.strategies.grpo import AcquisitionReward, GRPOSettings, train_gene
 from acqsynth.strategies.reward_transform import RewardTransform
 from acqsynth.strategies.transfer import describe_transfer
 from acqsynth.tasks import get_task
+from acqsynth.training import weights_digest
 
 GOOD = "Ann has 3 pens and buys 4 more. How many?</question>\n<reasoning>3 + 4 = 7</reasoning>\n<answer>7</answer>"
 SHORT = "Is 1 + 1 two?</question>\n<reasoning>yes</reasoning>\n<answer>2</answer> and some trailing text"
@@ -114,6 +115,7 @@ def test_a_trained_generator_transfers_to_another_student(tmp_path: Path) -> Non
     info = describe_transfer(gen, str(b), samples=40)
     assert info["cross_student"] and info["student"] == str(a) and info["this_student"] == str(b)
     assert info["prompts"] == 4 and info["budget_over_training_prompts"] == 10.0 and info["steps"] == 1
+    assert info["weights_sha256"] == weights_digest(Path(gen))  # which weights, for runs that load it by path
     assert describe_transfer(str(a), str(b), 40) is None  # an untrained generator has no provenance
 
     cfg = load_config(RunConfig, None, [

@@ -16,7 +16,7 @@ from acqsynth.models.causal_lm import load_causal_lm
 from acqsynth.models.hf_student import TransformersStudent
 from acqsynth.samples import Sample
 from acqsynth.tasks import get_task
-from acqsynth.training import TrainConfig, sft_rows, train_student
+from acqsynth.training import TrainConfig, sft_rows, train_student, weights_digest
 
 SAMPLES = [Sample(id=f"s{i}", question=f"What is {i} + 7?", answer=str(i + 7)) for i in range(12)]
 
@@ -165,6 +165,13 @@ def test_training_is_reproducible_under_its_seed_and_changes_with_it(tiny: Path,
 
     assert json.loads((a.saved / "acqsynth_train.json").read_text())["seed"] == 5
     assert json.loads((unset.saved / "acqsynth_train.json").read_text())["seed"] == 0  # resolved, not null
+    # the saved weights' digest names them: the same for the same seed, another for another seed
+    digest = {name: json.loads((r.saved / "acqsynth_train.json").read_text())["weights_sha256"]
+              for name, r in (("a", a), ("again", again), ("other", other))}
+    assert digest["a"] == digest["again"] == weights_digest(a.saved) != digest["other"]
+    assert len(digest["a"]) == 16
+    with pytest.raises(AcqsynthError, match=r"holds no \*\.safetensors weight files"):
+        weights_digest(tmp_path)
 
 
 def test_train_seed_defaults_to_derived_and_is_checked() -> None:

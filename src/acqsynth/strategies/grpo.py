@@ -44,7 +44,7 @@ from acqsynth.models.hf_student import TransformersStudent
 from acqsynth.strategies.reward_transform import TRANSFORMS, RewardTransform, resolve
 from acqsynth.strategies.scoring import student_context
 from acqsynth.tasks import get_task, task_kind
-from acqsynth.training import extra_arguments, save_model, use_bf16, use_checkpointing
+from acqsynth.training import extra_arguments, save_model, use_bf16, use_checkpointing, weights_digest
 
 PROVENANCE_FILE = "acqsynth_generator.json"
 """Written beside a trained generator: which student and reward it was trained against (for transfer)."""
@@ -325,15 +325,16 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
     if trainer.accelerator.is_main_process:
         trained: Any = trainer.model  # a PeftModel under LoRA
         if settings.method == "lora":
-            save_model(trained, tokenizer, out / "adapter")
+            saved = save_model(trained, tokenizer, out / "adapter")
             if settings.save_merged:
-                save_model(trained.merge_and_unload(), tokenizer, out / "generator")
+                saved = save_model(trained.merge_and_unload(), tokenizer, out / "generator")
         else:
-            save_model(trained, tokenizer, out / "generator")
+            saved = save_model(trained, tokenizer, out / "generator")
         provenance = {"trained_by": "acqsynth grpo", "student": settings.student, "reward": settings.reward,
                       "reward_transform": transform, "data": settings.data, "split": settings.split, "prompts": len(rows),
-                      "steps": int(trainer.state.global_step), "base_generator": settings.generator}
-        (out / "generator" / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+                      "steps": int(trainer.state.global_step), "base_generator": settings.generator,
+                      "weights_sha256": weights_digest(saved)}
+        (saved / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
         with (out / "log.jsonl").open("w", encoding="utf-8") as f:
             for h in logs:
                 f.write(json.dumps(h) + "\n")
