@@ -87,3 +87,14 @@ def test_eval_is_reproducible(tmp_path, data):
     assert a["n"] == 8 and 0.0 <= a["accuracy"]["lo"] <= a["accuracy"]["mean"] <= a["accuracy"]["hi"] <= 1.0
     if data == "arc-easy":
         assert a["loglik_accuracy"] is not None
+
+
+def test_an_alias_generator_is_named_by_its_alias_as_the_shared_student_generator_is():
+    """A run whose generator is the student shares its weights (run/job.py names it hf:ALIAS); a run with
+    another student loads the generator by alias. Both must give the same name, since the completion
+    cache keys on it: a second student's cells then reuse the first one's generations."""
+    from acqsynth.models.loader import load_generator
+
+    gen = load_generator("smollm2-135m-instruct", batch_size=2)
+    assert gen.name == "hf:smollm2-135m-instruct"
+    assert str(hf_model_path("smollm2-135m-instruct")) not in gen.name
