@@ -205,6 +205,7 @@ def test_shares_a_students_model(tiny_model_dir):
 def test_loads_from_a_directory_and_rejects_tokenizers_without_template(tiny_model_dir, model_tok, tmp_path):
     gen = HFGenerator(tiny_model_dir, device="cpu")
     assert gen.name == f"hf:{tiny_model_dir}" and gen.device.type == "cpu"
+    assert HFGenerator(tiny_model_dir, device="cpu", name="my-alias").name == "hf:my-alias"  # the cache's key
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     tok.chat_template = None
     with pytest.raises(AcqsynthError, match="no chat template"):

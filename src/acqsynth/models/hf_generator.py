@@ -124,7 +124,11 @@ class HFGenerator:
         device: str | None = None,
         batch_size: int = 8,
         dtype: str | torch.dtype | None = None,
+        name: str | None = None,
     ) -> None:
+        """`name`: what the model is called in `self.name` ("hf:NAME"), which keys the completion cache;
+        None = the checkpoint's path or the loaded model's own name. Callers pass the spec the user gave
+        (an alias), so that loading it and sharing a student's weights give the same cache keys."""
         if isinstance(model_or_path, tuple):
             model, tokenizer = model_or_path
             source = getattr(model.config, "_name_or_path", "") or type(model).__name__
@@ -137,7 +141,7 @@ class HFGenerator:
             )
         self.model, self.tokenizer = model.eval(), tokenizer
         self.batch_size = batch_size
-        self.name = f"hf:{source}"
+        self.name = f"hf:{name or source}"
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         eos = model.generation_config.eos_token_id
         eos = eos if eos is not None else tokenizer.eos_token_id

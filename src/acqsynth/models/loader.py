@@ -89,11 +89,9 @@ def load_generator(spec: str, **kwargs: Any) -> Generator:
         return LlamaCppGenerator(gguf, **kwargs)
     from acqsynth.models.hf_generator import HFGenerator  # torch and transformers
 
-    generator = HFGenerator(hf_model_path(name), **kwargs)
     # Named by the spec, not the converted checkpoint's cache path: the same name (and completion-cache
     # keys) as when a run's student shares its weights with the generator (run/job.py).
-    generator.name = f"hf:{name}"
-    return generator
+    return HFGenerator(hf_model_path(name), name=name, **kwargs)
 
 
 def load_generator_with_threads(spec: str, threads: int | None) -> Generator:

@@ -179,8 +179,7 @@ class Job:
             template = self.generator_template()
             generator: Any = g.model
             if g.model == c.student.model:  # the untrained student writes: share its weights
-                generator = HFGenerator((self.base_model, self.tokenizer), batch_size=g.batch_size)
-                generator.name = f"hf:{g.model}"
+                generator = HFGenerator((self.base_model, self.tokenizer), batch_size=g.batch_size, name=g.model)
             self._setup = prepare_generation(
                 generator=generator, cache_dir=self.cache_dir, task=c.data.task, data=c.data.name,
                 n_seeds=c.data.seeds, hygiene=g.hygiene, label=g.label, answer_model=g.answer_model,
