@@ -26,7 +26,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -171,10 +171,23 @@ def use_checkpointing(requested: bool | None) -> bool:
     return torch.cuda.is_available() if requested is None else requested
 
 
+CHECKPOINTING_NAMES = ("activation_checkpointing", "gradient_checkpointing")
+"""The trainer argument for activation checkpointing, by its current name and by its deprecated alias."""
+
+
+def checkpointing_argument(args_class: type, on: bool) -> dict[str, bool]:
+    """The trainer argument that turns activation checkpointing on or off. Recent transformers names it
+    `activation_checkpointing` and warns on every trainer built with the old `gradient_checkpointing`
+    (which TRL's configs set by default); earlier 5.x releases know only the old name."""
+    names = {f.name for f in fields(args_class)}
+    return {CHECKPOINTING_NAMES[0] if CHECKPOINTING_NAMES[0] in names else CHECKPOINTING_NAMES[1]: on}
+
+
 def extra_arguments(extra: dict[str, Any], settings: dict[str, Any], prefix: str) -> dict[str, Any]:
     """`extra` trainer arguments, refused where acqsynth sets the argument itself (it would be passed twice);
     `prefix` is the options' prefix in error messages ("train." or "" for `acqsynth grpo`)."""
-    clash = sorted(set(extra) & set(settings))
+    set_here = set(settings) | (set(CHECKPOINTING_NAMES) if set(CHECKPOINTING_NAMES) & set(settings) else set())
+    clash = sorted(set(extra) & set_here)
     if clash:
         raise AcqsynthError(f"{prefix}extra.{clash[0]}: acqsynth sets this trainer argument itself; use its own "
                             f"{prefix}* option (docs/config.md) instead of {prefix}extra")
@@ -258,7 +271,7 @@ def sft_trainer(
         "completion_only_loss": True,
         "bf16": use_bf16(config.bf16),
         "fp16": False,
-        "gradient_checkpointing": use_checkpointing(config.gradient_checkpointing),
+        **checkpointing_argument(SFTConfig, use_checkpointing(config.gradient_checkpointing)),
         "use_cpu": not torch.cuda.is_available(),
         "seed": config.seed,
         "data_seed": config.seed,

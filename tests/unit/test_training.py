@@ -4,6 +4,7 @@ loss covers the completion only, and the saved adapter rebuilds the same model."
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 
 import pytest
@@ -189,7 +190,9 @@ def test_checkpointing_is_off_on_cpu_and_changes_nothing_but_time(tiny: Path, tm
     task = get_task("math")
     if not torch.cuda.is_available():
         assert use_checkpointing(None) is False
-        trainer = sft_trainer(model, tok, SAMPLES[:4], task, TrainConfig(seed=0), tmp_path / "t")
+        with warnings.catch_warnings():  # the setting goes by its current name: no deprecation warning
+            warnings.filterwarnings("error", message="`gradient_checkpointing` is deprecated", category=FutureWarning)
+            trainer = sft_trainer(model, tok, SAMPLES[:4], task, TrainConfig(seed=0), tmp_path / "t")
         assert trainer.args.gradient_checkpointing is False
     trained = [train_student(model, tok, SAMPLES, task, TrainConfig(epochs=1, batch_size=4, learning_rate=1e-2,
                                                                      gradient_checkpointing=on),
@@ -205,6 +208,9 @@ def test_extra_trainer_arguments_cannot_override_an_option(tiny: Path, tmp_path:
     model, tok = load_causal_lm(str(tiny))
     config = TrainConfig(seed=0, extra={"gradient_checkpointing": True})
     with pytest.raises(AcqsynthError, match=r"train.extra.gradient_checkpointing: acqsynth sets this trainer argument"):
+        sft_trainer(model, tok, SAMPLES[:4], get_task("math"), config, tmp_path / "t")
+    config = TrainConfig(seed=0, extra={"activation_checkpointing": True})  # the same setting by its new name
+    with pytest.raises(AcqsynthError, match=r"train.extra.activation_checkpointing: acqsynth sets this trainer"):
         sft_trainer(model, tok, SAMPLES[:4], get_task("math"), config, tmp_path / "t")
     config = TrainConfig(seed=0, extra={"max_grad_norm": 0.5})  # not one acqsynth sets: passed through
     assert sft_trainer(model, tok, SAMPLES[:4], get_task("math"), config, tmp_path / "u").args.max_grad_norm == 0.5

@@ -44,7 +44,14 @@ from acqsynth.models.hf_student import TransformersStudent
 from acqsynth.strategies.reward_transform import TRANSFORMS, RewardTransform, resolve
 from acqsynth.strategies.scoring import student_context
 from acqsynth.tasks import get_task, task_kind
-from acqsynth.training import extra_arguments, save_model, use_bf16, use_checkpointing, weights_digest
+from acqsynth.training import (
+    checkpointing_argument,
+    extra_arguments,
+    save_model,
+    use_bf16,
+    use_checkpointing,
+    weights_digest,
+)
 
 PROVENANCE_FILE = "acqsynth_generator.json"
 """Written beside a trained generator: which student and reward it was trained against (for transfer)."""
@@ -285,7 +292,7 @@ def train_generator(settings: GRPOSettings, output: str | Path, progress: bool =
         "use_vllm": settings.use_vllm,
         "vllm_mode": settings.vllm_mode,
         "bf16": use_bf16(settings.bf16, option="bf16"),
-        "gradient_checkpointing": use_checkpointing(settings.gradient_checkpointing),
+        **checkpointing_argument(GRPOConfig, use_checkpointing(settings.gradient_checkpointing)),
         "use_cpu": not torch.cuda.is_available(),
         "seed": settings.seed,
         "logging_steps": settings.logging_steps,
