@@ -6,6 +6,8 @@ student, and with the new keys at their defaults nothing changes (pool, pool-sco
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,6 +22,7 @@ from acqsynth.config import load_config, to_dict
 from acqsynth.data import load_data
 from acqsynth.errors import AcqsynthError
 from acqsynth.experiment.grid import ExperimentConfig, cells
+from acqsynth.locks import claim
 from acqsynth.run.config import RunConfig
 from acqsynth.run.job import Job, run_job, seeded_pool
 from acqsynth.samples import Sample, iter_samples
@@ -98,6 +101,38 @@ def test_random_and_filtered_select_from_the_seed_s_pool(world, tmp_path) -> Non
     assert len(list((tmp_path / "c" / "pool-scores").glob("*.jsonl"))) == 1
     col = "loss(answer=reference)"
     assert [r[col] for r in rows(q / "round-01" / "pool_scores.jsonl")] == [r[col] for r in scored]
+
+
+def test_a_cell_waits_for_a_parallel_cell_scoring_the_same_pool_and_reads_its_scores(world, tmp_path) -> None:
+    """Two workers starting loss-based cells of one seed at once score its pool once: the second waits on
+    the pool-score cache's lock, then reads what the first wrote instead of scoring again."""
+    seeded = ("data.pool=12", "data.pool_seeded=true", f"data.warmup={WARM}", "seed=1", f"cache={tmp_path / 'c'}",
+              "strategy=filtered", "selection.acquisition=loss(answer=reference)")
+    first = tmp_path / "first"
+    run_job(config(world, first, *seeded), first, progress=False)
+    [cached] = (tmp_path / "c" / "pool-scores").glob("*.jsonl")
+    col = "loss(answer=reference)"
+    planted = [{**r, col: float(i)} for i, r in enumerate(rows(cached))]  # scores the student would not give
+    cached.unlink()
+    second = tmp_path / "second"
+    with claim(cached.with_suffix(".lock")) as held:  # a worker still scoring this pool
+        assert held
+        worker = threading.Thread(target=run_job, args=(config(world, second, *seeded), second),
+                                  kwargs={"progress": False})
+        worker.start()
+        deadline = time.monotonic() + 60
+        while not (second / "round-01").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        assert worker.is_alive() and not (second / "round-01" / "pool_scores.jsonl").exists()
+        cached.write_text("".join(json.dumps(r) + "\n" for r in planted))  # what the other worker writes
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    scored = rows(second / "round-01" / "pool_scores.jsonl")
+    assert [r[col] for r in scored] == [float(i) for i in range(len(planted))]
+    top = {r["id"] for r in planted if r[col] >= len(planted) - 6}  # budget.samples 6: the planted top 6
+    assert {r["id"] for r in scored if r["selected"]} == top
+    assert {r["id"] for r in rows(second / "round-01" / "data.jsonl")} == top
 
 
 def test_a_seeded_pool_needs_its_size_and_room_to_draw_it(world, tmp_path) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from acqsynth.config import to_dict
 from acqsynth.data import load_data
 from acqsynth.errors import AcqsynthError
+from acqsynth.locks import claim
 from acqsynth.samples import Sample, read_samples, write_samples
 from acqsynth.strategies.base import RoundContext, RoundResult
 from acqsynth.strategies.scoring import score_column, select_in_round
@@ -91,18 +92,19 @@ class Filtered:
         how = "keeping the top" if c.selection.method == "top-k" else f"selecting by {c.selection.method}"
         ctx.log(f"scoring {len(pool)} pool samples by {c.selection.acquisition}; {how} {n}")
         cached = pool_score_path(ctx, pool, reference)
-        known = None
-        if cached.exists():
-            table = read_samples(cached)
-            col = score_column(table)
-            if col is None:
-                raise AcqsynthError(f"{cached}: cannot tell the score column among {table.column_names}")
-            known = table[col]
-            ctx.log(f"pool scores from {cached} (same student, pool, acquisition and seed)")
-        new, table = select_in_round(ctx, pool, reference, known)
+        with claim(cached.with_suffix(".lock"), wait=True):  # a parallel cell scoring this pool: wait, then share
+            known = None
+            if cached.exists():
+                table = read_samples(cached)
+                col = score_column(table)
+                if col is None:
+                    raise AcqsynthError(f"{cached}: cannot tell the score column among {table.column_names}")
+                known = table[col]
+                ctx.log(f"pool scores from {cached} (same student, pool, acquisition and seed)")
+            new, table = select_in_round(ctx, pool, reference, known)
+            if known is None:
+                write_samples(table.remove_columns(["selected", "selection_rank"]), cached)
         write_samples(table, ctx.out / "pool_scores.jsonl")
-        if known is None:
-            write_samples(table.remove_columns(["selected", "selection_rank"]), cached)
         return RoundResult(new)
 
 
