@@ -74,6 +74,26 @@ def ensure_venv(venv: Path) -> Path:
     return venv / "bin" / "lm_eval"
 
 
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+"""lm-eval runs with the hubs switched off: every model and data file is local."""
+
+
+def lm_eval_cli(lm_eval: Path, model_args: str, tasks: list[str], include: Path, out: Path, batch: int,
+                *extra: str) -> None:
+    """Run lm-eval's CLI on CPU on local tasks (from `include`), logging every sample into `out`."""
+    cmd = [str(lm_eval), "--model", "hf", "--model_args", model_args, "--tasks", ",".join(tasks),
+           "--include_path", str(include), "--device", "cpu", "--batch_size", str(batch), "--log_samples",
+           "--output_path", str(out), *extra]
+    print("running:", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, env={**os.environ, **OFFLINE})
+
+
+def latest_samples(out: Path, task: str) -> Path:
+    """The newest per-sample log lm-eval wrote for `task` under `out`."""
+    [found] = sorted(out.rglob(f"samples_{task}_*.jsonl"))[-1:]
+    return found
+
+
 def run_lm_eval(lm_eval: Path, model_dir: str, sets: dict[str, list[Sample]], work: Path, batch: int,
                 reuse: bool = False) -> dict:
     """Per-dataset lm-eval results: acc, acc_norm and, per doc id, the option log-likelihoods. With
@@ -89,23 +109,18 @@ def run_lm_eval(lm_eval: Path, model_dir: str, sets: dict[str, list[Sample]], wo
         template = CLOZE_TEMPLATE.replace("{question}", "{{question}}").replace("\n", "\\n")
         (tasks / f"acqsynth_{key}.yaml").write_text(TASK_YAML.format(task=f"acqsynth_{key}", path=path,
                                                                        template=template))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     out = work / "lm_eval_out"
-    cmd = [str(lm_eval), "--model", "hf", "--model_args", f"pretrained={model_dir},dtype=float32",
-           "--tasks", ",".join(f"acqsynth_{k}" for k in sets), "--include_path", str(tasks), "--device", "cpu",
-           "--batch_size", str(batch), "--log_samples", "--output_path", str(out)]
     if reuse and list(out.rglob("results_*.json")):
         print(f"reusing the lm-eval output in {out}", flush=True)
     else:
-        print("running:", " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True, env=env)
+        lm_eval_cli(lm_eval, f"pretrained={model_dir},dtype=float32", [f"acqsynth_{k}" for k in sets], tasks, out,
+                    batch)
     results: dict = {}
     for key in sets:
         [agg] = list(out.rglob("results_*.json"))[-1:]
         summary = json.loads(agg.read_text())["results"][f"acqsynth_{key}"]
         docs = {}
-        [samples_file] = sorted(out.rglob(f"samples_acqsynth_{key}_*.jsonl"))[-1:]
-        for line in samples_file.read_text().splitlines():
+        for line in latest_samples(out, f"acqsynth_{key}").read_text().splitlines():
             rec = json.loads(line)
             lls = [float(r[0][0]) for r in rec["resps"]]
             docs[rec["doc"]["id"]] = {"loglik": lls, "acc": rec["acc"], "acc_norm": rec["acc_norm"]}

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,7 +32,7 @@ from acqsynth.samples import Sample
 from acqsynth.tasks import get_task
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lm_eval_agreement import LM_EVAL, ensure_venv  # noqa: E402
+from lm_eval_agreement import LM_EVAL, ensure_venv, latest_samples, lm_eval_cli  # noqa: E402
 
 TASK_YAML = r"""task: {task}
 dataset_path: json
@@ -114,18 +112,11 @@ def run_lm_eval(lm_eval: Path, base: str, adapter: Path, rows: list[dict], task:
     tasks.mkdir(exist_ok=True)
     (tasks / "acqsynth_cell.yaml").write_text(TASK_YAML.format(task="acqsynth_cell", path=data,
                                                                 max_new_tokens=max_new_tokens))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     out = work / "lm_eval_out"
-    cmd = [str(lm_eval), "--model", "hf", "--model_args", f"pretrained={base},peft={adapter},dtype=float32",
-           "--tasks", "acqsynth_cell", "--include_path", str(tasks), "--device", "cpu", "--apply_chat_template",
-           "--batch_size", str(batch), "--log_samples", "--output_path", str(out)]
-    if limit:
-        cmd += ["--limit", str(limit)]
-    print("running:", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, env=env)
-    [samples_file] = sorted(out.rglob("samples_acqsynth_cell_*.jsonl"))[-1:]
+    lm_eval_cli(lm_eval, f"pretrained={base},peft={adapter},dtype=float32", ["acqsynth_cell"], tasks, out, batch,
+                "--apply_chat_template", *(["--limit", str(limit)] if limit else []))
     found: dict[str, dict] = {}
-    for line in samples_file.read_text().splitlines():
+    for line in latest_samples(out, "acqsynth_cell").read_text().splitlines():
         rec = json.loads(line)
         item = found.setdefault(rec["doc"]["id"], {"text": rec["resps"][0][0]})
         item[rec["filter"]] = bool(rec["exact_match"])
