@@ -451,6 +451,36 @@ def test_goal_verdict_picks_the_best_and_judges_it_by_the_primary_test(tmp_path)
     assert "## Goal" not in md
 
 
+def test_goal_projection_says_what_the_planned_seeds_could_detect(tmp_path):
+    from acqsynth.evaluation.stats import paired_mde, pairs_needed, sd_upper
+    from acqsynth.experiment.report import goal_projections, main_rows
+
+    results, items = _goal_tables(0.5, [0, 1, 2], gains_a=(0, 4, 8))
+    meta = {"seeds": list(range(8)), "budget_seeds": {"32": [0, 1]}}
+    [v], md = _verdict(tmp_path, "plan", results, items, gain=0.05, **meta)
+    tables = load_tables(tmp_path / "plan")
+    projections = {p.method: p for p in goal_projections(tables.meta, [v], main_rows(tables, "static"), 0.05)}
+    acc = {m: results[results["method"] == m].sort_values("seed")["accuracy"].to_numpy() for m in ("static", "a")}
+    sd = float(np.std(acc["a"] - acc["static"], ddof=1))  # gains of 0, 4, 8 items in 40: sd 0.1
+    assert sd == pytest.approx(0.1)
+    p = projections["a"]
+    assert (p.seeds, p.planned, p.holm_alpha) == (3, 8, pytest.approx(0.025))  # family a, b: 0.05 / 2
+    assert p.sd == pytest.approx(sd) and p.sd_hi == pytest.approx(sd_upper(sd, 2)) and p.sd_hi > 4 * sd
+    assert p.mde == pytest.approx(paired_mde(sd, 8)) and p.mde_holm == pytest.approx(paired_mde(sd, 8, 0.025))
+    assert p.mde < p.mde_holm < p.mde_holm_hi
+    assert p.needed == pairs_needed(sd, 0.05, 0.025) and paired_mde(sd, p.needed, 0.025) <= 0.05
+    assert paired_mde(sd, p.needed - 1, 0.025) > 0.05
+    row = table_row(md, "16", "a", "3")
+    points = lambda x: f"{100 * x:.2f}".rstrip("0").rstrip(".")  # noqa: E731
+    assert row[3] == f"10 ({points(p.sd_hi)})" and row[5] == points(p.mde) and row[7] == points(p.mde_holm_hi)
+    assert row[4] == "8" and row[8] == str(p.needed)
+    # b's gains (0, 1, 2 items) spread less: fewer seeds would do
+    assert projections["b"].needed < p.needed
+    # no plan in experiment.json: no projection
+    [v], md = _verdict(tmp_path, "noplan", results, items, gain=0.05)
+    assert "What the planned seeds could detect" not in md
+
+
 def test_contrasts_compare_two_methods_other_than_the_baseline_with_holm(tmp_path):
     from acqsynth.experiment.report import build_report, contrast_rows, render_markdown
 

@@ -493,6 +493,44 @@ def test_mde_undefined_and_degenerate():
         mde(0.01, 2, power=0.01)
 
 
+
+@pytest.mark.parametrize("n", sorted(SOLVE_POWER))
+def test_paired_mde_is_the_exact_mde_in_sd_units(n):
+    assert stats.paired_mde(1.0, n) == pytest.approx(SOLVE_POWER[n], rel=1e-5)
+    assert stats.paired_mde(0.02, n) == pytest.approx(0.02 * SOLVE_POWER[n], rel=1e-5)
+
+
+def test_paired_mde_at_a_holm_level_has_its_power_by_simulation():
+    """8 seeds at Holm's first-step level 0.0125: the projected MDE is detected in 80% of experiments."""
+    rng = np.random.default_rng(1)
+    n, sd, alpha, reps = 8, 0.015, 0.0125, 40_000
+    effect = stats.paired_mde(sd, n, alpha)
+    d = rng.normal(effect, sd, size=(reps, n))
+    t = d.mean(axis=1) / (d.std(axis=1, ddof=1) / math.sqrt(n))
+    crit = 3.3352949398170826  # scipy.stats.t.ppf(1 - 0.0125 / 2, 7)
+    assert float((np.abs(t) > crit).mean()) == pytest.approx(0.8, abs=0.01)
+    assert stats.paired_mde(sd, n, alpha) > stats.paired_mde(sd, n)  # a stricter level needs a larger effect
+
+
+def test_pairs_needed_is_the_first_n_whose_mde_reaches_the_effect():
+    sd = 0.0142
+    n = stats.pairs_needed(sd, 0.02)
+    assert stats.paired_mde(sd, n) <= 0.02 < stats.paired_mde(sd, n - 1)
+    assert stats.pairs_needed(sd, 0.02, alpha=0.0125) > n
+    assert stats.pairs_needed(0.0, 0.02) == 2 and stats.pairs_needed(1.0, 0.001, most=50) is None
+    assert stats.pairs_needed(math.nan, 0.02) is None and math.isnan(stats.paired_mde(0.01, 1))
+    with pytest.raises(ValueError):
+        stats.pairs_needed(0.01, 0.0)
+
+
+def test_sd_upper_bound_covers_the_true_sd_95_percent_of_the_time():
+    rng = np.random.default_rng(2)
+    samples = rng.normal(0.0, 1.0, size=(40_000, 3))
+    upper = np.array([stats.sd_upper(s, 2) for s in samples.std(axis=1, ddof=1)])
+    assert float((upper >= 1.0).mean()) == pytest.approx(0.95, abs=0.005)
+    assert stats.sd_upper(1.0, 2) == pytest.approx(math.sqrt(2 / 0.10258658877510107), rel=1e-9)  # chi2.ppf(0.05, 2)
+    assert math.isnan(stats.sd_upper(1.0, 0))
+
 def test_item_mde_matches_scipy_and_statsmodels():
     a = np.array([1, 1, 0, 1, 0, 1, 1, 0, 1, 1], dtype=float)
     b = np.array([0, 1, 0, 0, 0, 1, 1, 0, 0, 1], dtype=float)

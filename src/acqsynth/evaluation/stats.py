@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import chi2, ttest_1samp
 from scipy.stats import t as t_dist
-from scipy.stats import ttest_1samp
 
 
 @dataclass(frozen=True)
@@ -240,6 +240,38 @@ def mde(se: float, df: float, alpha: float = 0.05, power: float = 0.8, exact: bo
     while not shortfall(upper) > 0:  # power rises with nc: widen the bracket until it passes the target
         upper *= 1.25
     return float(brentq(shortfall, 0.0, upper, xtol=1e-12, rtol=1e-12)) * se
+
+
+def paired_mde(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The exact MDE of a paired t over n pairs whose differences have standard deviation sd; why: it
+    projects what a design with more seeds could detect, from the spread of the seeds run so far.
+    NaN for fewer than 2 pairs or an undefined sd."""
+    if n < 2 or not _isfinite(sd) or sd < 0:
+        return math.nan
+    return mde(sd / math.sqrt(n), n - 1, alpha, power, exact=True)
+
+
+def pairs_needed(sd: float, effect: float, alpha: float = 0.05, power: float = 0.8, most: int = 100) -> int | None:
+    """The fewest pairs (at least 2) whose paired t detects a true difference of `effect` with `power` at
+    two-sided `alpha`, when the differences have standard deviation sd; None when more than `most`
+    would be needed or sd is undefined."""
+    if effect <= 0:
+        raise ValueError(f"pairs_needed needs a positive effect, got {effect}")
+    if not _isfinite(sd) or sd < 0:
+        return None
+    for n in range(2, most + 1):  # the MDE falls as n grows: the first n that reaches the effect is the fewest
+        if paired_mde(sd, n, alpha, power) <= effect:
+            return n
+    return None
+
+
+def sd_upper(sd: float, df: int, level: float = 0.95) -> float:
+    """The one-sided upper `level` confidence bound of a normal standard deviation estimated as sd with df
+    degrees of freedom (chi-square): how large the spread could be, which a projection from few seeds
+    must admit. NaN for df < 1."""
+    if df < 1 or not _isfinite(sd):
+        return math.nan
+    return float(sd * math.sqrt(df / chi2.ppf(1 - level, df)))
 
 
 def item_mde(

@@ -28,8 +28,11 @@ from acqsynth.evaluation.stats import (
     item_mde,
     mde,
     paired_bootstrap,
+    paired_mde,
     paired_t,
+    pairs_needed,
     permutation_test,
+    sd_upper,
     t_interval,
     tost,
 )
@@ -1217,6 +1220,81 @@ def _goal_section(doc: Doc, tables: Tables, rows: list[Row], baseline: str) -> N
     missing = sorted({r.budget for r in rows if r.method in goal["methods"]} - {r.budget for r in rows if r.is_baseline})
     lines += [f"budget {b}: no `{baseline}` cells, no verdict" for b in missing]
     doc.add("ul", lines)
+    _projection(doc, tables.meta, verdicts, rows, gain)
+
+
+def planned_seeds(meta: dict[str, Any], budget: int) -> int | None:
+    """How many seeds experiment.json plans at `budget` (its budget_seeds, else its seeds); None when unknown."""
+    own = (meta.get("budget_seeds") or {}).get(str(budget))
+    seeds = own if own is not None else meta.get("seeds")
+    return len(seeds) if seeds else None
+
+
+@dataclass
+class Projection:
+    """What the planned seeds could detect for one goal method, if the per-seed differences keep the spread
+    seen so far (a projection, not a result: that spread is itself estimated from few seeds)."""
+
+    method: str
+    budget: int
+    seeds: int
+    sd: float
+    """Standard deviation of the per-seed differences to the baseline, from the seeds run."""
+    sd_hi: float
+    """Its one-sided upper 95% bound (chi-square)."""
+    planned: int
+    mde: float
+    """MDE at the planned seeds, two-sided 1 - LEVEL."""
+    holm_alpha: float
+    """Holm's first-step level, (1 - LEVEL) / family size: what the best method's p must beat."""
+    mde_holm: float
+    mde_holm_hi: float
+    """MDE at the planned seeds and Holm's first-step level, with the spread at its upper bound."""
+    needed: int | None
+    """Seeds at which the MDE at Holm's first-step level reaches the goal gain (None: over 100)."""
+
+
+def goal_projections(meta: dict[str, Any], verdicts: list[GoalVerdict], rows: list[Row], gain: float) -> list[Projection]:
+    """A projection for every goal method whose primary test rests on 2 or more seeds, at budgets with a
+    verdict and a known plan."""
+    out = []
+    for v in verdicts:
+        planned = planned_seeds(meta, v.budget)
+        if planned is None:
+            continue
+        alpha = (1 - LEVEL) / max(len(v.holm_p), 1)
+        for r in rows:
+            c = r.primary
+            if r.budget != v.budget or r.method not in v.holm_p or c is None or c.basis != "seeds" or c.test.n < 2:
+                continue
+            sd = c.test.se * math.sqrt(c.test.n)
+            hi = sd_upper(sd, c.test.df)
+            out.append(Projection(
+                r.method, r.budget, c.test.n, sd, hi, planned,
+                paired_mde(sd, planned, 1 - LEVEL, POWER), alpha, paired_mde(sd, planned, alpha, POWER),
+                paired_mde(hi, planned, alpha, POWER), pairs_needed(sd, gain, alpha, POWER),
+            ))  # fmt: skip
+    return out
+
+
+def _projection(doc: Doc, meta: dict[str, Any], verdicts: list[GoalVerdict], rows: list[Row], gain: float) -> None:
+    projections = goal_projections(meta, verdicts, rows, gain)
+    if not projections:
+        return
+    doc.add("p", "**What the planned seeds could detect** (a projection, not a result): the MDE at the number "
+                 "of seeds the experiment plans, if each method's per-seed differences to the baseline keep the "
+                 "spread seen so far, at the two-sided level and at Holm's first-step level (the level the best "
+                 "method's p must beat: 0.05 over the number of goal methods); and the same with the spread at "
+                 "its upper 95% bound, since a spread estimated from few seeds may be far larger. The last "
+                 f"column: seeds at which the MDE at Holm's first step reaches the goal gain of {_points(gain)} points.")
+    doc.table(
+        ["budget", "method", "seeds run", "sd of Δ per seed, points (upper 95%)", "seeds planned",
+         f"MDE at planned seeds, points ({1 - LEVEL:g})", "MDE at planned seeds, points (Holm first step)",
+         "… with the sd at its upper bound", f"seeds for MDE ≤ {_points(gain)} points (Holm first step)"],
+        [[str(p.budget), p.method, str(p.seeds), f"{_points(p.sd)} ({_points(p.sd_hi)})", str(p.planned),
+          _points(p.mde), f"{_points(p.mde_holm)} (α {p.holm_alpha:.4g})", _points(p.mde_holm_hi),
+          "over 100" if p.needed is None else str(p.needed)] for p in projections],
+    )  # fmt: skip
 
 
 def _commands_section(doc: Doc, meta: dict[str, Any]) -> None:
