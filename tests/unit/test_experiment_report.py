@@ -275,6 +275,13 @@ def test_efficiency_table_in_report(tmp_path):
     assert row[2] == "not reached (≤ 48)"
     # the constant accuracies give a zero-width t interval, never a crash
     assert table_row(md, "static", "16")[4].startswith("0.1000 ± 0.0000")
+    assert "says nothing about data efficiency" not in md
+    # targets below every accuracy of the grid: the table says so instead of passing for a finding
+    meta["tau"] = [0.05, 0.08]
+    run = write_run(tmp_path / "low", pd.DataFrame(rows), pd.DataFrame(items), meta=meta)
+    md = write_experiment_report(run, tmp_path / "low-out")["report.md"].read_text(encoding="utf-8")
+    assert table_row(md, "static", "≤ 16 (at the smallest budget)")[2] == "≤ 16 (at the smallest budget)"
+    assert "Every method reaches every τ at its smallest budget, so this table says nothing" in md
 
 
 def test_missing_scores_forgetting_and_quantiles(tmp_path):

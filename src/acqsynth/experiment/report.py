@@ -993,7 +993,7 @@ def _efficiency_section(doc: Doc, tables: Tables, untrained: float) -> None:
         "The smallest budget at which a method's mean accuracy over seeds reaches τ, interpolated "
         "linearly between adjacent budgets on the mean curve.",
     )
-    table = []
+    table, informative = [], False
     for method in _methods(_main_cells(tables.results)):
         budgets, means = mean_curve(tables.results, method)
         cells = [method]
@@ -1006,8 +1006,14 @@ def _efficiency_section(doc: Doc, tables: Tables, untrained: float) -> None:
                 cells.append(f"≤ {_budget(n)} (at the smallest budget)")
             else:
                 cells.append(_budget(n))
+            informative |= n is None or n != budgets[0]
         table.append(cells)
     doc.table(["method", *[f"τ = {float(t):.4f}" for t in taus]], table)
+    if not informative:
+        doc.add("p", "Every method reaches every τ at its smallest budget, so this table says nothing about "
+                     "data efficiency here: the targets lie below the grid's accuracies (the default targets are "
+                     "the untrained accuracy + 0.03 and + 0.05). Set `tau:` in the experiment's config to "
+                     "targets inside the range its methods span.")
 
 
 def utility_groups(
