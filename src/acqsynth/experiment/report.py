@@ -1252,7 +1252,8 @@ class Projection:
     mde: float
     """MDE at the planned seeds, two-sided 1 - LEVEL."""
     holm_alpha: float
-    """Holm's first-step level, (1 - LEVEL) / family size: what the best method's p must beat."""
+    """Holm's first-step level, (1 - LEVEL) / family size: the strictest level the best method's p can face
+    (when it is the family's smallest p)."""
     mde_holm: float
     mde_holm_hi: float
     """MDE at the planned seeds and Holm's first-step level, with the spread at its upper bound."""
@@ -1289,8 +1290,9 @@ def _projection(doc: Doc, meta: dict[str, Any], verdicts: list[GoalVerdict], row
         return
     doc.add("p", "**What the planned seeds could detect** (a projection, not a result): the MDE at the number "
                  "of seeds the experiment plans, if each method's per-seed differences to the baseline keep the "
-                 "spread seen so far, at the two-sided level and at Holm's first-step level (the level the best "
-                 "method's p must beat: 0.05 over the number of goal methods); and the same with the spread at "
+                 "spread seen so far, at the two-sided level and at Holm's first-step level (0.05 over the number "
+                 "of goal methods: the strictest level the best method's p can face, the one it faces when its p "
+                 "is the family's smallest); and the same with the spread at "
                  "its upper 95% bound, since a spread estimated from few seeds may be far larger. The last "
                  f"column: seeds at which the MDE at Holm's first step reaches the goal gain of {_points(gain)} points.")
     doc.table(
