@@ -95,6 +95,31 @@ def test_report_has_the_per_item_tally_and_the_strata_table(tmp_path) -> None:
     assert "plots/per_stratum_b0064.png" in made and made["plots/per_stratum_b0064.png"].exists()
 
 
+def test_the_baselines_stratum_row_is_over_all_its_seeds_whichever_method_comes_first(tmp_path) -> None:
+    """A method with one seed listed before one with three must not make the baseline's row seed 0's."""
+    _, groups = builtin_groups("arithmetic-2d")
+    ids = [i for s in ("plus-1d", "times-2d") for i in groups.index[groups == s][:20]]
+    rng = np.random.default_rng(2)
+    results, rows = [], []
+    for method, seeds in (("random", (0, 1, 2)), ("loss", (0,)), ("diverse", (0, 1, 2))):
+        for seed in seeds:
+            correct = (rng.random(len(ids)) < 0.2 + 0.3 * seed).astype(float)  # seeds differ a lot
+            results.append(_cell(method, 64, seed, np.nan, correct, np.nan))
+            rows += [{**r, "item_id": i} for r, i in zip(_items(method, 64, seed, np.nan, correct), ids, strict=True)]
+    run = write_run(tmp_path / "exp", pd.DataFrame(results), pd.DataFrame(rows),
+                    meta={"name": "t", "baseline": "random", "task": "arithmetic-2d", "student": "tiny"})
+    write_experiment_report(run)
+    md = (run / "report.md").read_text()
+    items = pd.DataFrame(rows)
+    base = items[items.method == "random"].pivot_table(index="seed", columns="item_id", values="correct")
+    expected = [f"{100 * base[[i for i in ids if groups[i] == s]].to_numpy().mean():.2f}".rstrip("0").rstrip(".")
+                for s in ("plus-1d", "times-2d")]
+    seed0 = [f"{100 * base.loc[0, [i for i in ids if groups[i] == s]].mean():.2f}".rstrip("0").rstrip(".")
+             for s in ("plus-1d", "times-2d")]
+    assert seed0 != expected  # what the row showed when the one-seed method came first
+    assert table_row(md, "random (accuracy, 3 seeds)") == ["random (accuracy, 3 seeds)", *expected]
+
+
 def test_selected_and_candidate_mixes_are_shares_per_group_mean_over_seeds() -> None:
     from acqsynth.experiment.per_item import candidate_mix, selected_mix
 

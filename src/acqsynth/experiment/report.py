@@ -924,8 +924,9 @@ def _per_item_section(doc: Doc, tables: Tables, baseline: str, out_dir: Path) ->
             continue
         doc.add("p", f"**Budget {budget}.**")
         doc.table(["method", "seeds", "items", "won", "lost", "won − lost", "tied", "never"], tallies)
-        if any(found for _, found in by_group):
-            made |= _group_table(doc, by_group, grouping[0] if grouping else "group", baseline, budget, out_dir)
+        if grouping is not None and any(found for _, found in by_group):
+            made |= _group_table(doc, by_group, grouping[0], group_accuracy(base, grouping[1]), baseline,
+                                 budget, out_dir)
         if grouping is not None:
             _mix_table(doc, tables, grouping, [m for m, _ in by_group], budget)
     return made
@@ -951,17 +952,24 @@ def _mix_table(doc: Doc, tables: Tables, grouping: tuple[str, pd.Series], method
     doc.table([unit, *names], rows)
 
 
-def _group_table(doc: Doc, by_group: list[tuple[str, list[Any]]], unit: str, baseline: str, budget: int,
-                 out_dir: Path) -> dict[str, Path]:
+def group_accuracy(matrix: pd.DataFrame, groups: pd.Series) -> tuple[dict[str, float], int]:
+    """Accuracy per group of a seeds × items matrix, over all its seeds and the group's items, and the
+    number of seeds: the baseline's own row, the same whichever methods are compared with it."""
+    found = groups.reindex(matrix.columns)
+    return ({str(name): float(matrix[found.index[found == name]].to_numpy().mean()) for name in found.dropna().unique()},
+            int(matrix.shape[0]))  # fmt: skip
+
+
+def _group_table(doc: Doc, by_group: list[tuple[str, list[Any]]], unit: str, base: tuple[dict[str, float], int],
+                 baseline: str, budget: int, out_dir: Path) -> dict[str, Path]:
     groups = sorted({g.group for _, found in by_group for g in found}, key=str)
+    base_acc, seeds = base
     doc.add("p", f"Accuracy difference against `{baseline}` per {unit} (points, paired 95% interval over seeds, "
                  "over the items with one seed; * where the Holm-adjusted p over the "
-                 f"{len(groups)} {unit} values is below 0.05). First row: `{baseline}`'s own accuracy.")
-    base_acc: dict[str, float] = {}
-    for _, found in by_group:  # the baseline's accuracy per group, from the first method that has the group
-        for g in found:
-            base_acc.setdefault(g.group, g.baseline)
-    rows = [[f"{baseline} (accuracy)", *[_points(base_acc[name]) for name in groups]]]
+                 f"{len(groups)} {unit} values is below 0.05), each over the seeds the method shares with "
+                 f"`{baseline}`. First row: `{baseline}`'s own accuracy over all its {seeds} seed(s).")
+    rows = [[f"{baseline} (accuracy, {seeds} seed{'s' if seeds != 1 else ''})",
+             *[_points(base_acc[name]) if name in base_acc else "—" for name in groups]]]
     diffs = np.full((len(by_group), len(groups)), np.nan)
     for i, (method, found) in enumerate(by_group):
         cells = {g.group: g for g in found}
