@@ -148,9 +148,9 @@ def test_main_table_matches_numpy(full_report):
             half = tcrit * x.std(ddof=1) / np.sqrt(x.size)
             row = table_row(md, method, str(budget))
             assert row[2] == "3" and row[3] == str(budget)  # every cell trained on its whole budget
-            assert row[4].startswith(
-                f"{x.mean():.4f} ± {half:.4f} [{x.mean() - half:.4f}, {x.mean() + half:.4f}]"
-            )
+            lo, hi = max(x.mean() - half, 0.0), min(x.mean() + half, 1.0)  # an accuracy's interval, clipped
+            width = f" ± {half:.4f}" if (lo, hi) == (x.mean() - half, x.mean() + half) else ""
+            assert row[4].startswith(f"{x.mean():.4f}{width} [{lo:.4f}, {hi:.4f}]")
 
     sel = main[(main["method"] == "uncertainty") & (main["budget"] == 48)]
     forgetting = (sel["forgetting"] - sel["forgetting_before"]).to_numpy()
@@ -241,6 +241,20 @@ def test_mde_warning_appears_only_when_the_mde_exceeds_the_goal(tmp_path):
         for method, budget in expected:
             assert f"- {method}, budget {budget}: MDE {mdes[method, budget]:.4f} > {gain:g} (paired t over 3 seeds)" in md
 
+
+def test_an_accuracy_interval_is_clipped_to_0_1_and_then_shown_without_a_half_width(tmp_path):
+    rows, items = [], []
+    for s, acc in zip((0, 1), (0.05, 0.40), strict=True):  # 2 seeds: t(0.975, 1) = 12.7 stretches far below 0
+        correct = np.zeros(N_ITEMS)
+        correct[: int(round(acc * N_ITEMS))] = 1
+        rows.append(_cell("static", 16, s, np.nan, correct, np.nan))
+        items += _items("static", 16, s, np.nan, correct)
+    run = write_run(tmp_path / "run", pd.DataFrame(rows), pd.DataFrame(items))
+    md = write_experiment_report(run, tmp_path / "out")["report.md"].read_text(encoding="utf-8")
+    hi = 0.225 + t_dist.ppf(0.975, 1) * np.std([0.05, 0.40], ddof=1) / np.sqrt(2)
+    assert hi > 1  # both ends clip
+    assert table_row(md, "static", "16")[4] == "0.2250 [0.0000, 1.0000] (n=2)"
+    assert "an accuracy's clipped to [0, 1]" in md
 
 def test_methods_in_order_and_quantile_cells_separate(full_report):
     paths, _, _ = full_report

@@ -13,7 +13,7 @@ import html
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,7 @@ def _est(e: Estimate | None, symmetric: bool = True, unit: str = "") -> str:
     n = f"n={e.n}{' ' + unit if unit else ''}"
     if not (_finite(e.lo) and _finite(e.hi)):
         return f"{e.mean:.4f} ({n}, no interval)"
+    symmetric = symmetric and math.isclose(e.mean - e.lo, e.hi - e.mean, rel_tol=1e-6, abs_tol=1e-12)  # not once clipped
     half = f" ± {(e.hi - e.lo) / 2:.4f}" if symmetric else ""
     return f"{e.mean:.4f}{half} [{e.lo:.4f}, {e.hi:.4f}] ({n})"
 
@@ -126,11 +127,17 @@ def _budget(x: float) -> str:
     return f"{float(x):.1f}".removesuffix(".0")
 
 
-def _t(values: Any) -> Estimate | None:
-    """Student-t interval over the finite values; None when there are none."""
+def _t(values: Any, within: tuple[float, float] | None = None) -> Estimate | None:
+    """Student-t interval over the finite values, clipped to `within` (an accuracy's [0, 1]: with 2 seeds the
+    t interval can reach below 0); None when there are none."""
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
-    return t_interval(x, level=LEVEL) if x.size else None
+    if not x.size:
+        return None
+    e = t_interval(x, level=LEVEL)
+    if within is None or not (_finite(e.lo) and _finite(e.hi)):
+        return e
+    return replace(e, lo=max(e.lo, within[0]), hi=min(e.hi, within[1]))
 
 
 # --- document model (rendered to markdown and HTML) -----------------------------------------------
@@ -391,7 +398,7 @@ def _row(tables: Tables, cells: pd.DataFrame, method: str, budget: int, baseline
     row = Row(
         method,
         budget,
-        _t(_per_seed(mine, "accuracy")),
+        _t(_per_seed(mine, "accuracy"), within=(0.0, 1.0)),
         _t(forgetting_change(mine)),
         is_baseline=method == baseline,
         teacher_tokens=_mean_col(mine, "teacher_tokens"),
@@ -631,7 +638,7 @@ def _header(doc: Doc, tables: Tables, untrained: float, baseline: str) -> None:
             f"baseline: {baseline}",
             f"seeds: {', '.join(map(str, seeds)) or '—'}; budgets: {', '.join(map(str, budgets)) or '—'}",
             _before_line(tables, untrained),
-            "intervals: 95% Student-t over seeds",
+            "intervals: 95% Student-t over seeds (an accuracy's clipped to [0, 1])",
             f"paired comparisons with `{baseline}` (same seeds, same items): **primary test** = paired t over the "
             "per-seed mean accuracies (Δ, 95% t interval and two-sided p from one standard error, df = paired "
             "seeds − 1; with a single seed, the paired t over its items); **item-level** = paired bootstrap over "
