@@ -68,14 +68,25 @@ def tally(method: pd.DataFrame, baseline: pd.DataFrame) -> ItemTally:
                      tied_solved=int(((a == b) & (a > 0)).sum()), never=int(((a == 0) & (b == 0)).sum()))
 
 
+def _group_columns(columns: pd.Index, groups: pd.Series) -> list[tuple[str, pd.Index]]:
+    """Each group's name and its item columns (`groups`: item_id → group), sorted by name; items without a
+    group are left out."""
+    found = groups.reindex(columns)
+    return [(str(name), found.index[found == name]) for name in sorted(found.dropna().unique(), key=str)]
+
+
+def group_accuracy(matrix: pd.DataFrame, groups: pd.Series) -> dict[str, float]:
+    """Accuracy per group of a seeds × items matrix, over all its seeds and the group's items: the baseline's
+    own row, the same whichever methods are compared with it."""
+    return {name: float(matrix[cols].to_numpy().mean()) for name, cols in _group_columns(matrix.columns, groups)}
+
+
 def group_differences(method: pd.DataFrame, baseline: pd.DataFrame, groups: pd.Series,
                       level: float = 0.95) -> list[GroupDifference]:
     """Per group of items (`groups`: item_id → group), the method's accuracy minus the baseline's, for two
     aligned matrices; items without a group are left out. Sorted by group name."""
-    found = groups.reindex(method.columns)
     out: list[tuple[str, int, float, float, PairedT]] = []
-    for name in sorted(found.dropna().unique(), key=str):
-        cols = found.index[found == name]
+    for name, cols in _group_columns(method.columns, groups):
         a, b = method[cols].to_numpy(), baseline[cols].to_numpy()
         if a.shape[0] > 1:
             test = paired_t(a.mean(axis=1), b.mean(axis=1), level)

@@ -40,6 +40,7 @@ from acqsynth.experiment.per_item import (
     align,
     builtin_groups,
     candidate_mix,
+    group_accuracy,
     group_differences,
     selected_mix,
     tally,
@@ -932,8 +933,7 @@ def _per_item_section(doc: Doc, tables: Tables, baseline: str, out_dir: Path) ->
         doc.add("p", f"**Budget {budget}.**")
         doc.table(["method", "seeds", "items", "won", "lost", "won − lost", "tied", "never"], tallies)
         if grouping is not None and any(found for _, found in by_group):
-            made |= _group_table(doc, by_group, grouping[0], group_accuracy(base, grouping[1]), baseline,
-                                 budget, out_dir)
+            made |= _group_table(doc, by_group, grouping[0], base, grouping[1], baseline, budget, out_dir)
         if grouping is not None:
             _mix_table(doc, tables, grouping, [m for m, _ in by_group], budget)
     return made
@@ -959,18 +959,10 @@ def _mix_table(doc: Doc, tables: Tables, grouping: tuple[str, pd.Series], method
     doc.table([unit, *names], rows)
 
 
-def group_accuracy(matrix: pd.DataFrame, groups: pd.Series) -> tuple[dict[str, float], int]:
-    """Accuracy per group of a seeds × items matrix, over all its seeds and the group's items, and the
-    number of seeds: the baseline's own row, the same whichever methods are compared with it."""
-    found = groups.reindex(matrix.columns)
-    return ({str(name): float(matrix[found.index[found == name]].to_numpy().mean()) for name in found.dropna().unique()},
-            int(matrix.shape[0]))  # fmt: skip
-
-
-def _group_table(doc: Doc, by_group: list[tuple[str, list[Any]]], unit: str, base: tuple[dict[str, float], int],
-                 baseline: str, budget: int, out_dir: Path) -> dict[str, Path]:
+def _group_table(doc: Doc, by_group: list[tuple[str, list[Any]]], unit: str, base: pd.DataFrame,
+                 groups_of: pd.Series, baseline: str, budget: int, out_dir: Path) -> dict[str, Path]:
     groups = sorted({g.group for _, found in by_group for g in found}, key=str)
-    base_acc, seeds = base
+    base_acc, seeds = group_accuracy(base, groups_of), len(base.index)
     doc.add("p", f"Accuracy difference against `{baseline}` per {unit} (points, paired 95% interval over seeds, "
                  "over the items with one seed; * where the Holm-adjusted p over the "
                  f"{len(groups)} {unit} values is below 0.05), each over the seeds the method shares with "
